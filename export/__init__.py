@@ -1,0 +1,1 @@
+"""vaekit.export."""
