@@ -1,0 +1,87 @@
+"""The rule that shapes the project: runtime/ and ui/ never import torch, and `.[cpu]` pulls none."""
+
+from __future__ import annotations
+
+import ast
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+TORCH_FREE = {"runtime": "vaekit.runtime", "ui": "vaekit.ui"}
+FORBIDDEN = ("torch", "torchvision", "torchaudio")
+
+# Run in a fresh interpreter: make torch unimportable, then import every module of a package.
+BLOCK_AND_IMPORT = """
+import importlib, importlib.abc, pkgutil, sys
+class Block(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in {forbidden!r}:
+            raise ImportError(f"{{name}} is blocked: this package must not import torch")
+sys.meta_path.insert(0, Block())
+pkg = importlib.import_module({package!r})
+for info in pkgutil.walk_packages(pkg.__path__, pkg.__name__ + "."):
+    if not info.name.endswith("__main__"):
+        importlib.import_module(info.name)
+print(sorted(m for m in sys.modules if m.split(".")[0] in {forbidden!r}))
+"""
+
+
+def _imported_names(source: str) -> set[str]:
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+        elif isinstance(node, ast.Call) and getattr(node.func, "attr", getattr(node.func, "id", "")) in (
+            "import_module",
+            "__import__",
+        ):
+            names.update(a.value for a in node.args if isinstance(a, ast.Constant) and isinstance(a.value, str))
+    return names
+
+
+@pytest.mark.parametrize("folder", sorted(TORCH_FREE))
+def test_sources_never_import_torch(folder: str) -> None:
+    files = sorted((ROOT / folder).rglob("*.py"))
+    assert files, f"{folder}/ has no Python files"
+    offenders = [
+        f"{path.relative_to(ROOT)}: {name}"
+        for path in files
+        for name in _imported_names(path.read_text(encoding="utf-8"))
+        if name.split(".")[0] in FORBIDDEN
+    ]
+    assert not offenders, f"{folder}/ must never import torch: {offenders}"
+
+
+@pytest.mark.parametrize("package", sorted(TORCH_FREE.values()))
+def test_modules_import_where_torch_cannot(package: str) -> None:
+    code = BLOCK_AND_IMPORT.format(package=package, forbidden=FORBIDDEN)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_scanner_finds_a_torch_import() -> None:
+    """Guards the guard: the scanner must see every import form it claims to."""
+    source = "import torch.nn\nfrom torch import nn\nimport importlib\nimportlib.import_module('torch')\n"
+    assert {"torch.nn", "torch"} <= _imported_names(source)
+
+
+@pytest.mark.slow
+def test_cpu_extra_pulls_no_torch(tmp_path: Path) -> None:
+    """Resolve `.[cpu]` from scratch (dry run): the torch-free install must not drag torch in."""
+    report = tmp_path / "report.json"
+    cmd = [sys.executable, "-m", "pip", "install", "--dry-run", "--ignore-installed", "--quiet",
+           "--report", str(report), f"{ROOT}[cpu]"]
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    if result.returncode != 0 and "Could not find a version" in result.stderr + result.stdout:
+        pytest.skip(f"the package index is unreachable, cannot resolve .[cpu]: {result.stderr[-500:]}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    names = {item["metadata"]["name"].lower() for item in json.loads(report.read_text())["install"]}
+    assert "onnxruntime" in names and "numpy" in names
+    assert not names & set(FORBIDDEN), f".[cpu] pulls {sorted(names & set(FORBIDDEN))}"
