@@ -1,0 +1,164 @@
+"""Images in and out of the runtime.
+
+In: uint8 (0-255) or float ([0, 1]) arrays laid out HW, CHW, HWC (one image) or NHW, NCHW, NHWC
+(a batch), converted to the float32 NCHW batch in [0, 1] that a bundle's encoder takes; a layout
+that fits two ways (square images with as many rows as channels) is read channels-first.
+Out: float32 NCHW in [0, 1]; helpers turn them into uint8, Pillow images, grids and PNG files.
+Pillow is imported only by the helpers that need it.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .checks import numeric_array
+
+if TYPE_CHECKING:
+    from PIL import Image as PILImage
+
+Shape = tuple[int, int, int]
+
+
+def _layouts(shape: Shape) -> list[tuple[str, tuple[int, ...], Callable[[np.ndarray], np.ndarray]]]:
+    """(name, shape with -1 for any batch size, to-NCHW transform) for every accepted layout."""
+    c, h, w = shape
+    forms: list[tuple[str, tuple[int, ...], Callable[[np.ndarray], np.ndarray]]] = [
+        ("CHW", (c, h, w), lambda x: x[None]),
+        ("HWC", (h, w, c), lambda x: x.transpose(2, 0, 1)[None]),
+        ("NCHW", (-1, c, h, w), lambda x: x),
+        ("NHWC", (-1, h, w, c), lambda x: x.transpose(0, 3, 1, 2)),
+    ]
+    if c == 1:
+        forms[:0] = [("HW", (h, w), lambda x: x[None, None])]
+        forms.append(("NHW", (-1, h, w), lambda x: x[:, None]))
+    return forms
+
+
+def _fits(actual: tuple[int, ...], pattern: tuple[int, ...]) -> bool:
+    return len(actual) == len(pattern) and all(p in (-1, a) for a, p in zip(actual, pattern))
+
+
+def _expected(shape: Shape) -> str:
+    forms = ", ".join(
+        f"{name} ({', '.join('N' if s == -1 else str(s) for s in pat)})" for name, pat, _ in _layouts(shape)
+    )
+    c, h, w = shape
+    kind = "1 channel (grayscale)" if c == 1 else f"{c} channels (RGB)"
+    return f"this bundle takes {h}x{w} images with {kind}, shaped as one of: {forms}"
+
+
+def as_image_batch(images: Any, image_shape: Shape) -> np.ndarray:
+    """Any accepted image array as a float32 C-contiguous (N, C, H, W) batch in [0, 1]."""
+    arr = numeric_array(images, "images")
+    if arr.dtype != np.uint8 and arr.dtype.kind != "f":
+        raise ValueError(
+            f"images must be uint8 (0-255) or float (0-1), got {arr.dtype}; convert with .astype(np.uint8) "
+            "for 0-255 values or divide by 255 for floats"
+        )
+    layout = next((f for name, pat, f in _layouts(image_shape) if _fits(arr.shape, pat)), None)
+    if layout is None:
+        raise ValueError(f"images have shape {arr.shape}, but {_expected(image_shape)}")
+    if arr.dtype == np.uint8:
+        batch = np.ascontiguousarray(layout(arr), dtype=np.float32)
+        batch /= 255.0
+        return batch
+    if not np.isfinite(arr).all():
+        raise ValueError("images contain NaN or infinite values; pass finite pixel values in [0, 1]")
+    lo, hi = float(arr.min()), float(arr.max())
+    if lo < 0.0 or hi > 1.0:
+        raise ValueError(
+            f"float images must lie in [0, 1], got values in [{lo:g}, {hi:g}]; divide 0-255 values by 255 "
+            "(or pass them as uint8)"
+        )
+    return np.ascontiguousarray(layout(arr), dtype=np.float32)
+
+
+def to_uint8(images: Any) -> np.ndarray:
+    """Float images in [0, 1] (any layout) as uint8 0-255, rounded; uint8 input comes back as is."""
+    arr = numeric_array(images, "images")
+    if arr.dtype == np.uint8:
+        return arr
+    if not np.isfinite(arr).all():
+        raise ValueError("images contain NaN or infinite values; cannot convert them to uint8")
+    return np.round(np.clip(arr, 0.0, 1.0) * 255.0).astype(np.uint8)
+
+
+def _hwc(image: Any) -> np.ndarray:
+    """One image, HW, CHW or HWC (channels first when the first axis has 1 or 3 entries), as HWC uint8."""
+    arr = to_uint8(image)
+    if arr.ndim == 2:
+        return arr[:, :, None]
+    if arr.ndim == 3 and arr.shape[0] in (1, 3):
+        return arr.transpose(1, 2, 0)
+    if arr.ndim == 3 and arr.shape[2] in (1, 3):
+        return arr
+    raise ValueError(f"expected one image shaped HW, CHW or HWC with 1 or 3 channels, got shape {arr.shape}")
+
+
+def make_grid(images: Any, nrow: int = 8, padding: int = 2, pad_value: int = 0) -> np.ndarray:
+    """A batch (N, C, H, W) (float [0, 1] or uint8) tiled `nrow` per row as one HWC uint8 image."""
+    arr = to_uint8(images)
+    if arr.ndim == 3:
+        arr = arr[None]
+    if arr.ndim != 4 or arr.shape[1] not in (1, 3):
+        raise ValueError(f"make_grid expects images shaped (N, C, H, W) with C in (1, 3), got {arr.shape}")
+    if nrow < 1 or padding < 0 or not 0 <= pad_value <= 255:
+        raise ValueError(f"make_grid needs nrow >= 1, padding >= 0, pad_value in 0-255; got {nrow}, {padding}, {pad_value}")
+    n, c, h, w = arr.shape
+    cols, rows = min(nrow, n), -(-n // nrow)
+    grid = np.full((rows * (h + padding) + padding, cols * (w + padding) + padding, c), pad_value, np.uint8)
+    for i, img in enumerate(arr):
+        top, left = padding + (i // cols) * (h + padding), padding + (i % cols) * (w + padding)
+        grid[top : top + h, left : left + w] = img.transpose(1, 2, 0)
+    return grid
+
+
+def upscale(image: Any, factor: int) -> np.ndarray:
+    """One image (HW, CHW or HWC) as HWC uint8, `factor` times larger by nearest-neighbour repetition."""
+    if isinstance(factor, bool) or not isinstance(factor, int) or factor < 1:
+        raise ValueError(f"the upscaling factor must be an integer >= 1, got {factor!r}")
+    return _hwc(image).repeat(factor, axis=0).repeat(factor, axis=1)
+
+
+def _pil() -> Any:
+    """The PIL.Image module, or an ImportError saying how to get it."""
+    try:
+        from PIL import Image
+    except ImportError:
+        raise ImportError("this needs Pillow, which is not installed: `pip install pillow`") from None
+    return Image
+
+
+def to_pil(image: Any) -> "PILImage.Image":
+    """One image (HW, CHW or HWC; float [0, 1] or uint8) as a Pillow image, mode L or RGB."""
+    hwc = _hwc(image)
+    return _pil().fromarray(hwc[:, :, 0] if hwc.shape[2] == 1 else hwc)
+
+
+def save_png(image: Any, path: str | os.PathLike[str]) -> Path:
+    """Write one image (see `to_pil`) as a PNG, atomically (temporary file, then rename)."""
+    path = Path(path)
+    picture = to_pil(image)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".png", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            picture.save(f, format="PNG")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def load_image(path: str | os.PathLike[str], channels: int) -> np.ndarray:
+    """An image file as a uint8 HWC array with `channels` channels (1: grayscale, 3: RGB)."""
+    with _pil().open(path) as picture:
+        return np.asarray(picture.convert("L" if channels == 1 else "RGB")).reshape(
+            picture.height, picture.width, channels
+        )

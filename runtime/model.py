@@ -1,0 +1,213 @@
+"""`VAE`: a loaded bundle with numpy in and out, batched so memory stays bounded for any input size."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import checks
+from .bundle import DECODER_FILE, DECODER_OUTPUTS, ENCODER_FILE, ENCODER_OUTPUTS, BundleError, read_manifest
+from .devices import SessionConfig, open_sessions
+from .graphs import Graph
+from .images import as_image_batch
+from .latents import as_latent, as_latents, as_values, path
+from .likelihood import PARAMS, kl_to_prior, log_likelihood, log_mean_exp, log_posterior, log_standard_normal
+
+
+def _check_graph(graph: Graph, tensors: dict[str, list[str]], input_dims: tuple[int, ...], where: Path) -> None:
+    """Raise BundleError when a graph's tensor names or fixed input sizes differ from the manifest's."""
+    if graph.input_names != tensors["inputs"] or set(graph.output_names) != set(tensors["outputs"]):
+        raise BundleError(
+            f"{where}: the graph's tensors (inputs {graph.input_names}, outputs {graph.output_names}) differ from "
+            f"the manifest's {tensors}; the bundle is inconsistent, re-export it"
+        )
+    declared = graph.session.get_inputs()[0].shape[1:]
+    if len(declared) != len(input_dims) or any(isinstance(d, int) and d != e for d, e in zip(declared, input_dims)):
+        raise BundleError(
+            f"{where}: input {graph.input_names[0]!r} has per-item shape {declared}, but the manifest says "
+            f"{list(input_dims)}; the bundle is inconsistent, re-export it"
+        )
+
+
+class VAE:
+    """A vaekit bundle loaded for inference on CPU or CUDA; build one with `VAE.load`.
+
+    Every method takes and returns numpy arrays (always batched: a single image in gives a batch of
+    one out) and runs the graphs in chunks of `batch_size`. Images out are float32 (N, C, H, W) in
+    [0, 1]; images in may be uint8 or float in any layout that `images.as_image_batch` accepts.
+
+    Thread-safety: one VAE may serve many threads at once. Shared between them are the two
+    onnxruntime sessions (whose `run` is thread-safe), `manifest` (a dict: treat it as read-only) and
+    plain read-only attributes. Each call makes its own arrays, its own numpy Generator and, on
+    CUDA, its own IO binding, so no mutable state is shared between calls.
+    """
+
+    def __init__(self, root: Path, manifest: dict[str, Any], encoder: Graph, decoder: Graph, device: str,
+                 batch_size: int) -> None:
+        self.path = root
+        self.manifest = manifest
+        self.latent_dim: int = manifest["latent_dim"]
+        self.image_shape: tuple[int, int, int] = tuple(manifest["image_shape"])  # type: ignore[assignment]
+        self.likelihood: str = manifest["likelihood"]
+        self.device = device
+        self.batch_size = batch_size
+        self._encoder, self._decoder = encoder, decoder
+
+    @classmethod
+    def load(
+        cls,
+        path: str | os.PathLike[str],
+        device: str = "auto",
+        *,
+        verify_checksums: bool = True,
+        intra_op_threads: int | None = None,
+        inter_op_threads: int | None = None,
+        graph_optimization: str = "all",
+        batch_size: int = 256,
+    ) -> "VAE":
+        """Open the bundle folder at `path` on `device` ("auto": CUDA when it works, else CPU).
+
+        Raises BundleError for a missing, corrupt (checksum) or unsupported bundle and DeviceError
+        when device="cuda" cannot run; `graph_optimization` is disable|basic|extended|all.
+        """
+        batch_size = checks.integer("batch_size", batch_size)
+        config = SessionConfig(intra_op_threads, inter_op_threads, graph_optimization)
+        manifest = read_manifest(path, verify_checksums=verify_checksums)
+        root = Path(path)
+        sessions, used = open_sessions([root / ENCODER_FILE, root / DECODER_FILE], device, config)
+        encoder, decoder = (Graph(s, "cuda" if used == "cuda" else None) for s in sessions)
+        _check_graph(encoder, manifest["tensors"]["encoder"], tuple(manifest["image_shape"]), root / ENCODER_FILE)
+        _check_graph(decoder, manifest["tensors"]["decoder"], (manifest["latent_dim"],), root / DECODER_FILE)
+        return cls(root, manifest, encoder, decoder, used, batch_size)
+
+    @property
+    def providers(self) -> list[str]:
+        """The onnxruntime execution providers the sessions really use, in priority order."""
+        return self._encoder.session.get_providers()
+
+    def __repr__(self) -> str:
+        return (f"VAE({str(self.path)!r}, likelihood={self.likelihood!r}, latent_dim={self.latent_dim}, "
+                f"image_shape={self.image_shape}, device={self.device!r})")
+
+    # --- the public API -------------------------------------------------------------------------
+
+    def encode(self, images: Any) -> tuple[np.ndarray, np.ndarray]:
+        """The posterior q(z|x) of each image: (mean, logvar), each float32 (N, latent_dim)."""
+        mean, logvar = self._batched(self._encode_step, as_image_batch(images, self.image_shape))
+        return mean, logvar
+
+    def decode(self, latents: Any) -> np.ndarray:
+        """Images (N, C, H, W) in [0, 1] (the likelihood's mean) for latents (N, D) or (D,)."""
+        return self._decode(as_latents(latents, self.latent_dim))
+
+    def decode_params(self, latents: Any) -> dict[str, np.ndarray]:
+        """Every decoder output for the latents: `image` plus `logits` (bernoulli) or `logvar` (gaussian)."""
+        names = DECODER_OUTPUTS[self.likelihood]
+        outputs = self._batched(lambda z: self._decoder.run({"latent": z}, names), as_latents(latents, self.latent_dim))
+        return dict(zip(names, outputs))
+
+    def reconstruct(self, images: Any) -> np.ndarray:
+        """Each image decoded from its posterior mean, (N, C, H, W) in [0, 1]."""
+        return self._batched(self._reconstruct_step, as_image_batch(images, self.image_shape))[0]
+
+    def sample(self, n: int, seed: int | None = None, temperature: float = 1.0) -> np.ndarray:
+        """`n` images decoded from latents `temperature * N(0, I)`, drawn with numpy's
+        default_rng(seed) as standard_normal((n, latent_dim), float32): the same seed gives the same images."""
+        n = checks.integer("n", n)
+        temperature = checks.real("temperature", temperature, minimum=0.0)
+        z = np.random.default_rng(checks.seed(seed)).standard_normal((n, self.latent_dim), dtype=np.float32)
+        return self._decode(z * np.float32(temperature))
+
+    def interpolate(self, a: Any, b: Any, steps: int = 10, method: str = "slerp") -> np.ndarray:
+        """`steps` images along the path from `a` to `b` (ends included); each end is a latent (D,) or
+        one image, which stands for its posterior mean. `method` is "slerp" or "lerp"."""
+        steps = checks.integer("steps", steps, minimum=2)
+        return self._decode(path(self._endpoint(a, "a"), self._endpoint(b, "b"), steps, method))
+
+    def traverse(self, latent: Any, dim: int, values: Any) -> np.ndarray:
+        """Images for `latent` (D,) with coordinate `dim` set to each of `values` in turn."""
+        z = as_latent(latent, self.latent_dim)
+        dim = checks.integer("dim", dim, minimum=0)
+        if dim >= self.latent_dim:
+            raise ValueError(f"dim must be below latent_dim={self.latent_dim}, got {dim}")
+        values = as_values(values)
+        grid = np.repeat(z[None], len(values), axis=0)
+        grid[:, dim] = values
+        return self._decode(grid)
+
+    def score(self, images: Any, k: int = 1, seed: int | None = 0) -> np.ndarray:
+        """Each image's log-likelihood estimate in nats, float64 (N,): the ELBO for k=1 (one posterior
+        sample for the reconstruction term, the KL in closed form), the importance-weighted bound
+        with k samples for k > 1 (tighter, never below the ELBO on average). Higher means more typical.
+
+        The noise is default_rng(seed).standard_normal((N, k, latent_dim), float32), drawn in that
+        order, so results do not depend on `batch_size`; at most `batch_size` latents are decoded at once.
+        """
+        x = as_image_batch(images, self.image_shape)
+        k = checks.integer("k", k)
+        rng = np.random.default_rng(checks.seed(seed))
+        per_chunk = max(1, self.batch_size // k)
+        scores = np.empty(len(x), dtype=np.float64)
+        for start in range(0, len(x), per_chunk):
+            scores[start : start + per_chunk] = self._score_chunk(x[start : start + per_chunk], k, rng)
+        return scores
+
+    # --- helpers -------------------------------------------------------------------------------
+
+    def _batched(self, step: Callable[[np.ndarray], list[np.ndarray]], inputs: np.ndarray) -> list[np.ndarray]:
+        """`step` over `inputs` in chunks of batch_size, its outputs gathered into preallocated arrays."""
+        results: list[np.ndarray] = []
+        for start in range(0, len(inputs), self.batch_size):
+            parts = step(inputs[start : start + self.batch_size])
+            if not results:
+                results = [np.empty((len(inputs), *p.shape[1:]), dtype=p.dtype) for p in parts]
+            for result, part in zip(results, parts):
+                result[start : start + len(part)] = part
+        return results
+
+    def _encode_step(self, images: np.ndarray) -> list[np.ndarray]:
+        return self._encoder.run({"image": images}, ENCODER_OUTPUTS)
+
+    def _reconstruct_step(self, images: np.ndarray) -> list[np.ndarray]:
+        mean = self._encoder.run({"image": images}, ["mean"], to_host=False)[0]  # stays on the GPU on CUDA
+        return self._decoder.run({"latent": mean}, ["image"])
+
+    def _decode(self, latents: np.ndarray) -> np.ndarray:
+        return self._batched(lambda z: self._decoder.run({"latent": z}, ["image"]), latents)[0]
+
+    def _endpoint(self, value: Any, name: str) -> np.ndarray:
+        """An interpolation end as a latent: 1-D input is a latent, anything else one image (its mean)."""
+        try:
+            if checks.numeric_array(value, name).ndim == 1:
+                return as_latent(value, self.latent_dim)
+            images = as_image_batch(value, self.image_shape)
+        except ValueError as e:
+            raise ValueError(f"{name}: {e} (pass one image, or one latent of size {self.latent_dim})") from None
+        if len(images) != 1:
+            raise ValueError(f"{name} must be one image or one latent of size {self.latent_dim}, "
+                             f"got a batch of {len(images)} images")
+        return self._encode_step(images)[0][0]
+
+    def _score_chunk(self, x: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
+        """Scores of a few images, decoding their k posterior samples at most batch_size at a time."""
+        mean, logvar = self._encode_step(x)
+        std = np.exp(0.5 * logvar)
+        names = PARAMS[self.likelihood]
+        m, block = len(x), max(1, self.batch_size // len(x))
+        log_w = np.empty((m, k), dtype=np.float64)
+        for j in range(0, k, block):
+            kb = min(block, k - j)
+            eps = rng.standard_normal((m, kb, self.latent_dim), dtype=np.float32)
+            z = mean[:, None] + std[:, None] * eps
+            outputs = self._decoder.run({"latent": z.reshape(m * kb, self.latent_dim)}, names)
+            params = {n: p.reshape(m, kb, *p.shape[1:]) for n, p in zip(names, outputs)}
+            log_px = log_likelihood(x[:, None], params, self.likelihood)
+            if k == 1:
+                log_w[:, j : j + kb] = log_px - kl_to_prior(mean, logvar)[:, None]
+            else:
+                log_w[:, j : j + kb] = log_px + log_standard_normal(z) - log_posterior(eps, logvar[:, None])
+        return log_w[:, 0] if k == 1 else log_mean_exp(log_w, axis=1)
