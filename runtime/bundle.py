@@ -102,6 +102,8 @@ def validate_manifest(manifest: dict[str, Any], where: str = MANIFEST_FILE) -> N
 def read_manifest(bundle: str | os.PathLike[str], verify_checksums: bool = True) -> dict[str, Any]:
     """Load and validate a bundle's manifest; with `verify_checksums`, also check both ONNX files."""
     root = Path(bundle)
+    if root.is_file():
+        raise BundleError(f"{str(root)!r} is a file; pass the bundle folder that holds it (written by `vaekit-export`)")
     if not root.is_dir():
         raise BundleError(f"bundle folder {str(root)!r} does not exist; pass the folder that `vaekit-export` wrote")
     path = root / MANIFEST_FILE

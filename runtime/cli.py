@@ -7,9 +7,11 @@ import logging
 import math
 import sys
 
+import numpy as np
+
 from .bundle import BundleError
 from .devices import DEVICES, DeviceError
-from .images import load_image, make_grid, save_png, upscale
+from .images import as_image_batch, load_image, make_grid, save_png, upscale
 from .latents import METHODS
 from .model import VAE
 
@@ -34,13 +36,21 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+def _image_for(vae: VAE, path: str) -> np.ndarray:
+    """An image file as the one-image batch `vae` takes; a mismatch names the file."""
+    try:
+        return as_image_batch(load_image(path, vae.image_shape[0]), vae.image_shape)
+    except ValueError as e:
+        raise ValueError(f"{path}: {e}") from None
+
+
 def run(args: argparse.Namespace) -> str:
     """Do what the arguments ask; return a one-line summary."""
     if args.scale < 1 or (args.nrow is not None and args.nrow < 1):
         raise ValueError("--scale and --nrow must be at least 1")
     vae = VAE.load(args.bundle, device=args.device)
     if args.interpolate:
-        a, b = (load_image(path, vae.image_shape[0]) for path in args.interpolate)
+        a, b = (_image_for(vae, path) for path in args.interpolate)
         images = vae.interpolate(a, b, steps=args.steps, method=args.method)
         nrow = args.nrow or len(images)
         what = f"{args.steps}-step {args.method} interpolation"

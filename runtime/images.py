@@ -53,8 +53,9 @@ def _expected(shape: Shape) -> str:
     return f"this bundle takes {h}x{w} images with {kind}, shaped as one of: {forms}"
 
 
-def as_image_batch(images: Any, image_shape: Shape) -> np.ndarray:
-    """Any accepted image array as a float32 C-contiguous (N, C, H, W) batch in [0, 1]."""
+def nchw_view(images: Any, image_shape: Shape) -> np.ndarray:
+    """Any accepted image array as an (N, C, H, W) view of the caller's uint8 or float data, no copy:
+    dtype and layout are checked here, pixel values chunk by chunk in `to_unit_float32`."""
     arr = numeric_array(images, "images")
     if arr.dtype != np.uint8 and arr.dtype.kind != "f":
         raise ValueError(
@@ -64,19 +65,29 @@ def as_image_batch(images: Any, image_shape: Shape) -> np.ndarray:
     layout = next((f for name, pat, f in _layouts(image_shape) if _fits(arr.shape, pat)), None)
     if layout is None:
         raise ValueError(f"images have shape {arr.shape}, but {_expected(image_shape)}")
-    if arr.dtype == np.uint8:
-        batch = np.ascontiguousarray(layout(arr), dtype=np.float32)
-        batch /= 255.0
-        return batch
-    if not np.isfinite(arr).all():
+    return layout(arr)
+
+
+def to_unit_float32(batch: np.ndarray) -> np.ndarray:
+    """Part of a `nchw_view` as the float32 C-contiguous values in [0, 1] that encoders take."""
+    if batch.dtype == np.uint8:
+        out = np.ascontiguousarray(batch, dtype=np.float32)
+        out /= 255.0
+        return out
+    if not np.isfinite(batch).all():
         raise ValueError("images contain NaN or infinite values; pass finite pixel values in [0, 1]")
-    lo, hi = float(arr.min()), float(arr.max())
+    lo, hi = float(batch.min()), float(batch.max())
     if lo < 0.0 or hi > 1.0:
         raise ValueError(
             f"float images must lie in [0, 1], got values in [{lo:g}, {hi:g}]; divide 0-255 values by 255 "
             "(or pass them as uint8)"
         )
-    return np.ascontiguousarray(layout(arr), dtype=np.float32)
+    return np.ascontiguousarray(batch, dtype=np.float32)
+
+
+def as_image_batch(images: Any, image_shape: Shape) -> np.ndarray:
+    """Any accepted image array as one float32 C-contiguous (N, C, H, W) batch in [0, 1]."""
+    return to_unit_float32(nchw_view(images, image_shape))
 
 
 def to_uint8(images: Any) -> np.ndarray:

@@ -47,4 +47,5 @@ def log_mean_exp(a: np.ndarray, axis: int = -1) -> np.ndarray:
     """log(mean(exp(a))) along `axis`, shifted by the maximum so nothing overflows."""
     top = np.max(a, axis=axis, keepdims=True)
     top = np.where(np.isfinite(top), top, 0.0)
-    return np.log(np.mean(np.exp(a - top), axis=axis)) + np.squeeze(top, axis=axis)
+    with np.errstate(divide="ignore"):  # all weights zero: the answer is -inf, not a warning
+        return np.log(np.mean(np.exp(a - top), axis=axis)) + np.squeeze(top, axis=axis)

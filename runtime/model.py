@@ -13,7 +13,7 @@ from . import checks
 from .bundle import DECODER_FILE, DECODER_OUTPUTS, ENCODER_FILE, ENCODER_OUTPUTS, BundleError, read_manifest
 from .devices import SessionConfig, open_sessions
 from .graphs import Graph
-from .images import as_image_batch
+from .images import as_image_batch, nchw_view, to_unit_float32
 from .latents import as_latent, as_latents, as_values, path
 from .likelihood import PARAMS, kl_to_prior, log_likelihood, log_mean_exp, log_posterior, log_standard_normal
 
@@ -97,7 +97,7 @@ class VAE:
 
     def encode(self, images: Any) -> tuple[np.ndarray, np.ndarray]:
         """The posterior q(z|x) of each image: (mean, logvar), each float32 (N, latent_dim)."""
-        mean, logvar = self._batched(self._encode_step, as_image_batch(images, self.image_shape))
+        mean, logvar = self._batched(self._encode_step, nchw_view(images, self.image_shape))
         return mean, logvar
 
     def decode(self, latents: Any) -> np.ndarray:
@@ -112,7 +112,7 @@ class VAE:
 
     def reconstruct(self, images: Any) -> np.ndarray:
         """Each image decoded from its posterior mean, (N, C, H, W) in [0, 1]."""
-        return self._batched(self._reconstruct_step, as_image_batch(images, self.image_shape))[0]
+        return self._batched(self._reconstruct_step, nchw_view(images, self.image_shape))[0]
 
     def sample(self, n: int, seed: int | None = None, temperature: float = 1.0) -> np.ndarray:
         """`n` images decoded from latents `temperature * N(0, I)`, drawn with numpy's
@@ -147,7 +147,7 @@ class VAE:
         The noise is default_rng(seed).standard_normal((N, k, latent_dim), float32), drawn in that
         order, so results do not depend on `batch_size`; at most `batch_size` latents are decoded at once.
         """
-        x = as_image_batch(images, self.image_shape)
+        x = nchw_view(images, self.image_shape)
         k = checks.integer("k", k)
         rng = np.random.default_rng(checks.seed(seed))
         per_chunk = max(1, self.batch_size // k)
@@ -170,10 +170,10 @@ class VAE:
         return results
 
     def _encode_step(self, images: np.ndarray) -> list[np.ndarray]:
-        return self._encoder.run({"image": images}, ENCODER_OUTPUTS)
+        return self._encoder.run({"image": to_unit_float32(images)}, ENCODER_OUTPUTS)
 
     def _reconstruct_step(self, images: np.ndarray) -> list[np.ndarray]:
-        mean = self._encoder.run({"image": images}, ["mean"], to_host=False)[0]  # stays on the GPU on CUDA
+        mean = self._encoder.run({"image": to_unit_float32(images)}, ["mean"], to_host=False)[0]  # stays on CUDA
         return self._decoder.run({"latent": mean}, ["image"])
 
     def _decode(self, latents: np.ndarray) -> np.ndarray:
@@ -194,7 +194,8 @@ class VAE:
 
     def _score_chunk(self, x: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
         """Scores of a few images, decoding their k posterior samples at most batch_size at a time."""
-        mean, logvar = self._encode_step(x)
+        x = to_unit_float32(x)
+        mean, logvar = self._encoder.run({"image": x}, ENCODER_OUTPUTS)
         std = np.exp(0.5 * logvar)
         names = PARAMS[self.likelihood]
         m, block = len(x), max(1, self.batch_size // len(x))

@@ -1,0 +1,140 @@
+"""Loading: corrupt, incomplete or foreign bundles, devices and session options."""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+from runtime_helpers import Exported, random_images
+
+from vaekit.runtime import VAE, BundleError, DeviceError
+from vaekit.runtime.bundle import sha256_file
+
+NO_CUDA = "CUDAExecutionProvider" not in ort.get_available_providers()
+
+
+@pytest.fixture
+def copy(exported_bundles: dict[str, Exported], tmp_path: Path) -> Path:
+    """A private copy of the Bernoulli bundle that a test may damage."""
+    return Path(shutil.copytree(exported_bundles["mlp-bernoulli"].path, tmp_path / "bundle"))
+
+
+def _edit_manifest(bundle: Path, **changes: object) -> None:
+    path = bundle / "manifest.json"
+    manifest = json.loads(path.read_text())
+    manifest.update(changes)
+    path.write_text(json.dumps(manifest))
+
+
+def test_missing_folder_and_files(tmp_path: Path, copy: Path) -> None:
+    with pytest.raises(BundleError, match="does not exist"):
+        VAE.load(tmp_path / "nowhere")
+    with pytest.raises(BundleError, match="is a file; pass the bundle folder"):
+        VAE.load(copy / "manifest.json")
+    (copy / "decoder.onnx").unlink()
+    with pytest.raises(BundleError, match=r"decoder\.onnx: missing"):
+        VAE.load(copy)
+    (copy / "manifest.json").unlink()
+    with pytest.raises(BundleError, match="manifest.json: missing"):
+        VAE.load(copy)
+
+
+def test_corrupted_graph_fails_its_checksum(copy: Path) -> None:
+    data = (copy / "encoder.onnx").read_bytes()
+    (copy / "encoder.onnx").write_bytes(data[: len(data) // 2])
+    with pytest.raises(BundleError, match=r"encoder\.onnx: sha256 does not match.*re-export"):
+        VAE.load(copy, device="cpu")
+    with pytest.raises(BundleError, match=r"encoder\.onnx: onnxruntime .* cannot load this graph"):
+        VAE.load(copy, device="cpu", verify_checksums=False)
+
+
+def test_checksum_opt_out_loads_an_edited_bundle(copy: Path) -> None:
+    onnx = pytest.importorskip("onnx")
+    graph = onnx.load(copy / "decoder.onnx")
+    graph.doc_string = "edited on purpose"
+    onnx.save(graph, copy / "decoder.onnx")
+    with pytest.raises(BundleError, match=r"decoder\.onnx: sha256 does not match"):
+        VAE.load(copy)
+    vae = VAE.load(copy, device="cpu", verify_checksums=False)
+    assert vae.decode(np.zeros(vae.latent_dim)).shape == (1, *vae.image_shape)
+
+
+@pytest.mark.parametrize(
+    "changes, match",
+    [
+        ({"format_version": 2}, "format version 2 is not supported"),
+        ({"format": "something-else"}, "not a vaekit bundle"),
+        ({"likelihood": "poisson"}, "unknown likelihood"),
+        ({"image_shape": [1, 16, 16]}, r"per-item shape \[1, 8, 8\].*\[1, 16, 16\]"),
+        ({"latent_dim": 5}, r"per-item shape \[3\].*\[5\]"),
+    ],
+)
+def test_inconsistent_manifest(copy: Path, changes: dict[str, object], match: str) -> None:
+    _edit_manifest(copy, **changes)
+    with pytest.raises(BundleError, match=match):
+        VAE.load(copy, device="cpu")
+
+
+def test_invalid_json(copy: Path) -> None:
+    (copy / "manifest.json").write_text("{not json")
+    with pytest.raises(BundleError, match="not valid JSON"):
+        VAE.load(copy)
+
+
+def test_swapped_graphs_are_caught(copy: Path) -> None:
+    enc, dec = copy / "encoder.onnx", copy / "decoder.onnx"
+    enc_bytes = enc.read_bytes()
+    enc.write_bytes(dec.read_bytes())
+    dec.write_bytes(enc_bytes)
+    _edit_manifest(copy, files={p.name: {"sha256": sha256_file(p)} for p in (enc, dec)})
+    with pytest.raises(BundleError, match="tensors .* differ from the manifest"):
+        VAE.load(copy, device="cpu")
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"device": "gpu"}, "device must be one of"),
+        ({"batch_size": 0}, "batch_size"),
+        ({"intra_op_threads": -1}, "intra_op_threads"),
+        ({"inter_op_threads": 1.5}, "inter_op_threads"),
+        ({"graph_optimization": "max"}, "graph_optimization must be one of"),
+    ],
+)
+def test_bad_load_options(copy: Path, kwargs: dict[str, object], match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        VAE.load(copy, **kwargs)
+
+
+def test_session_options_do_not_change_results(exported: Exported) -> None:
+    x = random_images(tuple(exported.model.config.image_shape), 3)
+    default = exported.load().reconstruct(x)
+    tuned = exported.load(intra_op_threads=1, inter_op_threads=1, graph_optimization="disable")
+    np.testing.assert_allclose(tuned.reconstruct(x), default, atol=1e-5)
+
+
+def test_cpu_is_what_it_says(copy: Path) -> None:
+    vae = VAE.load(copy, device="cpu")
+    assert vae.device == "cpu" and vae.providers == ["CPUExecutionProvider"]
+
+
+@pytest.mark.skipif(not NO_CUDA, reason="this onnxruntime has CUDA; the fallback path is not reachable")
+def test_auto_without_cuda_runs_on_cpu_and_says_so(copy: Path, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.INFO, logger="vaekit.runtime"):
+        vae = VAE.load(copy)
+    assert vae.device == "cpu" and vae.providers == ["CPUExecutionProvider"]
+    assert "runs on CPU because" in caplog.text and "CUDAExecutionProvider" in caplog.text
+
+
+@pytest.mark.skipif(not NO_CUDA, reason="this onnxruntime has CUDA; see test_runtime_cuda.py")
+def test_cuda_without_cuda_is_an_error_with_a_fix(copy: Path) -> None:
+    with pytest.raises(DeviceError) as info:
+        VAE.load(copy, device="cuda")
+    message = str(info.value)
+    assert "device='cuda'" in message and "CUDAExecutionProvider" in message
+    assert "vaekit[gpu]" in message and "onnxruntime-gpu" in message and "nvidia-smi" in message

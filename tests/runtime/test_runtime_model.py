@@ -1,0 +1,178 @@
+"""Every VAE method on exported bundles, compared with the torch model on the same inputs."""
+
+from __future__ import annotations
+
+import math
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+from runtime_helpers import Exported, random_images, torch_encode, torch_params
+
+from vaekit.runtime import VAE
+
+ATOL = 1e-4
+
+
+def test_attributes(vae: VAE, exported: Exported) -> None:
+    cfg = exported.model.config
+    assert vae.latent_dim == cfg.latent_dim and vae.image_shape == cfg.image_shape
+    assert vae.likelihood == cfg.likelihood and vae.manifest["format_version"] == 1
+    assert vae.device == "cpu" and vae.providers == ["CPUExecutionProvider"]
+    assert cfg.likelihood in repr(vae)
+
+
+def test_encode_decode_reconstruct_match_torch(vae: VAE, exported: Exported) -> None:
+    x = random_images(vae.image_shape, 12)  # 12 > batch_size 5: three chunks
+    mean, logvar = vae.encode(x)
+    t_mean, t_logvar = torch_encode(exported.model, x)
+    np.testing.assert_allclose(mean, t_mean, atol=ATOL)
+    np.testing.assert_allclose(logvar, t_logvar, atol=ATOL)
+    z = np.random.default_rng(3).normal(size=(12, vae.latent_dim)).astype(np.float32)
+    want = torch_params(exported.model, z)
+    np.testing.assert_allclose(vae.decode(z), want["image"], atol=ATOL)
+    params = vae.decode_params(z)
+    assert sorted(params) == sorted(want)
+    for name in want:
+        np.testing.assert_allclose(params[name], want[name], atol=ATOL)
+    np.testing.assert_allclose(vae.reconstruct(x), torch_params(exported.model, t_mean)["image"], atol=ATOL)
+
+
+def test_single_inputs_give_batches_of_one(vae: VAE) -> None:
+    x = random_images(vae.image_shape, 1)
+    assert vae.encode(x[0])[0].shape == (1, vae.latent_dim)
+    assert vae.decode(np.zeros(vae.latent_dim)).shape == (1, *vae.image_shape)
+    assert vae.reconstruct((x[0] * 255).astype(np.uint8).transpose(1, 2, 0)).shape == (1, *vae.image_shape)
+
+
+def test_sample_is_seeded_and_matches_torch(vae: VAE, exported: Exported) -> None:
+    images = vae.sample(7, seed=11, temperature=0.5)
+    np.testing.assert_array_equal(images, vae.sample(7, seed=11, temperature=0.5))
+    assert not np.array_equal(images, vae.sample(7, seed=12, temperature=0.5))
+    z = np.random.default_rng(11).standard_normal((7, vae.latent_dim), dtype=np.float32) * np.float32(0.5)
+    np.testing.assert_allclose(images, torch_params(exported.model, z)["image"], atol=ATOL)
+    assert images.dtype == np.float32 and 0.0 <= images.min() and images.max() <= 1.0
+    zero = vae.sample(3, seed=1, temperature=0)
+    np.testing.assert_allclose(zero, np.repeat(vae.decode(np.zeros(vae.latent_dim)), 3, axis=0), atol=1e-6)
+    assert vae.sample(2).shape == (2, *vae.image_shape)  # seed=None: fresh entropy
+
+
+def _slerp(a: np.ndarray, b: np.ndarray, t: float) -> np.ndarray:
+    omega = math.acos(float(np.dot(a, b) / (np.linalg.norm(a) * np.linalg.norm(b))))
+    return (math.sin((1 - t) * omega) * a + math.sin(t * omega) * b) / math.sin(omega)
+
+
+def test_interpolate_between_latents_and_images(vae: VAE, exported: Exported) -> None:
+    a, b = np.random.default_rng(0).normal(size=(2, vae.latent_dim)).astype(np.float32)
+    ts = np.linspace(0, 1, 6)
+    for method, expected in [("lerp", [(1 - t) * a + t * b for t in ts]), ("slerp", [_slerp(a, b, t) for t in ts])]:
+        want = torch_params(exported.model, np.array(expected, np.float32))["image"]
+        np.testing.assert_allclose(vae.interpolate(a, b, steps=6, method=method), want, atol=ATOL)
+    x = random_images(vae.image_shape, 2)
+    means, _ = torch_encode(exported.model, x)
+    strip = vae.interpolate(x[0], x[1], steps=3, method="lerp")
+    want = torch_params(exported.model, np.array([means[0], means.mean(0), means[1]], np.float32))["image"]
+    np.testing.assert_allclose(strip, want, atol=ATOL)
+    mixed = vae.interpolate(x[0], b, steps=2)
+    np.testing.assert_allclose(mixed[1], vae.decode(b)[0], atol=1e-6)
+
+
+def test_traverse(vae: VAE, exported: Exported) -> None:
+    z = np.random.default_rng(0).normal(size=vae.latent_dim).astype(np.float32)
+    values = [-2.0, 0.0, 3.0]
+    grid = np.repeat(z[None], 3, axis=0)
+    grid[:, 1] = values
+    np.testing.assert_allclose(vae.traverse(z, 1, values), torch_params(exported.model, grid)["image"], atol=ATOL)
+    with pytest.raises(ValueError, match="below latent_dim"):
+        vae.traverse(z, vae.latent_dim, values)
+
+
+def _numpy_score(exported: Exported, x: np.ndarray, k: int, seed: int) -> np.ndarray:
+    """The score computed independently: torch for the networks, plain numpy formulas for the densities."""
+    n, d = len(x), exported.model.config.latent_dim
+    mean, logvar = torch_encode(exported.model, x)
+    sd = np.exp(0.5 * logvar)
+    eps = np.random.default_rng(seed).standard_normal((n, k, d), dtype=np.float32)
+    z = mean[:, None] + sd[:, None] * eps
+    params = {key: v.astype(np.float64).reshape(n, k, *x.shape[1:])
+              for key, v in torch_params(exported.model, z.reshape(n * k, d)).items()}
+    xs = x[:, None].astype(np.float64)
+    if "logits" in params:
+        p = 1.0 / (1.0 + np.exp(-params["logits"]))
+        log_px = (xs * np.log(p) + (1 - xs) * np.log1p(-p)).sum(axis=(2, 3, 4))
+    else:
+        s = np.exp(0.5 * params["logvar"])
+        log_px = (-0.5 * ((xs - params["image"]) / s) ** 2 - np.log(s * math.sqrt(2 * math.pi))).sum(axis=(2, 3, 4))
+    if k == 1:
+        kl = 0.5 * (sd.astype(np.float64) ** 2 + mean.astype(np.float64) ** 2 - 1 - logvar).sum(-1)
+        return log_px[:, 0] - kl
+    z64, m64, s64 = z.astype(np.float64), mean[:, None].astype(np.float64), sd[:, None].astype(np.float64)
+    log_pz = (-0.5 * z64**2 - 0.5 * math.log(2 * math.pi)).sum(-1)
+    log_qz = (-0.5 * ((z64 - m64) / s64) ** 2 - np.log(s64) - 0.5 * math.log(2 * math.pi)).sum(-1)
+    return np.logaddexp.reduce(log_px + log_pz - log_qz, axis=1) - math.log(k)
+
+
+@pytest.mark.parametrize("k", [1, 7])
+def test_score_matches_independent_numpy(vae: VAE, exported: Exported, k: int) -> None:
+    x = random_images(vae.image_shape, 6, seed=2)
+    got = vae.score(x, k=k, seed=4)
+    assert got.shape == (6,) and got.dtype == np.float64
+    np.testing.assert_allclose(got, _numpy_score(exported, x, k, seed=4), rtol=1e-5, atol=1e-3)
+
+
+def test_score_is_seeded_and_independent_of_batch_size(exported: Exported) -> None:
+    x = random_images(tuple(exported.model.config.image_shape), 5, seed=3)
+    small, big = exported.load(batch_size=2), exported.load(batch_size=256)
+    for k in (1, 3, 7):  # k=7 > batch_size=2: one image's samples span several decoder calls
+        np.testing.assert_allclose(small.score(x, k=k, seed=9), big.score(x, k=k, seed=9), rtol=1e-6)
+    assert not np.allclose(big.score(x, k=3, seed=9), big.score(x, k=3, seed=10))
+
+
+def test_score_bounds_are_sensible(vae: VAE) -> None:
+    x = random_images(vae.image_shape, 16, seed=5)
+    elbo = np.mean([vae.score(x, k=1, seed=s) for s in range(4)], axis=0)
+    iwae = vae.score(x, k=64, seed=0)
+    assert np.isfinite(elbo).all() and np.isfinite(iwae).all()
+    assert iwae.mean() >= elbo.mean()
+    if vae.likelihood == "bernoulli":
+        assert iwae.max() <= 0.0  # a probability of at most 1 per pixel
+
+
+def test_manifest_quantiles_come_from_score(exported: Exported) -> None:
+    """Export records quantiles of `score` on the held-out images; the runtime reproduces their range."""
+    quantiles = exported.load().manifest["score_quantiles"]
+    if not quantiles.get("q"):
+        pytest.skip("this bundle records no score quantiles")
+    scores = exported.load().score(exported.heldout, k=quantiles["k"])
+    values = [quantiles["q"][level] for level in sorted(quantiles["q"], key=float)]
+    assert values == sorted(values)
+    assert scores.min() - 1e-3 <= values[0] and values[-1] <= scores.max() + 1e-3
+
+
+def test_concurrent_calls_match_serial_ones(exported: Exported) -> None:
+    vae = exported.load(batch_size=4, intra_op_threads=1)
+    z = np.random.default_rng(0).normal(size=(8, 10, vae.latent_dim)).astype(np.float32)
+    x = random_images(vae.image_shape, 6)
+    serial = [vae.decode(batch) for batch in z]
+    serial_scores = vae.score(x, k=3, seed=1)
+
+    def work(i: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        return vae.decode(z[i % 8]), vae.score(x, k=3, seed=1), vae.reconstruct(x)
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(work, range(32)))
+    for i, (images, scores, recon) in enumerate(results):
+        np.testing.assert_allclose(images, serial[i % 8], atol=1e-6)
+        np.testing.assert_allclose(scores, serial_scores, rtol=1e-6)
+        assert recon.shape == x.shape
+
+
+def test_bad_pixels_in_a_later_chunk_are_caught(vae: VAE) -> None:
+    x = random_images(vae.image_shape, 12)  # batch_size is 5: the bad image is in the third chunk
+    x[11, 0, 0, 0] = np.nan
+    for call in (vae.encode, vae.reconstruct, vae.score):
+        with pytest.raises(ValueError, match="NaN"):
+            call(x)
+    x[11, 0, 0, 0] = 1.5
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        vae.encode(x)

@@ -1,0 +1,77 @@
+"""Checkpoints and run folders: written atomically, read back with `weights_only=True`."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+CHECKPOINT_FILE = "checkpoint.pt"
+CONFIG_FILE = "config.json"
+METRICS_FILE = "metrics.jsonl"
+SUMMARY_FILE = "summary.json"
+FORMAT = "vaekit-checkpoint"
+VERSION = 1
+
+
+class RunError(ValueError):
+    """A run folder that cannot be used, with the reason and the fix."""
+
+
+def atomic_write(path: Path, write: Any) -> None:
+    """Call `write(file_object)` on a temporary file beside `path`, then rename it into place."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_json(path: Path, data: Any) -> None:
+    atomic_write(path, lambda f: f.write((json.dumps(data, indent=2, sort_keys=True) + "\n").encode()))
+
+
+def save_checkpoint(run: Path, state: dict[str, Any]) -> None:
+    """Write `state` as the run's checkpoint; a crash mid-write leaves the previous one intact."""
+    atomic_write(run / CHECKPOINT_FILE, lambda f: torch.save({"format": FORMAT, "version": VERSION, **state}, f))
+
+
+def load_checkpoint(run: str | os.PathLike[str]) -> dict[str, Any]:
+    """The run's checkpoint, loaded safely (`weights_only=True`); RunError says what is wrong."""
+    run = Path(run)
+    if not run.is_dir():
+        raise RunError(f"run folder {str(run)!r} does not exist; pass the --out folder of a `vaekit-train` run")
+    path = run / CHECKPOINT_FILE
+    if not path.is_file():
+        raise RunError(f"{path}: no checkpoint in this run folder; train first, or it stopped before its first epoch")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # torch raises many types for a corrupt or foreign file
+        raise RunError(f"{path}: unreadable checkpoint ({type(e).__name__}: {str(e)[:200]}); resume from a backup or retrain") from None
+    if not isinstance(state, dict) or state.get("format") != FORMAT:
+        raise RunError(f"{path}: not a vaekit checkpoint")
+    if state.get("version") != VERSION:
+        raise RunError(f"{path}: checkpoint version {state.get('version')!r} is not supported (expected {VERSION})")
+    return state
+
+
+def append_metrics(run: Path, record: dict[str, Any]) -> None:
+    """One JSON line per record; flushed at once so a killed run keeps what it measured."""
+    with open(run / METRICS_FILE, "a", encoding="utf-8") as f:
+        f.write(json.dumps(record) + "\n")
+
+
+def read_metrics(run: Path) -> list[dict[str, Any]]:
+    path = run / METRICS_FILE
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]

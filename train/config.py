@@ -1,0 +1,133 @@
+"""Training configuration: every knob of a run, stored in the run's `config.json`.
+
+Fields left as None are filled from the data by `resolve` (see `recipe_for`), so that
+`vaekit-train` with no arguments does the right thing on any image set.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+from .models import ModelConfig
+
+
+@dataclass
+class TrainConfig:
+    """What to train on, which model, which objective and for how long."""
+
+    # data
+    data: str = "digits"
+    image_size: int | None = None
+    channels: int | None = None
+    test_fraction: float = 0.1
+    skip_bad_images: bool = False
+    binarize: str | None = None  # "dynamic" or "none"; default: dynamic for bernoulli
+    # model (None: chosen by `recipe_for`)
+    model: str | None = None
+    latent_dim: int | None = None
+    hidden: list[int] | None = None
+    conv_channels: list[int] | None = None
+    conv_decoder: str = "transpose"
+    activation: str | None = None
+    likelihood: str = "bernoulli"
+    # objective
+    beta: float = 1.0
+    kl_warmup_epochs: float | None = None
+    free_bits: float = 0.0
+    iwae_k: int = 1
+    # optimisation
+    epochs: int | None = None
+    max_time: float | None = None
+    batch_size: int = 128
+    lr: float | None = None
+    weight_decay: float = 0.0
+    schedule: str = "cosine"  # or "constant"
+    grad_clip: float | None = 100.0
+    # evaluation
+    nll_k: int = 1000
+    nll_images: int = 2000
+    # run
+    seed: int = 0
+    device: str = "auto"
+    out: str | None = None
+    force: bool = False
+    images_every: int = 1  # write sample/reconstruction grids every N epochs (and at the end)
+    progress: bool = True
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":
+        names = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - names)
+        if unknown:
+            raise ValueError(f"unknown training options {unknown}; see `vaekit-train --help`")
+        return cls(**d)
+
+    def validate(self) -> None:
+        """Raise ValueError naming the option and what it accepts."""
+        checks = [
+            (self.batch_size >= 1, f"batch_size must be at least 1, got {self.batch_size}"),
+            (self.epochs is None or self.epochs >= 1, f"epochs must be at least 1, got {self.epochs}"),
+            (self.max_time is None or self.max_time > 0, f"max_time must be positive seconds, got {self.max_time}"),
+            (self.beta >= 0, f"beta must be non-negative, got {self.beta}"),
+            (self.free_bits >= 0, f"free_bits must be non-negative, got {self.free_bits}"),
+            (self.iwae_k >= 1, f"iwae_k must be at least 1, got {self.iwae_k}"),
+            (self.nll_k >= 1, f"nll_k must be at least 1, got {self.nll_k}"),
+            (self.schedule in ("cosine", "constant"), f"schedule must be 'cosine' or 'constant', got {self.schedule!r}"),
+            (self.binarize in (None, "dynamic", "none"), f"binarize must be 'dynamic' or 'none', got {self.binarize!r}"),
+            (self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:"),
+             f"device must be auto, cpu or cuda[:N], got {self.device!r}"),
+            (self.channels in (None, 1, 3), f"channels must be 1 or 3, got {self.channels}"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ValueError(message)
+        if self.binarize == "dynamic" and self.likelihood != "bernoulli":
+            raise ValueError("--binarize dynamic needs --likelihood bernoulli")
+
+
+def recipe_for(image_shape: tuple[int, int, int], n_train: int, batch_size: int) -> dict[str, Any]:
+    """Defaults for data of this shape and size: the recommended recipe (see benchmarks/README.md)."""
+    c, h, w = image_shape
+    pixels = c * h * w
+    steps_per_epoch = max(1, math.ceil(n_train / batch_size))
+    if pixels <= 256:  # tiny images such as the 8x8 digits
+        recipe: dict[str, Any] = {"model": "mlp", "latent_dim": 8, "hidden": [256, 128], "activation": "elu"}
+    elif h == w and h % 4 == 0 and h >= 32:
+        recipe = {"model": "conv", "latent_dim": 32, "hidden": [512], "activation": "elu"}
+    else:
+        recipe = {"model": "mlp", "latent_dim": 32, "hidden": [512, 256], "activation": "elu"}
+    recipe.update(
+        lr=2e-3,
+        kl_warmup_epochs=min(10.0, max(1.0, 2000 / steps_per_epoch)),
+        # at least ~2,000 steps, between 10 and 100 epochs
+        epochs=int(min(100, max(10, math.ceil(2000 / steps_per_epoch)))),
+    )
+    return recipe
+
+
+def resolve(cfg: TrainConfig, image_shape: tuple[int, int, int], n_train: int) -> tuple[TrainConfig, ModelConfig]:
+    """Fill the config's None fields from `recipe_for` and build the ModelConfig it implies."""
+    filled = TrainConfig.from_dict(cfg.to_dict())
+    for key, value in recipe_for(image_shape, n_train, cfg.batch_size).items():
+        if getattr(filled, key) is None:
+            setattr(filled, key, value)
+    if filled.binarize is None:
+        filled.binarize = "dynamic" if filled.likelihood == "bernoulli" else "none"
+    filled.validate()
+    model = ModelConfig(
+        kind=filled.model,
+        image_shape=image_shape,
+        latent_dim=filled.latent_dim,
+        likelihood=filled.likelihood,
+        hidden=filled.hidden,
+        conv_channels=filled.conv_channels or [32, 64],
+        conv_decoder=filled.conv_decoder,
+        activation=filled.activation,
+    )
+    return filled, model
