@@ -65,7 +65,7 @@ def parser() -> argparse.ArgumentParser:
     e = p.add_argument_group("evaluation and output")
     e.add_argument("--nll-k", type=int, default=1000, help="importance samples for the final test NLL estimate")
     e.add_argument("--nll-images", type=int, default=2000, help="held-out images for the final test NLL estimate")
-    e.add_argument("--images-every", type=int, default=1, help="write sample/reconstruction grids every N epochs")
+    e.add_argument("--images-every", type=int, help="write sample/reconstruction grids every N epochs (default: ~20 per run)")
     e.add_argument("--out", help="run folder (default: runs/<date-time>)")
     e.add_argument("--force", action="store_true", help="replace an existing run folder")
     e.add_argument("--resume", metavar="RUN", help="continue the run in this folder where it stopped")

@@ -53,7 +53,7 @@ class TrainConfig:
     device: str = "auto"
     out: str | None = None
     force: bool = False
-    images_every: int = 1  # write sample/reconstruction grids every N epochs (and at the end)
+    images_every: int | None = None  # sample/reconstruction grids every N epochs (default: ~20 per run)
     progress: bool = True
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -117,6 +117,8 @@ def resolve(cfg: TrainConfig, image_shape: tuple[int, int, int], n_train: int) -
     for key, value in recipe_for(image_shape, n_train, cfg.batch_size).items():
         if getattr(filled, key) is None:
             setattr(filled, key, value)
+    if filled.images_every is None:
+        filled.images_every = max(1, filled.epochs // 20)
     if filled.binarize is None:
         filled.binarize = "dynamic" if filled.likelihood == "bernoulli" else "none"
     filled.validate()

@@ -188,6 +188,12 @@ class Trainer:
             "metrics": metrics,
         })
 
+    def _diverged_message(self, loss: float, step: int, epoch: int) -> str:
+        path = self.run_dir / ckpt.CHECKPOINT_FILE
+        kept = f"the last good checkpoint ({path}) was kept" if path.exists() else "no checkpoint had been written yet"
+        return (f"the loss became {loss} at step {step} (epoch {epoch + 1}); training stopped and {kept}. "
+                "Try a lower --lr, a smaller --grad-clip, or a --kl-warmup-epochs")
+
     def log(self, record: dict[str, Any]) -> None:
         if self.dist.is_main:
             ckpt.append_metrics(self.run_dir, record)
@@ -211,10 +217,7 @@ class Trainer:
                 while state.step < (epoch + 1) * self.steps_per_epoch:
                     parts = self.train_step(state, objective, order)
                     if not torch.isfinite(parts["loss"]):
-                        raise TrainingError(
-                            f"the loss became {float(parts['loss'])} at step {state.step} (epoch {epoch + 1}); training "
-                            f"stopped and the last good checkpoint ({self.run_dir / ckpt.CHECKPOINT_FILE}) was kept. "
-                            "Try a lower --lr, a smaller --grad-clip, or --likelihood bernoulli")
+                        raise TrainingError(self._diverged_message(float(parts["loss"]), state.step, epoch))
                     loss_sum += parts["loss"]
                     loss_n += 1
                     bar.update(1)
@@ -290,8 +293,8 @@ def train(config: TrainConfig | dict[str, Any], resume: str | Path | None = None
             saved = ckpt.load_checkpoint(resume)
             cfg = TrainConfig.from_dict(saved["train_config"])
             run_dir = Path(resume)
-            if isinstance(config, TrainConfig) and config.max_time:
-                cfg.max_time = config.max_time
+            # a resumed run goes on to its epochs; only a --max-time given now limits it
+            cfg.max_time = config.max_time if isinstance(config, TrainConfig) else config.get("max_time")
         else:
             cfg = config if isinstance(config, TrainConfig) else TrainConfig.from_dict(config)
             cfg.validate()
