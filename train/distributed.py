@@ -14,7 +14,7 @@ import torch
 import torch.distributed as tdist
 from torch import nn
 
-TIMEOUT = datetime.timedelta(seconds=int(os.environ.get("VAEKIT_DIST_TIMEOUT", "300")))
+TIMEOUT = datetime.timedelta(seconds=int(os.environ.get("VAEKIT_DIST_TIMEOUT", "1800")))
 
 
 @dataclass
@@ -64,6 +64,14 @@ class Distributed:
             tdist.all_reduce(value)
             value /= self.world_size
         return float(value)
+
+    def agree(self, flag: bool) -> bool:
+        """True on every rank when it is true on any: ranks must stop at the same step or they hang."""
+        if self.world_size == 1:
+            return flag
+        value = torch.tensor([float(flag)], device=f"cuda:{self.local_rank}" if self.is_cuda_rank else "cpu")
+        tdist.all_reduce(value, op=tdist.ReduceOp.MAX)
+        return bool(value.item())
 
     def barrier(self) -> None:
         if self.world_size > 1:

@@ -223,7 +223,7 @@ class Trainer:
                     bar.update(1)
                     if state.step % 20 == 0:
                         bar.set_postfix(loss=f"{float(parts['loss']):.2f}", epoch=epoch + 1)
-                    if cfg.max_time and elapsed() >= cfg.max_time:
+                    if cfg.max_time and self.dist.agree(elapsed() >= cfg.max_time):
                         break
                 epoch_done = state.step // self.steps_per_epoch
                 train_loss = self.dist.mean(loss_sum / max(1, loss_n))
@@ -235,7 +235,7 @@ class Trainer:
                     self.write_images(state.model, epoch + 1)
                 self.checkpoint(state, epoch_done, last_eval, elapsed())
                 bar.set_postfix(loss=f"{train_loss:.2f}", test_elbo=f"{last_eval['elbo']:.2f}", epoch=epoch + 1)
-                if cfg.max_time and elapsed() >= cfg.max_time:
+                if cfg.max_time and self.dist.agree(elapsed() >= cfg.max_time):
                     tqdm.write(f"stopping at the --max-time budget of {cfg.max_time:g} s (step {state.step})")
                     break
         except KeyboardInterrupt:
