@@ -16,10 +16,8 @@ N_HELDOUT = 16
 
 
 def _export(name: str, out: Path) -> Exported:
-    try:
-        from vaekit.export import export_model
-    except ImportError as e:
-        pytest.skip(f"vaekit.export.export_model is not available ({e}); the bundle tests need it")
+    from vaekit.export import export_model  # imported lazily: only the bundle tests pay for the exporter
+
     model = tiny_model(name)
     heldout = random_images(tuple(CONFIGS[name]["image_shape"]), N_HELDOUT, seed=1)
     provenance = {"data": "random test images", "epochs": 0, "metrics": {}}

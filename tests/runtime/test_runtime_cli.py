@@ -13,7 +13,7 @@ from runtime_helpers import Exported, random_images
 from vaekit.runtime import load_image, save_png, to_uint8
 from vaekit.runtime.cli import main
 
-PIL = pytest.importorskip("PIL", reason="the command writes PNGs with Pillow")
+pytest.importorskip("PIL", reason="the command writes PNGs with Pillow")
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:

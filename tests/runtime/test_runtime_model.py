@@ -6,10 +6,12 @@ import math
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
+import onnxruntime as ort
 import pytest
 from runtime_helpers import Exported, random_images, torch_encode, torch_params
 
 from vaekit.runtime import VAE
+from vaekit.runtime.graphs import Graph
 
 ATOL = 1e-4
 
@@ -139,14 +141,14 @@ def test_score_bounds_are_sensible(vae: VAE) -> None:
 
 
 def test_manifest_quantiles_come_from_score(exported: Exported) -> None:
-    """Export records quantiles of `score` on the held-out images; the runtime reproduces their range."""
-    quantiles = exported.load().manifest["score_quantiles"]
-    if not quantiles.get("q"):
-        pytest.skip("this bundle records no score quantiles")
-    scores = exported.load().score(exported.heldout, k=quantiles["k"])
-    values = [quantiles["q"][level] for level in sorted(quantiles["q"], key=float)]
-    assert values == sorted(values)
-    assert scores.min() - 1e-3 <= values[0] and values[-1] <= scores.max() + 1e-3
+    """Export records quantiles of `score` on the held-out images: the runtime reproduces them."""
+    vae = exported.load()
+    recorded = vae.manifest["score_quantiles"]
+    levels = sorted(recorded["q"], key=float)
+    assert recorded["n"] == len(exported.heldout) and levels
+    scores = vae.score(exported.heldout[: recorded["n"]], k=recorded["k"], seed=recorded.get("seed", 0))
+    want = np.quantile(scores, [float(level) for level in levels])
+    np.testing.assert_allclose([recorded["q"][level] for level in levels], want, rtol=1e-6)
 
 
 def test_concurrent_calls_match_serial_ones(exported: Exported) -> None:
@@ -176,3 +178,16 @@ def test_bad_pixels_in_a_later_chunk_are_caught(vae: VAE) -> None:
     x[11, 0, 0, 0] = 1.5
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
         vae.encode(x)
+
+
+def test_io_binding_path_matches_plain_runs(exported: Exported) -> None:
+    """The per-call IO binding used on CUDA, exercised here with CPU buffers so it runs everywhere."""
+    plain = exported.load(batch_size=4)
+    graphs = [Graph(ort.InferenceSession(str(plain.path / name), providers=["CPUExecutionProvider"]), "cpu")
+              for name in ("encoder.onnx", "decoder.onnx")]
+    bound = VAE(plain.path, plain.manifest, *graphs, device="cpu", batch_size=4)
+    x = random_images(plain.image_shape, 9)
+    np.testing.assert_array_equal(bound.reconstruct(x), plain.reconstruct(x))
+    np.testing.assert_array_equal(bound.score(x, k=3), plain.score(x, k=3))
+    for got, want in zip(bound.encode(x), plain.encode(x)):
+        np.testing.assert_array_equal(got, want)

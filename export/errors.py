@@ -1,0 +1,17 @@
+"""The errors a user of `vaekit-export` can hit, each naming the thing and the fix."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class ExportError(ValueError):
+    """A run or model that cannot be exported, or a bundle that cannot be written there."""
+
+
+class ParityError(ExportError):
+    """The ONNX graphs differ from torch by more than the tolerance; `figures` holds the measurements."""
+
+    def __init__(self, message: str, figures: dict[str, Any]) -> None:
+        super().__init__(message)
+        self.figures = figures

@@ -1,0 +1,73 @@
+"""The manifest's content: what the model is, where it came from and how the export was checked."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import onnx
+import onnxruntime
+import onnxscript
+import torch
+
+from vaekit.runtime.bundle import FORMAT_NAME, FORMAT_VERSION, MANIFEST_FILE, expected_tensors, sha256_file
+from vaekit.train.models import ModelConfig
+
+from .errors import ExportError
+from .graphs import EXPORTER, OPSET
+
+
+def producer() -> dict[str, str]:
+    """Versions of everything that made the graphs, and the exporter used."""
+    return {
+        "vaekit": metadata.version("vaekit"),
+        "torch": torch.__version__,
+        "onnx": onnx.__version__,
+        "onnxscript": onnxscript.__version__,
+        "onnxruntime": onnxruntime.__version__,
+        "exporter": EXPORTER,
+    }
+
+
+def check_provenance(provenance: Any) -> dict[str, Any]:
+    """`provenance` as given, once it is known to be a JSON object without NaN or infinity."""
+    if not isinstance(provenance, dict):
+        raise ExportError(f"provenance must be a dict (data, epochs, metrics, test_nll), got {type(provenance).__name__}")
+    try:
+        json.dumps(provenance, allow_nan=False)
+    except (TypeError, ValueError) as e:
+        raise ExportError(f"provenance must hold only JSON values, without NaN or infinity ({e})") from None
+    return provenance
+
+
+def build_manifest(cfg: ModelConfig, precision: str, provenance: dict[str, Any], parity: dict[str, Any]) -> dict[str, Any]:
+    """Every manifest key except `files` and `score_quantiles`, which need the written bundle."""
+    return {
+        "format": FORMAT_NAME,
+        "format_version": FORMAT_VERSION,
+        "image_shape": list(cfg.image_shape),
+        "latent_dim": cfg.latent_dim,
+        "likelihood": cfg.likelihood,
+        "model": cfg.to_dict(),
+        "tensors": expected_tensors(cfg.likelihood),
+        "opset": OPSET,
+        "producer": producer(),
+        "dtype": precision,
+        "provenance": provenance,
+        "parity": parity,
+        "exported_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def file_entries(folder: Path, names: list[str]) -> dict[str, dict[str, Any]]:
+    """{"name": {"sha256", "bytes"}} of files written in `folder`."""
+    return {name: {"sha256": sha256_file(folder / name), "bytes": (folder / name).stat().st_size} for name in names}
+
+
+def write_manifest(folder: Path, manifest: dict[str, Any]) -> None:
+    """manifest.json, strict JSON (no NaN) so that any language can read it."""
+    text = json.dumps(manifest, indent=2, sort_keys=True, allow_nan=False) + "\n"
+    (folder / MANIFEST_FILE).write_text(text, encoding="utf-8")

@@ -1,0 +1,122 @@
+"""Parity: the ONNX graphs on onnxruntime (CPU) against the float32 torch model, before anything is written."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import onnxruntime as ort
+import torch
+
+from vaekit.runtime.bundle import DECODER_FILE, DECODER_OUTPUTS, ENCODER_FILE, ENCODER_OUTPUTS
+from vaekit.train.models import VAE
+
+from .errors import ExportError, ParityError
+
+BATCH_SIZES = (1, 7, 64)
+LATENT_SEED = 0
+# float32 must match torch to TOLERANCE absolutely; float16 and int8 to TOLERANCE * max(1, max|torch output|),
+# since their error grows with the size of the values (logits of a confident decoder reach tens).
+TOLERANCES = {"float32": 1e-4, "float16": 1e-2, "int8": 5e-2}
+RULES = {
+    "absolute": "max_abs_diff <= tolerance",
+    "scaled": "max_abs_diff <= tolerance * max(1, max_abs_reference)",
+}
+
+
+def rule_for(precision: str) -> str:
+    """Which of RULES bounds the difference for this precision."""
+    return "absolute" if precision == "float32" else "scaled"
+
+
+def _session(graph: bytes, what: str, precision: str) -> ort.InferenceSession:
+    """A CPU session for one graph; ExportError when onnxruntime cannot load it (e.g. an op without a
+    kernel for this precision)."""
+    try:
+        return ort.InferenceSession(graph, providers=["CPUExecutionProvider"])
+    except Exception as e:  # onnxruntime's own exception types
+        raise ExportError(f"onnxruntime {ort.__version__} (CPU) cannot load the {precision} {what} graph "
+                          f"({str(e)[:500]}); export with --dtype float32 instead") from None
+
+
+def _run(session: ort.InferenceSession, names: list[str], feed: dict[str, np.ndarray], precision: str) -> list[np.ndarray]:
+    """One onnxruntime call; ExportError naming the batch size when it fails."""
+    try:
+        return session.run(names, feed)
+    except Exception as e:  # onnxruntime's own exception types
+        batch = len(next(iter(feed.values())))
+        raise ExportError(f"onnxruntime (CPU) cannot run the {precision} graph on a batch of {batch} "
+                          f"({str(e)[:500]}); nothing was written") from None
+
+
+def _grow(images: np.ndarray, n: int) -> np.ndarray:
+    """`n` images: the first n held-out ones, repeated when there are fewer."""
+    reps = -(-n // len(images))
+    return np.ascontiguousarray(np.concatenate([images] * reps)[:n], dtype=np.float32)
+
+
+def _compare(worst: dict[str, float], scale: dict[str, float], prefix: str, names: list[str],
+             expected: list[torch.Tensor], got: list[np.ndarray]) -> None:
+    """Fold one run's max abs differences (and the reference's max abs value) into the running maxima."""
+    for name, ref, out in zip(names, expected, got):
+        key = f"{prefix}.{name}"
+        ref_np = ref.detach().numpy()
+        if out.shape != ref_np.shape:
+            raise ExportError(f"{key}: onnxruntime gave shape {out.shape} where torch gives {ref_np.shape}; "
+                              "the exported graph is wrong, nothing was written")
+        diff = float(np.max(np.abs(out.astype(np.float64) - ref_np))) if out.size else 0.0
+        worst[key] = max(worst.get(key, 0.0), diff) if np.isfinite(diff) else float("nan")
+        scale[key] = max(scale.get(key, 0.0), float(np.max(np.abs(ref_np))) if ref_np.size else 0.0)
+
+
+def measure(model: VAE, graphs: dict[str, bytes], heldout: np.ndarray, precision: str) -> dict[str, Any]:
+    """Max abs differences of every output over batch sizes 1, 7, 64: the encoder on held-out images,
+    the decoder on seeded N(0, I) latents and on the images' posterior means."""
+    cfg = model.config
+    names = DECODER_OUTPUTS[cfg.likelihood]
+    encoder = _session(graphs[ENCODER_FILE], "encoder", precision)
+    decoder = _session(graphs[DECODER_FILE], "decoder", precision)
+    images = _grow(heldout, max(BATCH_SIZES))
+    latents = np.random.default_rng(LATENT_SEED).standard_normal((max(BATCH_SIZES), cfg.latent_dim), dtype=np.float32)
+    worst: dict[str, float] = {}
+    scale: dict[str, float] = {}
+    with torch.no_grad():
+        for b in BATCH_SIZES:
+            x = images[:b]
+            expected = model.encoder(torch.from_numpy(x))
+            _compare(worst, scale, "encoder", ENCODER_OUTPUTS, list(expected), _run(encoder, ENCODER_OUTPUTS, {"image": x}, precision))
+            for z in (latents[:b], expected[0].numpy()):
+                params = model.decoder.likelihood_params(torch.from_numpy(z))
+                _compare(worst, scale, "decoder", names, [params[n] for n in names], _run(decoder, names, {"latent": z}, precision))
+    tolerance, rule = TOLERANCES[precision], rule_for(precision)
+    limits = {k: tolerance * (1.0 if rule == "absolute" else max(1.0, s)) for k, s in scale.items()}
+    return {
+        "reference": f"torch {torch.__version__} float32 model on CPU",
+        "runtime": f"onnxruntime {ort.__version__} CPUExecutionProvider",
+        "batch_sizes": list(BATCH_SIZES),
+        "inputs": (f"encoder: {len(heldout)} held-out images (repeated up to {max(BATCH_SIZES)}); decoder: "
+                   f"N(0, I) latents (numpy seed {LATENT_SEED}) and the images' posterior means"),
+        "precision": precision,
+        "tolerance": tolerance,
+        "rule": RULES[rule],
+        "max_abs_diff": worst,
+        "max_abs_reference": scale,
+        "limit": limits,
+        "passed": all(worst[k] <= limits[k] for k in worst),  # NaN never passes
+    }
+
+
+def check_parity(model: VAE, graphs: dict[str, bytes], heldout: np.ndarray, precision: str) -> dict[str, Any]:
+    """The parity figures; raises ParityError with them when any output exceeds its limit."""
+    figures = measure(model, graphs, heldout, precision)
+    if not figures["passed"]:
+        failed = ", ".join(
+            f"{k}: max abs diff {figures['max_abs_diff'][k]:.3g} > {figures['limit'][k]:.3g}"
+            for k in figures["max_abs_diff"] if not figures["max_abs_diff"][k] <= figures["limit"][k]
+        )
+        raise ParityError(
+            f"{precision} ONNX graphs do not match torch ({failed}; rule: {figures['rule']}, tolerance "
+            f"{figures['tolerance']:g}); nothing was written. Try --dtype float32 without --quantize, or report "
+            "the figures as a bug", figures,
+        )
+    return figures
