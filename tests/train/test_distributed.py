@@ -14,8 +14,9 @@ import torch
 from vaekit.train.distributed import Distributed
 from vaekit.train.trainer import epoch_order
 
-ARGS = ["--model", "mlp", "--hidden", "16", "--latent-dim", "3", "--epochs", "3", "--batch-size", "10",
-        "--nll-k", "4", "--nll-images", "16", "--no-progress", "--images-every", "1"]
+MODEL = ["--model", "mlp", "--hidden", "16", "--latent-dim", "3", "--batch-size", "10", "--nll-k", "4",
+         "--nll-images", "16", "--no-progress"]
+ARGS = [*MODEL, "--epochs", "3", "--images-every", "1"]
 
 
 def test_shards_cover_each_global_batch_exactly() -> None:
@@ -66,3 +67,48 @@ def test_two_processes_match_one_and_resume(tmp_path: Path, tiny_npz: Path) -> N
     assert torch.load(tmp_path / "stopped" / "checkpoint.pt", weights_only=True)["step"] == 1
     _torchrun("--resume", str(tmp_path / "stopped"))
     _assert_same_weights(tmp_path / "single", tmp_path / "stopped")
+
+
+def _worker_pid(torchrun_pid: int, rank: int) -> int | None:
+    """The pid of torchrun's worker process with this RANK, read from /proc (None while it is starting)."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+            environ = (stat.parent / "environ").read_bytes().split(b"\0")
+        except (OSError, ValueError, IndexError):
+            continue  # the process ended meanwhile
+        if ppid == torchrun_pid and f"RANK={rank}".encode() in environ:
+            return int(stat.parent.name)
+    return None
+
+
+@pytest.mark.slow
+def test_a_killed_rank_stops_the_job_and_the_run_resumes(tmp_path: Path, tiny_npz: Path) -> None:
+    """SIGKILL one rank mid-run: torchrun ends the job with a message naming the rank (no hang), the last
+    checkpoint stays loadable, and `--resume` with 2 processes finishes where an uninterrupted run does."""
+    import os
+    import signal
+    import time
+
+    from vaekit.train.cli import main as train_main
+
+    args = ["--data", str(tiny_npz), *MODEL, "--epochs", "40", "--images-every", "40"]
+    assert train_main([*args, "--out", str(tmp_path / "single")]) == 0
+    torchrun = shutil.which("torchrun", path=str(Path(sys.executable).parent))
+    job = subprocess.Popen([torchrun, "--standalone", "--nproc_per_node=2", "-m", "vaekit.train", *args,
+                            "--out", str(tmp_path / "killed")], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    checkpoint = tmp_path / "killed" / "checkpoint.pt"
+    deadline = time.monotonic() + 120
+    while not checkpoint.exists() and job.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    victim = _worker_pid(job.pid, rank=1)
+    assert checkpoint.exists() and victim is not None, "the job never wrote its first checkpoint"
+    os.kill(victim, signal.SIGKILL)
+    _, stderr = job.communicate(timeout=120)  # would time out if the surviving rank hung
+    assert job.returncode != 0
+    assert "rank" in stderr.lower() and ("SIGKILL" in stderr or "-9" in stderr), stderr[-3000:]
+    step = torch.load(checkpoint, weights_only=True)["step"]
+    assert 0 < step < 40 * 8, "the kill came too late to test a resume"
+    _torchrun("--resume", str(tmp_path / "killed"))
+    _assert_same_weights(tmp_path / "single", tmp_path / "killed")
