@@ -14,7 +14,7 @@ from vaekit.train import load_run
 from vaekit.train.models import VAE
 
 from .errors import ExportError
-from .graphs import PRECISIONS, export_graphs
+from .graphs import export_graphs, finish_graphs
 from .manifest import build_manifest, check_provenance, file_entries, write_manifest
 from .parity import check_parity
 from .scores import score_quantiles
@@ -58,9 +58,9 @@ def export_model(
 ) -> Path:
     """Export `model` to the bundle folder `out` and return its path.
 
-    The graphs must match torch on `heldout` (float32 (N, C, H, W) in [0, 1]) and on random latents
-    before anything is written (else ParityError); the held-out images' runtime scores give the
-    manifest's quantiles. An existing bundle at `out` is replaced only with `force`.
+    The graphs (simplified where that keeps parity) must match torch on `heldout` (float32 (N, C, H, W)
+    in [0, 1]) and on random latents before anything is written (else ParityError); the held-out images'
+    runtime scores give the manifest's quantiles. An existing bundle at `out` is replaced only with `force`.
     """
     out = Path(out)
     precision = precision_of(dtype, quantize)
@@ -69,8 +69,9 @@ def export_model(
     images = check_heldout(heldout, cfg.image_shape)
     provenance = check_provenance(provenance)
     reference = copy.deepcopy(model).cpu().float().eval()  # the caller's model stays as it was
-    graphs = export_graphs(reference, precision)
-    parity = check_parity(reference, graphs, images, precision)
+    plain = export_graphs(reference, precision)
+    graphs, parity = check_parity(reference, lambda simplified: finish_graphs(plain, precision, simplified), images,
+                                  precision)
     manifest = build_manifest(cfg, precision, provenance, parity)
     with staged(out, force) as tmp:
         for name, data in graphs.items():

@@ -9,7 +9,7 @@ import sys
 from vaekit.runtime.bundle import read_manifest
 
 from .api import export_run
-from .errors import ExportError
+from .errors import ExportError, ParityError
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -37,14 +37,21 @@ def main(argv: list[str] | None = None) -> int:
         path = export_run(args.run, args.out, dtype=args.dtype, quantize=args.quantize, force=args.force)
     except ExportError as e:
         print(f"vaekit-export: error: {e}", file=sys.stderr)
+        if isinstance(e, ParityError):
+            for key, diff in e.figures["max_abs_diff"].items():
+                print(f"  {key}: max abs diff {diff:.3g}, limit {e.figures['limit'][key]:.3g}", file=sys.stderr)
         return 1
     manifest = read_manifest(path)
     parity, q = manifest["parity"], manifest["score_quantiles"]
-    worst = max(parity["max_abs_diff"].values())
+    diffs, limits = parity["max_abs_diff"], parity["limit"]
+    worst = max(diffs, key=lambda k: diffs[k] / limits[k])
     print(f"wrote {path} ({manifest['dtype']}, {manifest['model']['kind']} {manifest['likelihood']}, "
           f"latent_dim {manifest['latent_dim']})")
-    print(f"parity vs torch: max abs diff {worst:.2e} over batches {parity['batch_sizes']} ({parity['rule']}, "
-          f"tolerance {parity['tolerance']:g})")
+    print(f"parity vs torch over batches {parity['batch_sizes']}: closest to its limit is {worst}, max abs diff "
+          f"{diffs[worst]:.2e} <= {limits[worst]:.2e} ({parity['rule']}, tolerance {parity['tolerance']:g})")
+    simplification = parity["simplification"]
+    if not simplification["kept"]:
+        print(f"note: graphs left unsimplified: {simplification['reason']}", file=sys.stderr)
     print(f"held-out scores (k={q['k']}, n={q['n']}): median {q['q']['0.5']:.2f} nats, 1% quantile {q['q']['0.01']:.2f}")
     if not manifest["provenance"].get("finished", True):
         print("note: the run never finished (no summary.json); the manifest has no final metrics", file=sys.stderr)

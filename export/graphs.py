@@ -5,10 +5,13 @@ from __future__ import annotations
 import copy
 import tempfile
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 import onnx
+import onnxscript
 import torch
+from onnxscript import optimizer
 from torch import nn
 from torch.export import Dim
 
@@ -18,8 +21,9 @@ from vaekit.train.models import VAE
 from .errors import ExportError
 
 OPSET = 18
-EXPORTER = "torch.onnx.export(dynamo=True)"
-PRECISIONS = ("float32", "float16", "int8")
+EXPORTER = "torch.onnx.export(dynamo=True, optimize=False)"
+SIMPLIFIER = f"onnxscript {onnxscript.__version__} optimizer.optimize (constant folding, dead-code elimination)"
+RANDOM_OPS = {"RandomNormal", "RandomNormalLike", "RandomUniform", "RandomUniformLike", "Multinomial", "Bernoulli"}
 TORCH_DTYPES = {"float32": torch.float32, "float16": torch.float16}
 EXAMPLE_BATCH = 2  # not 0 or 1, which torch.export would specialize instead of keeping dynamic
 
@@ -48,26 +52,47 @@ class DecoderGraph(nn.Module):
         return tuple(params[name].float() for name in self.outputs)
 
 
-def to_onnx(module: nn.Module, example: torch.Tensor, inputs: list[str], outputs: list[str], what: str) -> onnx.ModelProto:
-    """Export `module` with a dynamic batch dimension and check the result with onnx.checker."""
+def _checked(step: Callable[[], onnx.ModelProto], what: str) -> onnx.ModelProto:
+    """Run one export step and onnx.checker on its result; ExportError naming the step when either fails."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FutureWarning)  # torch.export internals, not the user's business
-            program = torch.onnx.export(
-                module.eval(), (example,), input_names=inputs, output_names=outputs, opset_version=OPSET,
-                dynamo=True, dynamic_shapes=({0: Dim("batch")},), verbose=False,
-            )
-        model = program.model_proto
+            model = step()
         onnx.checker.check_model(model, full_check=True)
     except Exception as e:  # the exporter raises many types; the user needs to know which graph failed
-        raise ExportError(f"exporting the {what} to ONNX failed ({type(e).__name__}: {str(e)[:500]})") from None
+        raise ExportError(f"{what} failed ({type(e).__name__}: {str(e)[:500]})") from None
     return model
 
 
-def export_graphs(model: VAE, precision: str) -> dict[str, bytes]:
-    """The bundle's two ONNX files, serialized, for `precision` (float32, float16 or int8)."""
+def to_onnx(module: nn.Module, example: torch.Tensor, inputs: list[str], outputs: list[str], what: str) -> onnx.ModelProto:
+    """The exporter's graph of `module`, with a dynamic batch dimension and no simplification."""
+    return _checked(lambda: torch.onnx.export(
+        module.eval(), (example,), input_names=inputs, output_names=outputs, opset_version=OPSET, dynamo=True,
+        dynamic_shapes=({0: Dim("batch")},), optimize=False, verbose=False,
+    ).model_proto, f"exporting the {what} to ONNX")
+
+
+def simplify(model: onnx.ModelProto, what: str) -> onnx.ModelProto:
+    """The simplification pass (onnxscript's optimizer, what `optimize=True` would run inside the exporter),
+    on a copy; `check_parity` keeps its result only where it still matches torch."""
+    work = onnx.ModelProto()
+    work.CopyFrom(model)
+    return _checked(lambda: optimizer.optimize(work), f"simplifying the {what} graph")
+
+
+def check_deterministic(model: onnx.ModelProto, what: str) -> None:
+    """The format allows no random ops inside the graphs (sampling happens in the runtime, seeded)."""
+    random = sorted({n.op_type for n in model.graph.node if n.op_type in RANDOM_OPS})
+    if random:
+        raise ExportError(f"the {what} graph holds random ops {random}; the bundle format forbids them (sampling "
+                          "belongs to the runtime): export a model whose forward pass is deterministic in eval mode")
+
+
+def export_graphs(model: VAE, precision: str) -> dict[str, onnx.ModelProto]:
+    """The exporter's plain graphs of the bundle's two files, computing in `precision`'s float type
+    (float32 for int8, which `finish_graphs` quantizes)."""
     cfg = model.config
-    dtype = TORCH_DTYPES.get(precision, torch.float32)  # int8 quantizes a float32 export
+    dtype = TORCH_DTYPES.get(precision, torch.float32)
     work = copy.deepcopy(model).to(dtype)
     outputs = DECODER_OUTPUTS[cfg.likelihood]
     graphs = {
@@ -76,20 +101,32 @@ def export_graphs(model: VAE, precision: str) -> dict[str, bytes]:
         DECODER_FILE: to_onnx(DecoderGraph(work.decoder, dtype, outputs), torch.randn(EXAMPLE_BATCH, cfg.latent_dim),
                               DECODER_INPUTS, outputs, "decoder"),
     }
+    for name, graph in graphs.items():
+        check_deterministic(graph, name)
+    return graphs
+
+
+def finish_graphs(graphs: dict[str, onnx.ModelProto], precision: str, simplified: bool) -> dict[str, bytes]:
+    """The files to write, {name: bytes}: `graphs` simplified (or not), then quantized for int8."""
+    if simplified:
+        graphs = {name: simplify(graph, name) for name, graph in graphs.items()}
     if precision == "int8":
-        graphs = {name: quantize_int8(graph) for name, graph in graphs.items()}
+        graphs = {name: quantize_int8(graph, name) for name, graph in graphs.items()}
     return {name: graph.SerializeToString() for name, graph in graphs.items()}
 
 
-def quantize_int8(model: onnx.ModelProto) -> onnx.ModelProto:
-    """onnxruntime's dynamic quantization, after its recommended pre-processing (shape inference and
-    basic optimization): int8 weights for Conv and linear layers (Gemm becomes MatMul)."""
+def quantize_int8(model: onnx.ModelProto, what: str) -> onnx.ModelProto:
+    """onnxruntime's dynamic quantization, after its recommended pre-processing (ONNX shape inference and
+    basic optimization; its symbolic shape inference, meant for transformers, cannot read the exporter's
+    Constant nodes): int8 weights for Conv and linear layers (Gemm becomes MatMulInteger)."""
     from onnxruntime.quantization import QuantType, quant_pre_process, quantize_dynamic
 
-    with tempfile.TemporaryDirectory() as tmp:
-        prepared, quantized_path = Path(tmp) / "prepared.onnx", Path(tmp) / "quantized.onnx"
-        quant_pre_process(model, prepared)
-        quantize_dynamic(prepared, quantized_path, weight_type=QuantType.QInt8)
-        quantized = onnx.load(quantized_path)
-    onnx.checker.check_model(quantized, full_check=True)
-    return quantized
+    def quantize() -> onnx.ModelProto:
+        with tempfile.TemporaryDirectory() as tmp:
+            source, prepared, quantized = (Path(tmp) / f"{step}.onnx" for step in ("source", "prepared", "quantized"))
+            onnx.save(model, source)  # a path, not a ModelProto: the pre-processing mishandles in-memory models
+            quant_pre_process(source, prepared, skip_symbolic_shape=True)
+            quantize_dynamic(prepared, quantized, weight_type=QuantType.QInt8)
+            return onnx.load(quantized)
+
+    return _checked(quantize, f"quantizing the {what} graph to int8")

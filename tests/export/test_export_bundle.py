@@ -1,0 +1,177 @@
+"""Bundles exported from really trained runs, checked with plain onnxruntime against torch and the spec."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+import torch
+from export_helpers import BATCH_SIZES, FILES, TOLERANCES, Bundle, all_nodes, grow, session
+
+from vaekit.runtime.bundle import SCORE_QUANTILE_LEVELS, read_manifest
+from vaekit.train import load_run
+
+DECODER_OUTPUTS = {"bernoulli": ["image", "logits"], "gaussian": ["image", "logvar"]}
+
+
+def _manifest(bundle: Bundle) -> dict:
+    return json.loads((bundle.path / "manifest.json").read_text(encoding="utf-8"))
+
+
+def test_files_and_checksums(bundle: Bundle) -> None:
+    manifest = _manifest(bundle)
+    assert {p.name for p in bundle.path.iterdir()} == FILES
+    for name in ("encoder.onnx", "decoder.onnx"):
+        data = (bundle.path / name).read_bytes()
+        assert manifest["files"][name] == {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
+    assert read_manifest(bundle.path) == manifest  # the runtime's reader accepts it, checksums included
+
+
+def test_tensor_names_types_and_dynamic_batch(bundle: Bundle) -> None:
+    manifest = _manifest(bundle)
+    c, h, w = manifest["image_shape"]
+    d = manifest["latent_dim"]
+    outputs = DECODER_OUTPUTS[manifest["likelihood"]]
+    encoder, decoder = session(bundle.path / "encoder.onnx"), session(bundle.path / "decoder.onnx")
+    assert [(i.name, i.type) for i in encoder.get_inputs()] == [("image", "tensor(float)")]
+    assert [(o.name, o.type) for o in encoder.get_outputs()] == [("mean", "tensor(float)"), ("logvar", "tensor(float)")]
+    assert [(i.name, i.type) for i in decoder.get_inputs()] == [("latent", "tensor(float)")]
+    assert [(o.name, o.type) for o in decoder.get_outputs()] == [(n, "tensor(float)") for n in outputs]
+    assert manifest["tensors"] == {"encoder": {"inputs": ["image"], "outputs": ["mean", "logvar"]},
+                                   "decoder": {"inputs": ["latent"], "outputs": outputs}}
+    # the batch dimension is symbolic in the graphs' declared inputs, the others fixed
+    image_shape, latent_shape = encoder.get_inputs()[0].shape, decoder.get_inputs()[0].shape
+    assert isinstance(image_shape[0], str) and image_shape[1:] == [c, h, w]
+    assert isinstance(latent_shape[0], str) and latent_shape[1:] == [d]
+    images = grow(load_run(bundle.run).heldout_images(), max(BATCH_SIZES))
+    for n in BATCH_SIZES:
+        mean, logvar = encoder.run(None, {"image": images[:n]})
+        assert mean.shape == logvar.shape == (n, d) and mean.dtype == logvar.dtype == np.float32
+        params = dict(zip(outputs, decoder.run(None, {"latent": mean})))
+        assert params["image"].shape == (n, c, h, w) and params["image"].dtype == np.float32
+        assert params["image"].min() >= 0 and params["image"].max() <= 1
+        second = params[outputs[1]]
+        assert second.dtype == np.float32 and np.broadcast_shapes(second.shape, (n, c, h, w)) == (n, c, h, w)
+
+
+def test_no_random_ops(bundle: Bundle) -> None:
+    for name in ("encoder.onnx", "decoder.onnx"):
+        ops = {node.op_type for node in all_nodes(onnx.load(bundle.path / name))}
+        assert ops and not {op for op in ops if op.startswith("Random") or op in ("Multinomial", "Bernoulli")}
+
+
+def test_onnxruntime_matches_torch(bundle: Bundle) -> None:
+    """Parity measured here, independently of the exporter's own check: held-out images and fresh random
+    latents (another seed than the exporter's) at batch sizes 1, 7 and 64."""
+    run = load_run(bundle.run)
+    tolerance = TOLERANCES[bundle.precision]
+    outputs = DECODER_OUTPUTS[run.model_config.likelihood]
+    encoder, decoder = session(bundle.path / "encoder.onnx"), session(bundle.path / "decoder.onnx")
+    images = grow(run.heldout_images(), max(BATCH_SIZES))
+    latents = np.random.default_rng(123).standard_normal((max(BATCH_SIZES), run.model_config.latent_dim), dtype=np.float32)
+
+    def check(expected: list[torch.Tensor], got: list[np.ndarray]) -> None:
+        for ref, out in zip(expected, got):
+            ref = ref.numpy()
+            scale = 1.0 if bundle.precision == "float32" else max(1.0, float(np.abs(ref).max()))
+            assert out.shape == ref.shape and np.abs(out - ref).max() <= tolerance * scale
+
+    with torch.no_grad():
+        for n in BATCH_SIZES:
+            expected = run.model.encoder(torch.from_numpy(images[:n]))
+            check(list(expected), encoder.run(None, {"image": images[:n]}))
+            for z in (latents[:n], expected[0].numpy()):
+                params = run.model.decoder.likelihood_params(torch.from_numpy(z))
+                check([params[o] for o in outputs], decoder.run(None, {"latent": z}))
+
+
+def test_manifest_records_parity(bundle: Bundle) -> None:
+    parity = _manifest(bundle)["parity"]
+    assert parity["precision"] == bundle.precision and parity["tolerance"] == TOLERANCES[bundle.precision]
+    assert parity["batch_sizes"] == list(BATCH_SIZES) and parity["passed"] is True
+    assert parity["rule"] == ("max_abs_diff <= tolerance" if bundle.precision == "float32"
+                              else "max_abs_diff <= tolerance * max(1, max_abs_reference)")
+    keys = {"encoder.mean", "encoder.logvar", "decoder.image", f"decoder.{'logits' if 'bernoulli' in bundle.run_name else 'logvar'}"}
+    assert set(parity["max_abs_diff"]) == set(parity["limit"]) == keys
+    assert all(0 <= parity["max_abs_diff"][k] <= parity["limit"][k] for k in keys)
+    assert parity["simplification"]["kept"] is True and "onnxscript" in parity["simplification"]["pass"]
+
+
+def test_manifest_describes_model_and_training(bundle: Bundle) -> None:
+    manifest = _manifest(bundle)
+    run = load_run(bundle.run)
+    assert (manifest["format"], manifest["format_version"], manifest["dtype"]) == ("vaekit-bundle", 1, bundle.precision)
+    assert manifest["model"] == run.model_config.to_dict()
+    assert manifest["image_shape"] == list(run.model_config.image_shape)
+    assert (manifest["latent_dim"], manifest["likelihood"]) == (run.model_config.latent_dim, run.model_config.likelihood)
+    for name in ("encoder.onnx", "decoder.onnx"):
+        opsets = {o.domain: o.version for o in onnx.load(bundle.path / name).opset_import}
+        assert opsets[""] == manifest["opset"]
+    producer = manifest["producer"]
+    assert (producer["torch"], producer["onnx"], producer["onnxruntime"]) == (torch.__version__, onnx.__version__, ort.__version__)
+    provenance = manifest["provenance"]
+    assert provenance["finished"] is True and provenance["epochs"] == 1 and provenance["run"] == str(bundle.run.resolve())
+    assert provenance["data"] == run.summary["data"] and provenance["train_config"] == run.train_config
+    assert set(provenance["metrics"]) == {"test_elbo", "test_recon", "test_kl"}
+    assert math.isfinite(provenance["test_nll"]) and provenance["test_nll_k"] == 4
+
+
+def _spec_scores(bundle: Path, images: np.ndarray, seed: int) -> np.ndarray:
+    """Each image's ELBO (k=1) computed as docs/bundle-format.md says, with plain numpy and onnxruntime."""
+    manifest = json.loads((bundle / "manifest.json").read_text(encoding="utf-8"))
+    mean, logvar = session(bundle / "encoder.onnx").run(["mean", "logvar"], {"image": images})
+    eps = np.random.default_rng(seed).standard_normal((len(images), 1, manifest["latent_dim"]), dtype=np.float32)
+    z = mean + np.exp(0.5 * logvar) * eps[:, 0]
+    names = DECODER_OUTPUTS[manifest["likelihood"]]
+    params = {k: v.astype(np.float64) for k, v in zip(names, session(bundle / "decoder.onnx").run(names, {"latent": z}))}
+    x = images.astype(np.float64)
+    if manifest["likelihood"] == "bernoulli":
+        per_pixel = x * params["logits"] - np.logaddexp(0.0, params["logits"])
+    else:
+        lv = params["logvar"]
+        per_pixel = -0.5 * (np.log(2 * np.pi) + lv + (x - params["image"]) ** 2 * np.exp(-lv))
+    m, lv = mean.astype(np.float64), logvar.astype(np.float64)
+    kl = 0.5 * (np.exp(lv) + m**2 - 1.0 - lv).sum(axis=1)
+    return per_pixel.sum(axis=(1, 2, 3)) - kl
+
+
+def test_score_quantiles_follow_the_spec(bundle: Bundle) -> None:
+    quantiles = _manifest(bundle)["score_quantiles"]
+    images = load_run(bundle.run).heldout_images(2000)
+    assert (quantiles["k"], quantiles["n"], quantiles["seed"]) == (1, len(images), 0)
+    assert list(quantiles["q"]) == list(SCORE_QUANTILE_LEVELS)
+    scores = _spec_scores(bundle.path, images, quantiles["seed"])
+    expected = [np.quantile(scores, float(level)) for level in SCORE_QUANTILE_LEVELS]
+    np.testing.assert_allclose(list(quantiles["q"].values()), expected, rtol=1e-5, atol=1e-5)
+    assert quantiles["mean"] == pytest.approx(scores.mean(), rel=1e-5)
+    assert expected == sorted(expected)
+
+
+def test_reduced_precision_graphs(bundle: Bundle) -> None:
+    """float16 bundles hold float16 weights, int8 bundles int8 weights; both keep float32 edges (checked above)."""
+    for name in ("encoder.onnx", "decoder.onnx"):
+        model = onnx.load(bundle.path / name)
+        weights = {t.data_type for t in model.graph.initializer if len(t.dims) >= 2}
+        ops = {n.op_type for n in model.graph.node}
+        if bundle.precision == "float16":
+            assert weights == {onnx.TensorProto.FLOAT16}
+        elif bundle.precision == "int8":
+            assert onnx.TensorProto.INT8 in weights and "DynamicQuantizeLinear" in ops
+        else:
+            assert weights == {onnx.TensorProto.FLOAT}
+
+
+def test_cli_reports_what_it_wrote(cli_export: tuple[Path, subprocess.CompletedProcess]) -> None:
+    path, done = cli_export
+    assert done.returncode == 0, done.stderr
+    assert f"wrote {path} (float32, mlp bernoulli, latent_dim 3)" in done.stdout
+    assert "parity vs torch over batches [1, 7, 64]" in done.stdout and "tolerance 0.0001" in done.stdout
+    assert "held-out scores (k=1, n=180)" in done.stdout
+    assert "Traceback" not in done.stderr and "Warning" not in done.stderr
