@@ -91,10 +91,9 @@ class Trainer:
     def new_state(self) -> State:
         torch.manual_seed(self.cfg.seed)  # initial weights
         model = build_model(self.model_cfg).to(self.device)
-        kwargs: dict[str, Any] = {"lr": self.cfg.lr, "weight_decay": self.cfg.weight_decay}
-        if self.device.type == "cpu":
-            kwargs["foreach"] = True
-        optimizer = torch.optim.AdamW(model.parameters(), **kwargs)
+        # fused: one vectorised pass over each parameter per step, on CPU as on CUDA (about 4 ms a step
+        # faster than foreach for a 784-400-20 MLP on a 2-core CPU; see benchmarks/train_speed.py)
+        optimizer = torch.optim.AdamW(model.parameters(), lr=self.cfg.lr, weight_decay=self.cfg.weight_decay, fused=True)
         if self.cfg.schedule == "cosine":
             scheduler: Any = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, self.total_steps), eta_min=self.cfg.lr * 0.05)
         else:
