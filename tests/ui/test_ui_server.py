@@ -1,0 +1,188 @@
+"""The running app: every endpoint through gradio_client, refusals of files it must not serve, safe
+defaults, and the `vaekit-ui` command."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+from gradio_client import Client, handle_file
+from gradio_client.exceptions import AppError
+from PIL import Image
+from ui_helpers import pixels, write_image
+
+from vaekit.runtime import VAE
+from vaekit.ui import API_NAMES, build_app, launch_settings
+from vaekit.ui.app import CONCURRENCY, QUEUE_SIZE
+from vaekit.ui.cli import main
+from vaekit.ui.handlers import Handlers
+
+
+@pytest.fixture(scope="module")
+def local(served: tuple[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Handlers:
+    """Handlers on the served bundle, in this process: what the server must answer."""
+    return Handlers(VAE.load(served[1], device="cpu"), tmp_path_factory.mktemp("ui-local"))
+
+
+def _same_picture(served_file: str, expected: Image.Image) -> bool:
+    return np.array_equal(pixels(served_file), np.asarray(expected))
+
+
+def test_every_endpoint_is_public_with_its_stable_name(client: Client) -> None:
+    assert set(client.view_api(print_info=False, return_format="dict")["named_endpoints"]) == {
+        f"/{name}" for name in API_NAMES}
+
+
+def test_sample_endpoints(client: Client, local: Handlers) -> None:
+    grid = client.predict(9, 4, 0.7, api_name="/sample")
+    assert Path(grid).suffix == ".png" and _same_picture(grid, local.sample(9, 4, 0.7))
+    seed, grid = client.predict(9, 1.0, api_name="/new_seed")
+    assert isinstance(seed, int) and _same_picture(grid, local.sample(9, seed, 1.0))
+
+
+def test_interpolate_endpoints(client: Client, local: Handlers, tmp_path: Path) -> None:
+    strip, gif = client.predict(2, 9, 6, "lerp", api_name="/interpolate_seeds")
+    assert _same_picture(strip, local.interpolate_seeds(2, 9, 6, "lerp")[0])
+    with Image.open(gif) as animation:
+        assert animation.format == "GIF" and animation.n_frames == 10
+    a, b = write_image(tmp_path / "a.png", seed=3), write_image(tmp_path / "b.png", mode="RGB", seed=4)
+    strip, gif = client.predict(handle_file(a), handle_file(b), 3, "slerp", api_name="/interpolate_images")
+    assert _same_picture(strip, local.interpolate_images(str(a), str(b), 3, "slerp")[0])
+
+
+def test_explore_endpoints(client: Client, local: Handlers) -> None:
+    k = local.sliders
+    values = [0.5 * (i + 1) for i in range(k)]
+    image = client.predict("main directions", *values, api_name="/explore")
+    assert _same_picture(image, local.explore("main directions", values))
+    *sliders, image = client.predict("latent dimensions", api_name="/explore_center")
+    assert [s["value"] for s in sliders] == [0.0] * k
+    assert [s["label"] for s in sliders] == local.axes["latent dimensions"].labels
+    *sliders, image = client.predict("main directions", 12, api_name="/explore_random")
+    values, expected = local.explore_start("main directions", 12)
+    assert [s["value"] for s in sliders] == values and _same_picture(image, expected)
+
+
+def test_reconstruct_endpoint(client: Client, local: Handlers, tmp_path: Path) -> None:
+    path = write_image(tmp_path / "digit.png", size=(28, 28))
+    seen, rebuilt, score, reading = client.predict(handle_file(path), api_name="/reconstruct")
+    want = local.reconstruct(str(path))
+    assert _same_picture(seen, want[0]) and _same_picture(rebuilt, want[1])
+    assert score == pytest.approx(want[2]) and reading == want[3]
+
+
+def test_model_endpoint(client: Client, local: Handlers) -> None:
+    info = client.predict(api_name="/model")
+    assert info["summary"] == local.model_info()["summary"]
+    assert info["manifest"]["files"] == local.vae.manifest["files"]
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"just some text", "not an image this app can read"),
+    (b"GIF89a truncated", "not an image this app can read"),
+])
+def test_bad_uploads_get_a_clear_message(client: Client, tmp_path: Path, content: bytes, message: str) -> None:
+    (tmp_path / "upload.png").write_bytes(content)
+    with pytest.raises(AppError, match=message):
+        client.predict(handle_file(tmp_path / "upload.png"), api_name="/reconstruct")
+
+
+def test_huge_images_get_a_clear_message(client: Client, tmp_path: Path) -> None:
+    Image.new("L", (8000, 6000)).save(tmp_path / "huge.png")
+    with pytest.raises(AppError, match="megapixels"):
+        client.predict(handle_file(tmp_path / "huge.png"), api_name="/reconstruct")
+
+
+def test_uploads_over_the_size_cap_are_refused(served: tuple[str, Path], tmp_path: Path) -> None:
+    big = tmp_path / "big.png"
+    big.write_bytes(os.urandom(launch_settings(served[1])["max_file_size"] + 1))
+    with big.open("rb") as f:
+        response = httpx.post(served[0] + "gradio_api/upload", files={"files": ("big.png", f, "image/png")})
+    assert response.status_code == 413 and "maximum allowed size" in response.text
+
+
+def test_bad_values_get_a_clear_message(client: Client) -> None:
+    with pytest.raises(AppError, match="greater than maximum value 100"):  # gradio's own check
+        client.predict(1000, 0, 1.0, api_name="/sample")
+    with pytest.raises(AppError, match="image: no image yet; upload one first"):
+        client.predict(None, api_name="/reconstruct")
+
+
+def _file_url(base: str, path: str) -> str:
+    return f"{base}gradio_api/file={path}"
+
+
+def test_serves_its_own_files_only(served: tuple[str, Path], client: Client) -> None:
+    base, bundle = served
+    temp = Path(os.environ["GRADIO_TEMP_DIR"])
+    assert bundle.is_relative_to(temp), "the bundle lies among the app's own files: only the block refuses it"
+    own = httpx.get(base + "config").json()["components"]
+    served_image = next(c["props"]["value"]["path"] for c in own if c["props"].get("elem_id") == "sample-grid")
+    assert httpx.get(_file_url(base, served_image)).status_code == 200  # the control: its own files are served
+    control = temp / "control" / "manifest.json"
+    control.parent.mkdir(exist_ok=True)
+    control.write_text((bundle / "manifest.json").read_text())
+    assert httpx.get(_file_url(base, str(control))).status_code == 200  # a copy outside the bundle is served
+    refused = ["/etc/passwd", "%2Fetc%2Fpasswd", f"{temp}/../../etc/passwd", f"{temp}/..%2F..%2Fetc%2Fpasswd",
+               "../../../../etc/passwd", "/proc/self/environ", str(bundle / "manifest.json"),
+               str(bundle / "encoder.onnx"), f"{bundle}/../{bundle.name}/decoder.onnx", str(bundle), str(temp),
+               "manifest.json"]
+    for path in refused:
+        response = httpx.get(_file_url(base, path))
+        assert response.status_code in (403, 404), f"{path}: {response.status_code}"
+        assert set(response.json()) == {"detail"}, f"{path}: not a refusal"
+    for path in ("/file=/etc/passwd", "/static/../../../etc/passwd", "/assets/../../etc/passwd"):
+        assert httpx.get(base.rstrip("/") + path).status_code == 404, path
+
+
+@pytest.mark.parametrize("target", ["/etc/passwd", "bundle"])
+def test_api_calls_cannot_name_server_files(served: tuple[str, Path], target: str) -> None:
+    """A FileData naming a file on the server (not an upload) is refused before any handler runs."""
+    base, bundle = served
+    path = str(bundle / "manifest.json") if target == "bundle" else target
+    start = httpx.post(base + "gradio_api/call/reconstruct",
+                       json={"data": [{"path": path, "meta": {"_type": "gradio.FileData"}}]})
+    result = httpx.get(base + f"gradio_api/call/reconstruct/{start.json()['event_id']}", timeout=30).text
+    assert "event: error" in result and "nats" not in result
+
+
+def test_safe_defaults(served: tuple[str, Path]) -> None:
+    base, bundle = served
+    assert base.startswith("http://127.0.0.1:")
+    config = httpx.get(base + "config").json()
+    types = {c["type"] for c in config["components"]}
+    assert not types & {"fileexplorer", "file", "dataset"}, "no file explorer, no file lists"
+    assert not any("flag" in (d.get("api_name") or "") for d in config["dependencies"])
+    settings = launch_settings(bundle)
+    assert settings["allowed_paths"] == [] and str(bundle.resolve()) in settings["blocked_paths"]
+    assert settings["max_file_size"] <= 10 * 1024 * 1024 and settings["show_error"] is False
+
+
+def test_queue_is_bounded_and_concurrency_limited(served: tuple[str, Path]) -> None:
+    app = build_app(served[1], device="cpu")
+    assert app._queue.max_size == QUEUE_SIZE and app._queue.default_concurrency_limit == CONCURRENCY
+    fns = {fn.api_name: fn for fn in app.fns.values()}
+    assert set(fns) == set(API_NAMES)
+    assert all(fn.concurrency_limit == "default" for fn in fns.values())  # i.e. CONCURRENCY each
+    assert fns["explore"].trigger_mode == "always_last"  # a dragged slider queues one decode, not hundreds
+
+
+def test_cli_reports_a_missing_bundle(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([str(tmp_path / "nope")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("vaekit-ui: error: bundle folder") and "vaekit-export" in err
+
+
+def test_cli_refuses_a_bad_port(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["bundle", "--port", "70000"]) == 1
+    assert "--port must be from 1 to 65535" in capsys.readouterr().err
+
+
+def test_cli_help_names_the_safe_default(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    assert "default 127.0.0.1" in capsys.readouterr().out

@@ -1,0 +1,41 @@
+"""Headless Debian Chromium for the browser test and the README screenshots (never a downloaded browser)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-default-apps"]
+VIEWPORT = {"width": 1280, "height": 860}
+
+
+def chromium_missing() -> str | None:
+    """Why the browser cannot run here, or None when it can."""
+    if not os.access(CHROMIUM, os.X_OK):
+        return f"{CHROMIUM} is missing: install Debian's chromium (`make browsers`, or apt-get install chromium)"
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return "the Python package playwright is missing: pip install 'vaekit[dev]'"
+    return None
+
+
+@contextmanager
+def browser_page(url: str, **context: Any) -> Iterator[Any]:
+    """A fresh page of headless Chromium at `url`, the app fully rendered."""
+    from playwright.sync_api import sync_playwright
+
+    os.environ.setdefault("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport=VIEWPORT, **context)
+            page.goto(url, wait_until="domcontentloaded")
+            page.locator("#sample-grid img").wait_for(state="visible", timeout=30_000)
+            yield page
+        finally:
+            browser.close()

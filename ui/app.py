@@ -1,0 +1,244 @@
+"""The Gradio app: five tabs (Sample, Interpolate, Explore, Reconstruct, Model) over one bundle.
+
+Every action is also an API endpoint with a stable name (see API_NAMES), callable with gradio_client.
+Safety lives in `launch_settings`: files served only from this app's own temporary folder (never the
+bundle), uploads capped, errors shown as messages, a bounded queue with per-endpoint concurrency.
+"""
+
+from __future__ import annotations
+
+import atexit
+import functools
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+
+from vaekit.runtime import VAE
+
+from .axes import BASES
+from .handlers import MAX_SAMPLES, MAX_SEED, MAX_STEPS, MAX_TEMPERATURE, METHODS, SLIDER_RANGE, Handlers
+from .model_card import markdown_table
+from .uploads import MAX_UPLOAD_BYTES
+
+API_NAMES = ("sample", "new_seed", "interpolate_seeds", "interpolate_images", "explore", "explore_center",
+             "explore_random", "reconstruct", "model")
+CONCURRENCY = 2  # runs of one endpoint at once; the rest wait in the queue, first come first served
+QUEUE_SIZE = 64  # waiting requests beyond this are turned away with "queue full"
+CACHE_CLEANUP = (600, 3600)  # every 10 minutes, delete uploads and results older than an hour
+DEFAULTS = {"n": 36, "seed": 0, "temperature": 1.0, "seed_b": 1, "steps": 10, "method": "slerp"}
+STYLE = (Path(__file__).with_name("style.css")).read_text(encoding="utf-8")
+IMAGE = {"format": "png", "interactive": False, "elem_classes": ["pixelated"], "buttons": ["download", "fullscreen"]}
+UPLOAD = {"type": "filepath", "sources": ["upload", "clipboard"], "elem_classes": ["pixelated"], "height": 220}
+
+
+def private_temp_dir() -> Path:
+    """This process's folder for uploads and results (gradio's GRADIO_TEMP_DIR): a fresh private one,
+    removed at exit, unless the caller chose one. Gradio serves files from there only, so the app never
+    serves another app's files; its examples cache (served too) moves inside it."""
+    if not os.environ.get("GRADIO_TEMP_DIR"):
+        folder = tempfile.mkdtemp(prefix="vaekit-ui-")
+        atexit.register(shutil.rmtree, folder, ignore_errors=True)
+        os.environ["GRADIO_TEMP_DIR"] = folder
+    root = Path(os.environ["GRADIO_TEMP_DIR"])
+    os.environ.setdefault("GRADIO_EXAMPLES_CACHE", str(root / "examples"))
+    return root
+
+
+def shown(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """`fn` with its ValueErrors (bad input, unusable uploads) turned into messages on the page."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any) -> Any:
+        try:
+            return fn(*args)
+        except ValueError as e:
+            raise gr.Error(str(e), print_exception=False) from None
+
+    return wrapper
+
+
+def upload_path(payload: Any) -> str | None:
+    """The server-side path of an image upload as gradio passes it unprocessed (a FileData dict).
+
+    Upload events run with preprocess=False so that gradio never opens the file itself (it would fail
+    with a traceback on a non-image); gradio still checks that the path is one of its own uploads."""
+    return payload.get("path") if isinstance(payload, dict) else payload
+
+
+def _header(vae: VAE) -> str:
+    c, h, w = vae.image_shape
+    data = vae.manifest["provenance"].get("data") or "unnamed data"
+    return (f"# vaekit · {data}\n"
+            f"A variational autoencoder of {h}x{w} {'grayscale' if c == 1 else 'colour'} images with "
+            f"{vae.latent_dim} latent dimensions, running on onnxruntime ({vae.device}). Sample new images, walk "
+            "between two, move through the latent space, or see how it rebuilds yours.")
+
+
+def _sample_tab(h: Handlers) -> None:
+    with gr.Row():
+        with gr.Column(scale=1, min_width=260):
+            n = gr.Slider(1, MAX_SAMPLES, value=DEFAULTS["n"], step=1, precision=0, label="Samples")
+            seed = gr.Number(DEFAULTS["seed"], label="Seed", precision=0, minimum=0, maximum=MAX_SEED,
+                             info="the same seed always gives the same images")
+            temperature = gr.Slider(0.0, MAX_TEMPERATURE, value=DEFAULTS["temperature"], step=0.05,
+                                    label="Temperature", info="scale of the latent noise: lower is cleaner, "
+                                    "higher is more varied")
+            with gr.Row():
+                go = gr.Button("Sample", variant="primary", elem_id="sample-button")
+                new = gr.Button("New seed", elem_id="new-seed-button")
+        grid = gr.Image(h.sample(DEFAULTS["n"], DEFAULTS["seed"], DEFAULTS["temperature"]), label="Samples",
+                        elem_id="sample-grid", scale=2, **IMAGE)
+    gr.on([go.click, seed.submit, n.release, temperature.release], shown(h.sample), [n, seed, temperature], grid,
+          api_name="sample")
+    new.click(shown(h.new_seed), [n, temperature], [seed, grid], api_name="new_seed")
+
+
+def _interpolate_tab(h: Handlers) -> None:
+    strip0, gif0 = h.interpolate_seeds(DEFAULTS["seed"], DEFAULTS["seed_b"], DEFAULTS["steps"], DEFAULTS["method"])
+    with gr.Row():
+        with gr.Column(scale=1, min_width=300):
+            with gr.Tabs():
+                with gr.Tab("Between two seeds"):
+                    with gr.Row():
+                        seed_a = gr.Number(DEFAULTS["seed"], label="Seed A", precision=0, minimum=0, maximum=MAX_SEED)
+                        seed_b = gr.Number(DEFAULTS["seed_b"], label="Seed B", precision=0, minimum=0,
+                                           maximum=MAX_SEED)
+                    by_seeds = gr.Button("Interpolate seeds", variant="primary", elem_id="interpolate-seeds-button")
+                with gr.Tab("Between two images"):
+                    with gr.Row():
+                        image_a = gr.Image(label="Image A", elem_id="interpolate-image-a", **UPLOAD)
+                        image_b = gr.Image(label="Image B", elem_id="interpolate-image-b", **UPLOAD)
+                    by_images = gr.Button("Interpolate images", variant="primary",
+                                          elem_id="interpolate-images-button")
+            steps = gr.Slider(2, MAX_STEPS, value=DEFAULTS["steps"], step=1, precision=0, label="Steps",
+                              info="images along the path, both ends included")
+            method = gr.Radio(list(METHODS), value=DEFAULTS["method"], label="Path",
+                              info="slerp follows the sphere where the prior puts its mass; lerp is a straight line")
+        with gr.Column(scale=2):
+            strip = gr.Image(strip0, label="Path", elem_id="interpolate-strip", **IMAGE)
+            gif = gr.Image(gif0, label="Animation", elem_id="interpolate-gif", height=260, **{**IMAGE, "format": "gif"})
+    by_seeds.click(shown(h.interpolate_seeds), [seed_a, seed_b, steps, method], [strip, gif],
+                   api_name="interpolate_seeds")
+
+    def interpolate_images(image_a: Any, image_b: Any, steps: int, method: str) -> tuple[Any, str]:
+        return h.interpolate_images(upload_path(image_a), upload_path(image_b), steps, method)
+
+    by_images.click(shown(interpolate_images), [image_a, image_b, steps, method], [strip, gif],
+                    api_name="interpolate_images", preprocess=False)
+
+
+def _explore_tab(h: Handlers) -> None:
+    axes = h.axes[BASES[0]]
+    with gr.Row():
+        with gr.Column(scale=1, min_width=320):
+            basis_radio = gr.Radio(list(BASES), value=BASES[0], label="Move along",
+                                   info="main directions: principal axes of the codes of 1,024 images the "
+                                   "model generates, encoded again; latent dimensions: the most used ones first")
+            with gr.Row():
+                seed_box = gr.Number(DEFAULTS["seed"], label="Seed", precision=0, minimum=0, maximum=MAX_SEED,
+                                     scale=1)
+                random = gr.Button("Go to seed", elem_id="explore-random-button", scale=1)
+                center = gr.Button("Centre", elem_id="explore-center-button", scale=1)
+            sliders = [gr.Slider(-SLIDER_RANGE, SLIDER_RANGE, value=0.0, step=0.01, label=label, info=note,
+                                 elem_id=f"explore-slider-{i}")
+                       for i, (label, note) in enumerate(zip(axes.labels, axes.notes))]
+        image = gr.Image(h.explore(BASES[0], [0.0] * len(axes.labels)), label="Decoded latent",
+                         elem_id="explore-image", scale=1, **IMAGE)
+
+    def start(basis: str, seed: int | None) -> list[Any]:
+        values, picture = h.explore_start(basis, seed)
+        chosen = h.axes[basis]
+        return [gr.update(value=v, label=label, info=info)
+                for v, label, info in zip(values, chosen.labels, chosen.notes)] + [picture]
+
+    def explore(basis: str, *values: float) -> Any:
+        return h.explore(basis, values)
+
+    def center_of(basis: str) -> list[Any]:
+        return start(basis, None)
+
+    gr.on([s.input for s in sliders], shown(explore), [basis_radio, *sliders], image, api_name="explore",
+          trigger_mode="always_last", show_progress="hidden")
+    gr.on([basis_radio.change, center.click], shown(center_of), basis_radio, [*sliders, image],
+          api_name="explore_center", show_progress="hidden")
+    random.click(shown(start), [basis_radio, seed_box], [*sliders, image], api_name="explore_random",
+                 show_progress="hidden")
+
+
+def _reconstruct_tab(h: Handlers) -> None:
+    with gr.Row():
+        upload = gr.Image(label="Your image", elem_id="reconstruct-upload", scale=1,
+                          **{**UPLOAD, "height": 320})
+        seen = gr.Image(label="As the model sees it", elem_id="reconstruct-input", scale=1, **IMAGE)
+        rebuilt = gr.Image(label="Reconstruction", elem_id="reconstruct-output", scale=1, **IMAGE)
+    with gr.Row():
+        score = gr.Number(None, label="Score (nats; higher is more typical)", interactive=False, scale=1,
+                          elem_id="reconstruct-score")
+        reading = gr.Markdown("Upload an image to see its reconstruction and how typical the model finds it.",
+                              label="Reading", elem_id="reconstruct-reading")
+        button = gr.Button("Reconstruct", variant="primary", elem_id="reconstruct-button", scale=0)
+    def reconstruct(image: Any) -> tuple[Any, ...]:
+        return h.reconstruct(upload_path(image))
+
+    gr.on([upload.upload, button.click], shown(reconstruct), upload, [seen, rebuilt, score, reading],
+          api_name="reconstruct", preprocess=False)
+
+
+def _model_tab(h: Handlers) -> None:
+    info = h.model_info()
+    gr.Markdown(markdown_table(info["summary"]), elem_id="model-table")
+    with gr.Accordion("Full manifest", open=False):
+        gr.JSON(info["manifest"], show_label=False)
+
+
+def build_app(bundle: str | os.PathLike[str], *, device: str = "auto") -> gr.Blocks:
+    """The Blocks app for the bundle folder `bundle`, loaded on `device` (auto, cpu or cuda).
+
+    Launch it with `app.launch(**launch_settings(bundle))` (or use `serve`) to get its safety settings.
+    """
+    workdir = private_temp_dir()
+    vae = VAE.load(bundle, device=device)
+    h = Handlers(vae, workdir)
+    with gr.Blocks(title=f"vaekit · {Path(bundle).resolve().name}", analytics_enabled=False,
+                   delete_cache=CACHE_CLEANUP) as app:
+        gr.Markdown(_header(vae), elem_id="vaekit-header")
+        with gr.Tabs():
+            for name, tab in (("Sample", _sample_tab), ("Interpolate", _interpolate_tab), ("Explore", _explore_tab),
+                              ("Reconstruct", _reconstruct_tab), ("Model", _model_tab)):
+                with gr.Tab(name, id=name.lower()):
+                    tab(h)
+        gr.api(h.model_info, api_name="model")
+    app.queue(default_concurrency_limit=CONCURRENCY, max_size=QUEUE_SIZE)
+    return app
+
+
+def launch_settings(bundle: str | os.PathLike[str]) -> dict[str, Any]:
+    """Keyword arguments for `Blocks.launch`: look, upload cap, and the files that may never be served."""
+    return {
+        "max_file_size": MAX_UPLOAD_BYTES,
+        "allowed_paths": [],
+        "blocked_paths": [str(Path(bundle).resolve())],
+        "show_error": False,
+        "footer_links": ["api"],
+        "ssr_mode": False,
+        "mcp_server": False,
+        "enable_monitoring": False,
+        "pwa": False,
+        "css": STYLE,
+        "theme": gr.themes.Soft(primary_hue="indigo"),
+    }
+
+
+def serve(bundle: str | os.PathLike[str], host: str = "127.0.0.1", port: int = 7860, share: bool = False, *,
+          device: str = "auto", block: bool = True) -> gr.Blocks:
+    """Build and launch the app on `host`:`port` (a public gradio.live link with `share`); with
+    `block=False` return at once, leaving the server running in a background thread."""
+    app = build_app(bundle, device=device)
+    app.launch(server_name=host, server_port=port, share=share, prevent_thread_lock=not block, quiet=not block,
+               **launch_settings(bundle))
+    return app

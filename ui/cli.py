@@ -1,0 +1,64 @@
+"""`vaekit-ui BUNDLE`: the Gradio app on a bundle, on 127.0.0.1:7860 unless told otherwise."""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import logging
+import sys
+
+from vaekit.runtime import BundleError, DeviceError
+from vaekit.runtime.devices import DEVICES
+
+from .app import serve
+
+log = logging.getLogger("vaekit.ui")
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """The command line."""
+    p = argparse.ArgumentParser(
+        prog="vaekit-ui",
+        description="Sample, interpolate, explore and reconstruct with a vaekit bundle in the browser.",
+    )
+    p.add_argument("bundle", help="bundle folder written by vaekit-export")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to listen on (default 127.0.0.1: this machine only; 0.0.0.0: every network)")
+    p.add_argument("--port", type=int, default=7860, help="port to listen on (default 7860)")
+    p.add_argument("--share", action="store_true", help="also open a public gradio.live link (needs internet)")
+    p.add_argument("--device", choices=DEVICES, default="auto", help="where the model runs (default auto)")
+    return p.parse_args(argv)
+
+
+def is_local(host: str) -> bool:
+    """Whether `host` is reachable from this machine only."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of `vaekit-ui`: serve until interrupted; errors become one message and exit status 1."""
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    if not 1 <= args.port <= 65535:
+        print(f"vaekit-ui: error: --port must be from 1 to 65535, got {args.port}", file=sys.stderr)
+        return 1
+    if not is_local(args.host) or args.share:
+        log.warning("vaekit-ui: the app will be reachable from other machines (%s); anyone who can reach it can "
+                    "use it", "a public share link" if args.share else f"--host {args.host}")
+    try:
+        serve(args.bundle, args.host, args.port, args.share, device=args.device)
+    except (BundleError, DeviceError, OSError) as e:
+        print(f"vaekit-ui: error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,67 @@
+"""Images as the page shows them: tiled, enlarged by whole factors with nearest-neighbour pixels (an 8x8
+digit stays sharp squares, never a blur), and interpolations as looping GIFs."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image as PILImage
+
+from vaekit.runtime import make_grid, to_pil, upscale
+
+SINGLE_PX = 320  # about how wide one enlarged image is drawn
+GRID_PX = 560  # about how wide a grid is drawn
+STRIP_PX = 800  # about how wide an interpolation strip is drawn
+PADDING, PAD_VALUE = 1, 128  # grey lines between tiles, visible on black and on white backgrounds
+GIF_FRAME_MS = 120
+
+
+def factor_for(size: int, target: int) -> int:
+    """The whole enlargement factor that brings `size` pixels closest to `target` (at least 1)."""
+    return max(1, round(target / size))
+
+
+def enlarge(image: Any, target: int = SINGLE_PX) -> PILImage.Image:
+    """One image (HW, CHW or HWC) as a Pillow image (L or RGB), enlarged by a whole factor to about
+    `target` pixels wide."""
+    hwc = upscale(image, 1)  # any accepted layout as HWC uint8
+    return to_pil(upscale(hwc, factor_for(max(hwc.shape[:2]), target)))
+
+
+def tile(images: np.ndarray, nrow: int, target: int = GRID_PX) -> PILImage.Image:
+    """A batch (N, C, H, W) tiled `nrow` per row with thin grey lines, enlarged to about `target` pixels."""
+    return enlarge(make_grid(images, nrow=nrow, padding=PADDING, pad_value=PAD_VALUE), target)
+
+
+def gif_bytes(images: np.ndarray, target: int = SINGLE_PX) -> bytes:
+    """A batch (N, C, H, W) as a looping GIF that plays forwards then backwards, frames enlarged."""
+    frames = [enlarge(image, target) for image in images]
+    frames += frames[-2:0:-1]
+    buffer = io.BytesIO()
+    frames[0].save(buffer, format="GIF", save_all=True, append_images=frames[1:], duration=GIF_FRAME_MS, loop=0,
+                   optimize=False)
+    return buffer.getvalue()
+
+
+def write_once(data: bytes, folder: str | os.PathLike[str], name: str) -> Path:
+    """`data` stored as `folder`/<sha256>/`name`, atomically, written only if not already there: the same
+    request twice takes no more disk."""
+    target = Path(folder) / hashlib.sha256(data).hexdigest() / name
+    if target.is_file():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return target

@@ -1,0 +1,77 @@
+"""A bundle's manifest as a short table people can read: what it learned from, how well, and how it runs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from vaekit.runtime import VAE
+
+NOT_RECORDED = "not recorded"
+
+
+def _nats(value: Any) -> str:
+    return NOT_RECORDED if value is None else f"{value:.2f} nats"
+
+
+def _training(p: dict[str, Any]) -> str:
+    if p.get("epochs") is None:
+        return NOT_RECORDED
+    steps = f", {p['steps']} steps" if p.get("steps") is not None else ""
+    unfinished = "" if p.get("finished", True) else " (the run did not finish)"
+    return f"{p['epochs']:g} epochs{steps}{unfinished}"
+
+
+def _nll(p: dict[str, Any]) -> str:
+    if p.get("test_nll") is None:
+        return NOT_RECORDED
+    how = ", ".join(s for s in (f"IWAE k={p['test_nll_k']}" if p.get("test_nll_k") else "",
+                                f"{p['test_nll_images']} test images" if p.get("test_nll_images") else "") if s)
+    return _nats(p["test_nll"]) + (f" ({how})" if how else "")
+
+
+def _model(m: dict[str, Any]) -> str:
+    model = m["model"]
+    sizes = [f"hidden {model['hidden']}"] if model.get("hidden") else []
+    if model.get("kind") == "conv" and model.get("conv_channels"):
+        sizes.append(f"conv channels {model['conv_channels']}")
+    described = f" ({', '.join(sizes)})" if sizes else ""
+    return f"{model.get('kind', '?')} VAE, latent dimension {m['latent_dim']}{described}"
+
+
+def _parity(parity: dict[str, Any]) -> str:
+    diffs = parity.get("max_abs_diff") or {}
+    if not diffs:
+        return NOT_RECORDED
+    verdict = "passed" if parity.get("passed") else "failed"
+    return f"{verdict}: max abs diff {max(diffs.values()):.1e} vs torch (tolerance {parity.get('tolerance', '?')})"
+
+
+def summary(vae: VAE) -> dict[str, str]:
+    """Field -> value, in reading order, for the bundle `vae` was loaded from."""
+    m = vae.manifest
+    p, scores, producer = m["provenance"], m["score_quantiles"], m["producer"]
+    c, h, w = m["image_shape"]
+    return {
+        "Data": str(p.get("data") or NOT_RECORDED),
+        "Training": _training(p),
+        "Test NLL": _nll(p),
+        "Test ELBO": _nats(p.get("metrics", {}).get("test_elbo")),
+        "Model": _model(m),
+        "Images": f"{h}x{w}, {'grayscale' if c == 1 else 'RGB'}",
+        "Likelihood": m["likelihood"],
+        "Weights": m["dtype"],
+        "Providers in use": f"{', '.join(vae.providers)} (device: {vae.device})",
+        "Parity": _parity(m["parity"]),
+        "Reference scores": (f"median {scores['q']['0.5']:.2f} nats, 1% quantile {scores['q']['0.01']:.2f} "
+                             f"(k={scores['k']}, {scores['n']} held-out images)"),
+        "Exported": (f"{m.get('exported_at', NOT_RECORDED)} with vaekit {producer.get('vaekit', '?')}, "
+                     f"torch {producer.get('torch', '?')}, onnx opset {m['opset']}"),
+        "Bundle": vae.path.resolve().name,
+    }
+
+
+def markdown_table(rows: dict[str, str]) -> str:
+    """`rows` as a two-column Markdown table (pipes in values escaped)."""
+    lines = ["| Property | Value |", "| --- | --- |"]
+    lines += [f"| **{field}** | {value.replace('|', '&#124;')} |" for field, value in rows.items()]
+    return "\n".join(lines)
