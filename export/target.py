@@ -58,6 +58,8 @@ def staged(out: Path, force: bool) -> Iterator[Path]:
     try:
         yield tmp
         _move_into_place(tmp, out, force)
+    except OSError as e:  # a full disk, a folder made read-only meanwhile, ...
+        raise ExportError(f"writing the bundle {str(out)!r} failed ({e}); nothing was changed there") from None
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

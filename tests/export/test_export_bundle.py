@@ -168,10 +168,10 @@ def test_reduced_precision_graphs(bundle: Bundle) -> None:
             assert weights == {onnx.TensorProto.FLOAT}
 
 
-def test_cli_reports_what_it_wrote(cli_export: tuple[Path, subprocess.CompletedProcess]) -> None:
-    path, done = cli_export
+def test_cli_reports_what_it_wrote(cli_export: subprocess.CompletedProcess, bundles: dict[str, Bundle]) -> None:
+    done = cli_export
     assert done.returncode == 0, done.stderr
-    assert f"wrote {path} (float32, mlp bernoulli, latent_dim 3)" in done.stdout
+    assert f"wrote {bundles['float32-mlp-bernoulli'].path} (float32, mlp bernoulli, latent_dim 3)" in done.stdout
     assert "parity vs torch over batches [1, 7, 64]" in done.stdout and "tolerance 0.0001" in done.stdout
     assert "held-out scores (k=1, n=180)" in done.stdout
     assert "Traceback" not in done.stderr and "Warning" not in done.stderr
