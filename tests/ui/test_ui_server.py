@@ -72,7 +72,7 @@ def test_reconstruct_endpoint(client: Client, local: Handlers, tmp_path: Path) -
     seen, rebuilt, score, reading = client.predict(handle_file(path), api_name="/reconstruct")
     want = local.reconstruct(str(path))
     assert _same_picture(seen, want[0]) and _same_picture(rebuilt, want[1])
-    assert score == pytest.approx(want[2]) and reading == want[3]
+    assert score == pytest.approx(want[2], abs=0.005) and reading == want[3]  # the page shows 2 decimals
 
 
 def test_model_endpoint(client: Client, local: Handlers) -> None:
