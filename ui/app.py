@@ -235,10 +235,14 @@ def launch_settings(bundle: str | os.PathLike[str]) -> dict[str, Any]:
 
 
 def serve(bundle: str | os.PathLike[str], host: str = "127.0.0.1", port: int = 7860, share: bool = False, *,
-          device: str = "auto", block: bool = True) -> gr.Blocks:
-    """Build and launch the app on `host`:`port` (a public gradio.live link with `share`); with
-    `block=False` return at once, leaving the server running in a background thread."""
+          device: str = "auto") -> gr.Blocks:
+    """Build the app and start serving it on `host`:`port` (plus a public gradio.live link with `share`)
+    in a background thread; `app.local_url` is its address, `app.close()` stops it."""
     app = build_app(bundle, device=device)
-    app.launch(server_name=host, server_port=port, share=share, prevent_thread_lock=not block, quiet=not block,
-               **launch_settings(bundle))
+    try:
+        app.launch(server_name=host, server_port=port, share=share, prevent_thread_lock=True, quiet=True,
+                   **launch_settings(bundle))
+    except OSError as e:
+        raise OSError(f"cannot serve on {host}:{port}: {e.strerror or e}; is something else using that port? "
+                      "Choose another port (vaekit-ui --port)") from None
     return app

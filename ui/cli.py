@@ -43,7 +43,8 @@ def is_local(host: str) -> bool:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of `vaekit-ui`: serve until interrupted; errors become one message and exit status 1."""
     args = parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    logging.getLogger("vaekit").setLevel(logging.INFO)  # which device the model runs on
     if not 1 <= args.port <= 65535:
         print(f"vaekit-ui: error: --port must be from 1 to 65535, got {args.port}", file=sys.stderr)
         return 1
@@ -51,12 +52,13 @@ def main(argv: list[str] | None = None) -> int:
         log.warning("vaekit-ui: the app will be reachable from other machines (%s); anyone who can reach it can "
                     "use it", "a public share link" if args.share else f"--host {args.host}")
     try:
-        serve(args.bundle, args.host, args.port, args.share, device=args.device)
+        app = serve(args.bundle, args.host, args.port, args.share, device=args.device)
     except (BundleError, DeviceError, OSError) as e:
         print(f"vaekit-ui: error: {e}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        pass
+    where = app.local_url + (f" and {app.share_url}" if app.share_url else "")
+    print(f"vaekit-ui: serving {args.bundle} on {where} (Ctrl+C to stop)", flush=True)
+    app.block_thread()
     return 0
 
 

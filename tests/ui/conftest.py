@@ -35,7 +35,7 @@ def served(ui_bundles: dict[str, Path]) -> Iterator[tuple[str, Path]]:
     from vaekit.ui.app import private_temp_dir
 
     bundle = Path(shutil.copytree(ui_bundles["gray"], private_temp_dir() / "bundle-under-test"))
-    app = serve(bundle, "127.0.0.1", free_port(), device="cpu", block=False)
+    app = serve(bundle, "127.0.0.1", free_port(), device="cpu")
     try:
         yield app.local_url, bundle
     finally:

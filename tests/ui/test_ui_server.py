@@ -3,8 +3,11 @@ defaults, and the `vaekit-ui` command."""
 
 from __future__ import annotations
 
-import json
 import os
+import signal
+import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import httpx
@@ -13,7 +16,7 @@ import pytest
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 from PIL import Image
-from ui_helpers import pixels, write_image
+from ui_helpers import free_port, pixels, write_image
 
 from vaekit.runtime import VAE
 from vaekit.ui import API_NAMES, build_app, launch_settings
@@ -186,3 +189,29 @@ def test_cli_help_names_the_safe_default(capsys: pytest.CaptureFixture[str]) -> 
     with pytest.raises(SystemExit):
         main(["--help"])
     assert "default 127.0.0.1" in capsys.readouterr().out
+
+
+def test_cli_serves_on_localhost_by_default(served: tuple[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    """`vaekit-ui BUNDLE` as a real process: 127.0.0.1 only, one line saying where, Ctrl+C stops it; and
+    a port already taken is a one-line error."""
+    bundle, port = served[1], free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GRADIO_")}  # its own private temp folder
+    proc = subprocess.Popen([sys.executable, "-m", "vaekit.ui.cli", str(bundle), "--port", str(port)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    try:
+        lines = []
+        while not any("serving" in line for line in lines) and proc.poll() is None:
+            lines.append(proc.stdout.readline())
+        assert f"vaekit-ui: serving {bundle} on http://127.0.0.1:{port}/ (Ctrl+C to stop)\n" in lines, lines
+        assert httpx.get(f"http://127.0.0.1:{port}/").status_code == 200
+        other = next((ip for ip in socket.gethostbyname_ex(socket.gethostname())[2] if not ip.startswith("127.")),
+                     None)
+        if other is not None:
+            with pytest.raises(httpx.ConnectError):
+                httpx.get(f"http://{other}:{port}/", timeout=3)
+        taken = served[0].rsplit(":", 1)[1].strip("/")
+        assert main([str(bundle), "--port", taken]) == 1
+        assert f"cannot serve on 127.0.0.1:{taken}" in capsys.readouterr().err
+    finally:
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=30) == 0
