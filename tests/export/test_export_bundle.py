@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -15,6 +16,7 @@ import pytest
 import torch
 from export_helpers import BATCH_SIZES, FILES, TOLERANCES, Bundle, all_nodes, grow, session
 
+from vaekit.export.cli import main
 from vaekit.runtime.bundle import SCORE_QUANTILE_LEVELS, read_manifest
 from vaekit.train import load_run
 
@@ -181,3 +183,20 @@ def test_cli_reports_what_it_wrote(cli_export: subprocess.CompletedProcess, bund
     assert "parity vs torch over batches [1, 7, 64]" in done.stdout and "tolerance 0.0001" in done.stdout
     assert "held-out scores (k=1, n=180)" in done.stdout
     assert "Traceback" not in done.stderr and "Warning" not in done.stderr
+
+
+def test_force_replaces_a_bundle_with_one_of_an_unfinished_run(bundles: dict[str, Bundle], tmp_path: Path,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    """A run stopped before its summary still exports (without final figures, and saying so); --force swaps
+    the new bundle in for the old one and leaves no staging folder behind."""
+    run = Path(shutil.copytree(bundles["float32-mlp-gaussian"].run, tmp_path / "run"))
+    (run / "summary.json").unlink()
+    out = Path(shutil.copytree(bundles["float32-mlp-bernoulli"].path, tmp_path / "bundle"))
+    assert main([str(run), "--out", str(out), "--force"]) == 0
+    assert "note: the run never finished (no summary.json); the manifest has no final metrics" in capsys.readouterr().err
+    manifest = read_manifest(out)
+    assert manifest["likelihood"] == "gaussian"  # the new bundle, not the old one
+    provenance = manifest["provenance"]
+    assert provenance["finished"] is False and provenance["metrics"] == {} and provenance["test_nll"] is None
+    assert provenance["data"] == "digits"  # from the run's config, as there is no summary
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bundle", "run"]
