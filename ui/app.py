@@ -182,6 +182,7 @@ def _reconstruct_tab(h: Handlers) -> None:
         reading = gr.Markdown("Upload an image to see its reconstruction and how typical the model finds it.",
                               label="Reading", elem_id="reconstruct-reading")
         button = gr.Button("Reconstruct", variant="primary", elem_id="reconstruct-button", scale=0)
+
     def reconstruct(image: Any) -> tuple[Any, ...]:
         return h.reconstruct(upload_path(image))
 

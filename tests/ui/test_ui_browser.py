@@ -43,7 +43,8 @@ def _shows(page, selector: str, expected: Callable[[], Image.Image], timeout: fl
 def test_the_page_samples_interpolates_explores_and_reconstructs(served: tuple[str, Path], tmp_path: Path) -> None:
     url, bundle = served
     h = Handlers(VAE.load(bundle, device="cpu"), tmp_path)
-    with browser_page(url, accept_downloads=True) as page:
+    requested: list[str] = []
+    with browser_page(url, requested, accept_downloads=True) as page:
         # Sample: the first grid is there at once, drawn with square pixels; a new seed draws another.
         grid = page.locator("#sample-grid img")
         assert grid.evaluate("img => getComputedStyle(img).imageRendering") == "pixelated"
@@ -96,3 +97,5 @@ def test_the_page_samples_interpolates_explores_and_reconstructs(served: tuple[s
         (tmp_path / "notes.png").write_text("these are notes, not a picture")
         page.locator("#reconstruct-upload input[type=file]").set_input_files(tmp_path / "notes.png")
         page.get_by_text("not an image this app can read").first.wait_for(timeout=10_000)
+    elsewhere = [r for r in requested if not r.startswith((url, "data:", "blob:"))]
+    assert requested and not elsewhere, f"the page fetched from elsewhere: {elsewhere}"

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-from ui_helpers import pixels, write_image
+from ui_helpers import write_image
 
 from vaekit.ui.axes import BASES, MAX_SLIDERS
 from vaekit.ui.display import enlarge, tile

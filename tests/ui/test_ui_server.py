@@ -21,7 +21,7 @@ from ui_helpers import free_port, pixels, write_image
 from vaekit.runtime import VAE
 from vaekit.ui import API_NAMES, build_app, launch_settings
 from vaekit.ui.app import CONCURRENCY, QUEUE_SIZE
-from vaekit.ui.cli import main
+from vaekit.ui.cli import is_local, main
 from vaekit.ui.handlers import Handlers
 
 
@@ -183,6 +183,11 @@ def test_cli_reports_a_missing_bundle(tmp_path: Path, capsys: pytest.CaptureFixt
 def test_cli_refuses_a_bad_port(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["bundle", "--port", "70000"]) == 1
     assert "--port must be from 1 to 65535" in capsys.readouterr().err
+
+
+def test_cli_knows_which_hosts_are_local() -> None:
+    assert all(map(is_local, ["127.0.0.1", "127.0.1.1", "::1", "localhost"]))
+    assert not any(map(is_local, ["0.0.0.0", "::", "192.168.1.20", "example.org"]))
 
 
 def test_cli_help_names_the_safe_default(capsys: pytest.CaptureFixture[str]) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,16 +18,15 @@ def chromium_missing() -> str | None:
     """Why the browser cannot run here, or None when it can."""
     if not os.access(CHROMIUM, os.X_OK):
         return f"{CHROMIUM} is missing: install Debian's chromium (`make browsers`, or apt-get install chromium)"
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
+    if importlib.util.find_spec("playwright") is None:
         return "the Python package playwright is missing: pip install 'vaekit[dev]'"
     return None
 
 
 @contextmanager
-def browser_page(url: str, **context: Any) -> Iterator[Any]:
-    """A fresh page of headless Chromium at `url`, the app fully rendered."""
+def browser_page(url: str, requests: list[str] | None = None, **context: Any) -> Iterator[Any]:
+    """A fresh page of headless Chromium at `url`, the app fully rendered; every URL the page requests
+    is appended to `requests` when given."""
     from playwright.sync_api import sync_playwright
 
     os.environ.setdefault("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")
@@ -34,6 +34,8 @@ def browser_page(url: str, **context: Any) -> Iterator[Any]:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         try:
             page = browser.new_page(viewport=VIEWPORT, **context)
+            if requests is not None:
+                page.on("request", lambda request: requests.append(request.url))
             page.goto(url, wait_until="domcontentloaded")
             page.locator("#sample-grid img").wait_for(state="visible", timeout=30_000)
             yield page
