@@ -2,17 +2,21 @@
 
 A bundle is a folder holding `encoder.onnx`, `decoder.onnx` and `manifest.json`. The manifest
 describes the model (shapes, likelihood, tensor names), pins each ONNX file by sha256 and records
-where the model came from and how closely the graphs matched torch at export.
+where the model came from, how closely the graphs matched torch at export, and (optionally, in
+bundles exported since it was added) the principal axes of the held-out images' latent codes.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import tempfile
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 FORMAT_NAME = "vaekit-bundle"
 FORMAT_VERSION = 1
@@ -44,6 +48,9 @@ REQUIRED_KEYS: dict[str, type | tuple[type, ...]] = {
     "parity": dict,  # {"tolerance": float, "max_abs_diff": {output: float}, ...}
     "score_quantiles": dict,  # {"k": int, "n": int, "q": {"0.01": float, ..., "0.99": float}}
 }
+# Optional key `latent_pca` ({"n": int, "mean": [D], "axes": [D][D], "variance": [D]}), checked when present
+# by `check_latent_pca`; bundles exported before it existed have none and still load.
+ORTHONORMAL_TOLERANCE = 1e-4  # how far latent_pca's axes @ axes.T may be from the identity
 SCORE_QUANTILE_LEVELS = ("0.001", "0.01", "0.05", "0.25", "0.5", "0.75", "0.95", "0.99", "0.999")
 
 
@@ -97,6 +104,56 @@ def validate_manifest(manifest: dict[str, Any], where: str = MANIFEST_FILE) -> N
         digest = manifest["files"].get(name, {}).get("sha256")
         if not isinstance(digest, str) or len(digest) != 64:
             raise BundleError(f"{where}: files[{name!r}].sha256 is missing or malformed")
+    if "latent_pca" in manifest:
+        check_latent_pca(manifest["latent_pca"], manifest["latent_dim"], f"{where}: latent_pca")
+
+
+def latent_pca(codes: np.ndarray) -> dict[str, Any]:
+    """The manifest's `latent_pca` of latent codes (N, D): their mean, all D principal axes (rows, by
+    decreasing variance, each signed so that its largest entry is positive) and the codes' variance
+    along each (dividing by N), as JSON-ready lists. `vaekit.export` records it for the held-out images."""
+    codes = np.asarray(codes, dtype=np.float64)
+    n, d = codes.shape
+    mean = codes.mean(axis=0)
+    _, singular, axes = np.linalg.svd(codes - mean, full_matrices=n < d)  # D axes even from fewer codes
+    axes *= np.sign(axes[np.arange(d), np.abs(axes).argmax(axis=1)])[:, None]
+    variance = np.zeros(d)
+    variance[: len(singular)] = singular**2 / n
+    return {"n": n, "mean": mean.tolist(), "axes": axes.tolist(), "variance": variance.tolist()}
+
+
+def check_latent_pca(pca: dict[str, Any], latent_dim: int, what: str = "latent_pca") -> None:
+    """Raise BundleError naming what in `pca` breaks the `latent_pca` format for `latent_dim` dimensions."""
+    if not isinstance(pca, dict):
+        raise BundleError(f"{what} has the wrong type ({type(pca).__name__}); expected an object")
+    missing = [key for key in ("n", "mean", "axes", "variance") if key not in pca]
+    if missing:
+        raise BundleError(f"{what}: missing {', '.join(missing)}; re-export the bundle (or delete latent_pca)")
+    n = pca["n"]
+    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+        raise BundleError(f"{what}.n must be a positive integer (the number of images), got {n!r}")
+    d = latent_dim
+    _finite_array(pca["mean"], (d,), f"{what}.mean", f"a list of latent_dim = {d} finite numbers")
+    axes = _finite_array(pca["axes"], (d, d), f"{what}.axes", f"{d} rows (latent_dim) of {d} finite numbers")
+    variance = _finite_array(pca["variance"], (d,), f"{what}.variance", f"a list of {d} finite numbers, one per axis")
+    if variance.min() < 0 or np.any(np.diff(variance) > 0):
+        raise BundleError(f"{what}.variance must be non-negative and in decreasing order, got {variance.tolist()}")
+    error = float(np.abs(axes @ axes.T - np.eye(d)).max())
+    if error > ORTHONORMAL_TOLERANCE:
+        raise BundleError(f"{what}.axes must be orthonormal rows (axes @ axes.T = identity), but they are off by "
+                          f"{error:.3g} (> {ORTHONORMAL_TOLERANCE:g}); re-export the bundle")
+
+
+def _finite_array(value: Any, shape: tuple[int, ...], what: str, expected: str) -> np.ndarray:
+    """`value`, nested JSON lists of finite numbers shaped `shape`, as float64; else BundleError."""
+    rows = value if len(shape) == 2 else [value]
+    fits = isinstance(value, list) and len(value) == shape[0] and all(
+        isinstance(row, list) and len(row) == shape[-1]
+        and all(isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) for x in row)
+        for row in rows)
+    if not fits:
+        raise BundleError(f"{what} must be {expected}; re-export the bundle")
+    return np.array(value, dtype=np.float64)
 
 
 def read_manifest(bundle: str | os.PathLike[str], verify_checksums: bool = True) -> dict[str, Any]:
