@@ -17,10 +17,10 @@ from .errors import ExportError
 from .graphs import export_graphs, finish_graphs
 from .manifest import build_manifest, check_provenance, file_entries, write_manifest
 from .parity import check_parity
-from .scores import score_quantiles
+from .scores import heldout_figures
 from .target import check_target, staged
 
-HELDOUT_IMAGES = 2000  # held-out images scored for the manifest's quantiles (the first 64 also check parity)
+HELDOUT_IMAGES = 2000  # held-out images scored and encoded for the manifest (the first 64 also check parity)
 
 
 def precision_of(dtype: str, quantize: str | None) -> str:
@@ -60,7 +60,8 @@ def export_model(
 
     The graphs (simplified where that keeps parity) must match torch on `heldout` (float32 (N, C, H, W)
     in [0, 1]) and on random latents before anything is written (else ParityError); the held-out images'
-    runtime scores give the manifest's quantiles. An existing bundle at `out` is replaced only with `force`.
+    runtime scores give the manifest's quantiles and their latent codes its principal axes (`latent_pca`).
+    An existing bundle at `out` is replaced only with `force`.
     """
     out = Path(out)
     precision = precision_of(dtype, quantize)
@@ -77,10 +78,10 @@ def export_model(
         for name, data in graphs.items():
             _write_file(tmp / name, data)
         manifest["files"] = file_entries(tmp, sorted(graphs))
-        manifest["score_quantiles"] = {}  # filled below, once the runtime can load the bundle
+        manifest["score_quantiles"] = {}  # filled below (with latent_pca), once the runtime can load the bundle
         validate_manifest(manifest)
         write_manifest(tmp, manifest)
-        manifest["score_quantiles"] = score_quantiles(tmp, images)
+        manifest.update(heldout_figures(tmp, images))
         write_manifest(tmp, manifest)
         read_manifest(tmp)  # the reader's own checks, checksums included, on the finished folder
     return out

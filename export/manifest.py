@@ -44,7 +44,7 @@ def check_provenance(provenance: Any) -> dict[str, Any]:
 
 
 def build_manifest(cfg: ModelConfig, precision: str, provenance: dict[str, Any], parity: dict[str, Any]) -> dict[str, Any]:
-    """Every manifest key except `files` and `score_quantiles`, which need the written bundle."""
+    """Every manifest key except `files`, `score_quantiles` and `latent_pca`, which need the written bundle."""
     return {
         "format": FORMAT_NAME,
         "format_version": FORMAT_VERSION,

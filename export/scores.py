@@ -1,5 +1,6 @@
-"""Quantiles of the held-out images' scores, computed by the runtime on the bundle itself, so that apps
-can tell a typical image (score near the median) from an unusual one (below the 0.01 quantile)."""
+"""What the held-out images look like to the runtime on the bundle itself: quantiles of their scores, so
+that apps can tell a typical image (score near the median) from an unusual one (below the 0.01 quantile),
+and the principal axes of their latent codes, the main directions apps move a latent along."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from vaekit.runtime import VAE
-from vaekit.runtime.bundle import SCORE_QUANTILE_LEVELS
+from vaekit.runtime.bundle import SCORE_QUANTILE_LEVELS, latent_pca
 
 from .errors import ExportError
 
@@ -17,9 +18,9 @@ SCORE_K = 1  # the ELBO: what `VAE.score(images)` returns by default, so apps co
 SCORE_SEED = 0
 
 
-def score_quantiles(bundle: Path, images: np.ndarray, k: int = SCORE_K) -> dict[str, Any]:
-    """{"k", "n", "seed", "mean", "q": {level: value}} of `VAE.score(images, k, seed)` on CPU, in nats."""
-    scores = VAE.load(bundle, device="cpu").score(images, k=k, seed=SCORE_SEED)
+def score_quantiles(vae: VAE, images: np.ndarray, k: int = SCORE_K) -> dict[str, Any]:
+    """{"k", "n", "seed", "mean", "q": {level: value}} of `vae.score(images, k, seed)`, in nats."""
+    scores = vae.score(images, k=k, seed=SCORE_SEED)
     if not np.all(np.isfinite(scores)):
         raise ExportError(f"{int(np.sum(~np.isfinite(scores)))} held-out images score NaN or infinity; the model "
                           "is broken (a diverged run?), nothing was written")
@@ -30,3 +31,11 @@ def score_quantiles(bundle: Path, images: np.ndarray, k: int = SCORE_K) -> dict[
         "mean": float(scores.mean()),
         "q": {level: float(np.quantile(scores, float(level))) for level in SCORE_QUANTILE_LEVELS},
     }
+
+
+def heldout_figures(bundle: Path, images: np.ndarray) -> dict[str, Any]:
+    """The manifest's `score_quantiles` and `latent_pca` (principal axes of the posterior means) of the
+    held-out `images`, computed by the runtime on CPU from the bundle folder `bundle`."""
+    vae = VAE.load(bundle, device="cpu")
+    quantiles = score_quantiles(vae, images)  # first: it refuses a model whose codes are not finite
+    return {"score_quantiles": quantiles, "latent_pca": latent_pca(vae.encode(images)[0])}

@@ -162,6 +162,23 @@ def test_score_quantiles_follow_the_spec(bundle: Bundle) -> None:
     assert expected == sorted(expected)
 
 
+def test_latent_pca_is_that_of_the_heldout_posterior_means(bundle: Bundle) -> None:
+    """latent_pca recomputed with numpy from plain onnxruntime encodings of the held-out images."""
+    pca = _manifest(bundle)["latent_pca"]
+    images = load_run(bundle.run).heldout_images(2000)
+    codes = session(bundle.path / "encoder.onnx").run(["mean"], {"image": images})[0].astype(np.float64)
+    mean, axes, variance = (np.array(pca[key]) for key in ("mean", "axes", "variance"))
+    d = codes.shape[1]
+    assert pca["n"] == len(images) and axes.shape == (d, d) and variance.shape == mean.shape == (d,)
+    np.testing.assert_allclose(mean, codes.mean(axis=0), atol=1e-6)
+    covariance = np.cov(codes, rowvar=False, bias=True)
+    np.testing.assert_allclose(variance, np.linalg.eigvalsh(covariance)[::-1], rtol=1e-5, atol=1e-8)
+    np.testing.assert_allclose(axes.T @ np.diag(variance) @ axes, covariance, atol=1e-7)  # the same axes
+    np.testing.assert_allclose(axes @ axes.T, np.eye(d), atol=1e-9)
+    assert list(variance) == sorted(variance, reverse=True)
+    assert np.all(axes[np.arange(d), np.abs(axes).argmax(axis=1)] > 0)  # signs fixed as the format says
+
+
 def test_reduced_precision_graphs(bundle: Bundle) -> None:
     """float16 bundles hold float16 weights, int8 bundles int8 weights; both keep float32 edges (checked above)."""
     for name in ("encoder.onnx", "decoder.onnx"):

@@ -145,7 +145,7 @@ def test_interrupted_export_leaves_no_half_bundle(existing: bool, bundles: dict[
     if existing:
         shutil.copytree(bundles["float32-mlp-bernoulli"].path, out)
         before = _snapshot(out)
-    monkeypatch.setattr(vaekit.export.api, "score_quantiles", _interrupt)  # runs inside the staging step
+    monkeypatch.setattr(vaekit.export.api, "heldout_figures", _interrupt)  # runs inside the staging step
     with pytest.raises(KeyboardInterrupt):
         export_run(run_copy, out, force=existing)
     if existing:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +14,7 @@ import pytest
 from runtime_helpers import Exported, random_images
 
 from vaekit.runtime import VAE, BundleError, DeviceError
-from vaekit.runtime.bundle import sha256_file
+from vaekit.runtime.bundle import check_latent_pca, sha256_file
 
 NO_CUDA = "CUDAExecutionProvider" not in ort.get_available_providers()
 
@@ -24,10 +25,12 @@ def copy(exported_bundles: dict[str, Exported], tmp_path: Path) -> Path:
     return Path(shutil.copytree(exported_bundles["mlp-bernoulli"].path, tmp_path / "bundle"))
 
 
-def _edit_manifest(bundle: Path, **changes: object) -> None:
+def _edit_manifest(bundle: Path, drop: tuple[str, ...] = (), **changes: object) -> None:
     path = bundle / "manifest.json"
     manifest = json.loads(path.read_text())
     manifest.update(changes)
+    for key in drop:
+        del manifest[key]
     path.write_text(json.dumps(manifest))
 
 
@@ -71,12 +74,57 @@ def test_checksum_opt_out_loads_an_edited_bundle(copy: Path) -> None:
         ({"format": "something-else"}, "not a vaekit bundle"),
         ({"likelihood": "poisson"}, "unknown likelihood"),
         ({"image_shape": [1, 16, 16]}, r"per-item shape \[1, 8, 8\].*\[1, 16, 16\]"),
-        ({"latent_dim": 5}, r"per-item shape \[3\].*\[5\]"),
     ],
 )
 def test_inconsistent_manifest(copy: Path, changes: dict[str, object], match: str) -> None:
     _edit_manifest(copy, **changes)
     with pytest.raises(BundleError, match=match):
+        VAE.load(copy, device="cpu")
+
+
+def test_latent_dim_must_match_latent_pca_and_the_graphs(copy: Path) -> None:
+    _edit_manifest(copy, latent_dim=5)
+    with pytest.raises(BundleError, match=r"latent_pca\.mean must be a list of latent_dim = 5 finite numbers"):
+        VAE.load(copy, device="cpu")
+    _edit_manifest(copy, drop=("latent_pca",))
+    with pytest.raises(BundleError, match=r"per-item shape \[3\].*\[5\]"):
+        VAE.load(copy, device="cpu")
+
+
+def test_a_bundle_exported_before_latent_pca_still_loads(copy: Path) -> None:
+    assert check_latent_pca(VAE.load(copy, device="cpu").manifest["latent_pca"], 3) is None
+    _edit_manifest(copy, drop=("latent_pca",))
+    vae = VAE.load(copy, device="cpu")
+    assert "latent_pca" not in vae.manifest and vae.decode(np.zeros(3)).shape == (1, 1, 8, 8)
+
+
+def _scaled_first_axis(pca: dict) -> dict:
+    return {"axes": [[2 * x for x in pca["axes"][0]], *pca["axes"][1:]]}
+
+
+@pytest.mark.parametrize(
+    "edit, match",
+    [
+        (lambda pca: None, "latent_pca has the wrong type \\(NoneType\\)"),
+        (lambda pca: {k: v for k, v in pca.items() if k != "variance"}, "latent_pca: missing variance"),
+        (lambda pca: {**pca, "n": 0}, "latent_pca.n must be a positive integer"),
+        (lambda pca: {**pca, "n": True}, "latent_pca.n must be a positive integer"),
+        (lambda pca: {**pca, "mean": pca["mean"][:2]}, "latent_pca.mean must be a list of latent_dim = 3 finite"),
+        (lambda pca: {**pca, "mean": [0.0, "1", 0.0]}, "latent_pca.mean must be a list of latent_dim = 3 finite"),
+        (lambda pca: {**pca, "axes": pca["axes"][:2]}, "latent_pca.axes must be 3 rows"),
+        (lambda pca: {**pca, "axes": [row[:2] for row in pca["axes"]]}, "latent_pca.axes must be 3 rows"),
+        (lambda pca: {**pca, **_scaled_first_axis(pca)}, "latent_pca.axes must be orthonormal rows .* off by 3"),
+        (lambda pca: {**pca, "variance": [1.0, 2.0, 0.5]}, "latent_pca.variance must be non-negative and in decreasing order"),
+        (lambda pca: {**pca, "variance": [1.0, 0.5, -0.1]}, "latent_pca.variance must be non-negative and in decreasing order"),
+        (lambda pca: {**pca, "variance": [1.0, 0.5]}, "latent_pca.variance must be a list of 3 finite numbers"),
+    ],
+    ids=["null", "no-variance", "n-zero", "n-bool", "short-mean", "string-in-mean", "two-axes", "short-axes",
+         "not-orthonormal", "increasing-variance", "negative-variance", "short-variance"],
+)
+def test_malformed_latent_pca_is_refused(copy: Path, edit: Callable[[dict], object], match: str) -> None:
+    manifest = json.loads((copy / "manifest.json").read_text())
+    _edit_manifest(copy, latent_pca=edit(manifest["latent_pca"]))
+    with pytest.raises(BundleError, match=f"manifest.json: {match}"):
         VAE.load(copy, device="cpu")
 
 
