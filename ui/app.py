@@ -137,8 +137,8 @@ def _explore_tab(h: Handlers) -> None:
     with gr.Row():
         with gr.Column(scale=1, min_width=320):
             basis_radio = gr.Radio(list(BASES), value=BASES[0], label="Move along",
-                                   info="main directions: principal axes of the codes of 1,024 images the "
-                                   "model generates, encoded again; latent dimensions: the most used ones first")
+                                   info=f"main directions: the principal axes of {h.axes_source}; latent "
+                                   "dimensions: the most used ones first", elem_id="explore-basis")
             with gr.Row():
                 seed_box = gr.Number(DEFAULTS["seed"], label="Seed", precision=0, minimum=0, maximum=MAX_SEED,
                                      scale=1)

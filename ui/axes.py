@@ -1,18 +1,21 @@
-"""The directions the Explore sliders move a latent along: the latent dimensions one by one, or the main
-(principal) directions of the latent codes.
+"""The directions the Explore sliders move a latent along: the main (principal) directions of the
+latent codes, or the latent dimensions one by one, the most used first.
 
-A bundle carries no training data, so the codes are those of images the model itself generates,
-encoded again: z ~ N(0, I) -> decode -> encoder mean. They follow the codes of real data closely for
-a trained model, and show which dimensions it really uses (unused ones stay near zero).
+The codes are the posterior means of held-out images, whose principal axes `vaekit-export` records in
+the manifest (`latent_pca`). A bundle exported before that records none: for it, the codes are those of
+images the model itself generates, encoded again (z ~ N(0, I) -> decode -> encoder mean), and the page
+says so.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from vaekit.runtime import VAE
+from vaekit.runtime.bundle import latent_pca
 
 BASES = ("main directions", "latent dimensions")
 MAX_SLIDERS = 10
@@ -45,28 +48,43 @@ def reencoded_codes(vae: VAE, n: int = N_CODES, seed: int = CODES_SEED) -> np.nd
     return vae.encode(vae.sample(n, seed=seed))[0].astype(np.float64)
 
 
-def explore_axes(vae: VAE) -> dict[str, Axes]:
-    """Both bases of `vae`, with at most MAX_SLIDERS directions each, the most used first."""
-    codes = reencoded_codes(vae)
+def codes_pca(vae: VAE) -> tuple[dict[str, Any], str]:
+    """The principal axes of `vae`'s latent codes, as the manifest's `latent_pca` holds them, and a
+    sentence saying which codes they are: the held-out images' if the bundle records them, else
+    those of images the model generates."""
+    recorded = vae.manifest.get("latent_pca")
+    if recorded is not None:
+        return recorded, f"the latent codes of {recorded['n']:,} held-out images, recorded at export"
+    return latent_pca(reencoded_codes(vae)), (
+        f"the codes of {N_CODES:,} images the model generates, encoded again: this bundle records no "
+        "held-out codes (re-export it with this vaekit to get them)")
+
+
+def explore_axes(vae: VAE) -> tuple[dict[str, Axes], str]:
+    """Both bases of `vae`, with at most MAX_SLIDERS directions each, the most used first, and the
+    sentence saying which codes they come from."""
+    pca, source = codes_pca(vae)
     k = min(vae.latent_dim, MAX_SLIDERS)
-    return {"main directions": principal_axes(codes, k), "latent dimensions": dimension_axes(codes, k)}
+    return {"main directions": principal_axes(pca, k), "latent dimensions": dimension_axes(pca, k)}, source
 
 
-def principal_axes(codes: np.ndarray, k: int) -> Axes:
-    """The `k` principal axes of `codes` (N, D) about their mean, by decreasing variance; each axis's
-    sign is fixed so that its largest entry is positive, so the same codes give the same sliders."""
-    center = codes.mean(axis=0)
-    _, singular, vt = np.linalg.svd(codes - center, full_matrices=False)
-    vectors = vt[:k] * np.sign(vt[:k][np.arange(k), np.abs(vt[:k]).argmax(axis=1)])[:, None]
-    share = singular[:k] ** 2 / max(float((singular**2).sum()), 1e-30)
+def principal_axes(pca: dict[str, Any], k: int) -> Axes:
+    """The first `k` principal axes of `pca` (a `latent_pca`) about the codes' mean, each noted with its
+    share of the codes' variance."""
+    variance = np.asarray(pca["variance"], dtype=np.float64)
+    share = variance[:k] / max(float(variance.sum()), 1e-30)
     labels = [f"direction {i + 1}" for i in range(k)]
-    return Axes(center, vectors, labels, [f"{s:.0%} of the codes' variance" for s in share])
+    return Axes(np.asarray(pca["mean"], dtype=np.float64), np.asarray(pca["axes"], dtype=np.float64)[:k], labels,
+                [f"{s:.0%} of the codes' variance" for s in share])
 
 
-def dimension_axes(codes: np.ndarray, k: int) -> Axes:
-    """The `k` latent dimensions whose codes vary most, about the prior's centre (zero)."""
-    variance = codes.var(axis=0)
+def dimension_axes(pca: dict[str, Any], k: int) -> Axes:
+    """The `k` latent dimensions whose codes vary most (variances from `pca`, a `latent_pca` with all D
+    axes: the diagonal of axes.T @ diag(variance) @ axes), about the prior's centre (zero)."""
+    axes = np.asarray(pca["axes"], dtype=np.float64)
+    variance = (axes**2 * np.asarray(pca["variance"], dtype=np.float64)[:, None]).sum(axis=0)
+    d = len(variance)
     dims = np.argsort(-variance, kind="stable")[:k]
-    notes = [f"codes vary by {np.sqrt(variance[d]):.2f} (std)" + (": unused" if variance[d] < UNUSED else "")
-             for d in dims]
-    return Axes(np.zeros(codes.shape[1]), np.eye(codes.shape[1])[dims], [f"dimension {d}" for d in dims], notes)
+    notes = [f"codes vary by {np.sqrt(variance[i]):.2f} (std)" + (": unused" if variance[i] < UNUSED else "")
+             for i in dims]
+    return Axes(np.zeros(d), np.eye(d)[dims], [f"dimension {i}" for i in dims], notes)

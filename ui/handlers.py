@@ -19,7 +19,7 @@ from PIL import Image
 
 from vaekit.runtime import VAE
 
-from .axes import BASES, Axes, explore_axes
+from .axes import BASES, explore_axes
 from .display import STRIP_PX, enlarge, gif_bytes, tile, write_once
 from .model_card import summary
 from .reading import read_score
@@ -63,7 +63,7 @@ class Handlers:
     def __init__(self, vae: VAE, workdir: str | os.PathLike[str]) -> None:
         self.vae = vae
         self.workdir = Path(workdir)
-        self.axes: dict[str, Axes] = explore_axes(vae)
+        self.axes, self.axes_source = explore_axes(vae)  # the Explore bases, and which latent codes they come from
         self.sliders = len(self.axes[BASES[0]].labels)
 
     # --- Sample -------------------------------------------------------------------------------

@@ -71,8 +71,10 @@ def test_the_page_samples_interpolates_explores_and_reconstructs(served: tuple[s
         with Image.open(io.BytesIO(httpx.get(gif_src).content)) as gif:
             assert gif.format == "GIF" and gif.n_frames == 18
 
-        # Explore: drag the first slider; the decoded image follows.
+        # Explore: the page says which codes the directions come from; drag the first slider, the image follows.
         page.get_by_role("tab", name="Explore").click()
+        page.locator("#explore-basis").get_by_text(f"principal axes of {h.axes_source};").wait_for(timeout=10_000)
+        assert "held-out images, recorded at export" in h.axes_source
         first = page.locator("#explore-slider-0 input[type=range]")
         box = first.bounding_box()
         page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import json
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
-from ui_helpers import write_image
+from ui_helpers import N_HELDOUT, write_image
 
-from vaekit.ui.axes import BASES, MAX_SLIDERS
+from vaekit.runtime import VAE
+from vaekit.runtime.bundle import latent_pca
+from vaekit.ui.app import build_app
+from vaekit.ui.axes import BASES, MAX_SLIDERS, principal_axes, reencoded_codes
 from vaekit.ui.display import enlarge, tile
 from vaekit.ui.handlers import MAX_SAMPLES, MAX_STEPS, Handlers
 from vaekit.ui.uploads import UploadError, read_upload
@@ -113,6 +118,35 @@ def test_explore_decodes_the_point_the_sliders_name(handlers: Handlers) -> None:
         moved = values.copy()
         moved[0] += 1.0
         assert not np.array_equal(np.asarray(handlers.explore(basis, list(moved))), np.asarray(image))
+
+
+def test_explore_moves_along_the_heldout_axes_the_manifest_records(handlers: Handlers) -> None:
+    pca, k = handlers.vae.manifest["latent_pca"], handlers.sliders
+    main = handlers.axes["main directions"]
+    assert np.array_equal(main.center, pca["mean"]) and np.array_equal(main.vectors, np.array(pca["axes"])[:k])
+    assert main.notes[0] == f"{pca['variance'][0] / sum(pca['variance']):.0%} of the codes' variance"
+    variance = (np.array(pca["axes"]) ** 2 * np.array(pca["variance"])[:, None]).sum(axis=0)
+    assert handlers.axes["latent dimensions"].labels == [f"dimension {d}" for d in np.argsort(-variance)[:k]]
+    assert handlers.axes_source == f"the latent codes of {N_HELDOUT} held-out images, recorded at export"
+
+
+def test_explore_on_a_bundle_without_latent_pca_says_where_its_axes_come_from(ui_bundles: dict[str, Path],
+                                                                               tmp_path: Path) -> None:
+    """A bundle exported before latent_pca existed: axes from the model's own samples, and the page says so."""
+    bundle = Path(shutil.copytree(ui_bundles["gray"], tmp_path / "older"))
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    del manifest["latent_pca"]
+    (bundle / "manifest.json").write_text(json.dumps(manifest))
+    handlers = Handlers(VAE.load(bundle, device="cpu"), tmp_path)
+    expected = principal_axes(latent_pca(reencoded_codes(handlers.vae)), handlers.sliders)
+    assert np.array_equal(handlers.axes["main directions"].vectors, expected.vectors)
+    assert handlers.axes_source.startswith("the codes of 1,024 images the model generates, encoded again")
+    assert "records no held-out codes (re-export it" in handlers.axes_source
+    for path, source in ((ui_bundles["gray"], f"the latent codes of {N_HELDOUT} held-out images"),
+                         (bundle, "the codes of 1,024 images the model generates")):
+        radio = [c["props"] for c in build_app(path, device="cpu").get_config_file()["components"]
+                 if c["props"].get("elem_id") == "explore-basis"]
+        assert radio[0]["info"].startswith(f"main directions: the principal axes of {source}")
 
 
 def test_explore_refuses_bad_values(handlers: Handlers) -> None:

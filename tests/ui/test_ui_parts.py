@@ -12,6 +12,7 @@ import pytest
 from PIL import Image
 from ui_helpers import write_image
 
+from vaekit.runtime.bundle import latent_pca
 from vaekit.ui import uploads
 from vaekit.ui.axes import dimension_axes, principal_axes
 from vaekit.ui.display import enlarge, factor_for, gif_bytes, tile, write_once
@@ -137,21 +138,25 @@ def test_write_once_is_content_addressed(tmp_path: Path) -> None:
 def test_principal_axes_are_orthonormal_ordered_and_invertible() -> None:
     rng = np.random.default_rng(0)
     codes = rng.standard_normal((500, 4)) * [0.1, 3.0, 1.0, 0.01] + [1.0, 0.0, -1.0, 0.0]
-    axes = principal_axes(codes, 3)
+    axes = principal_axes(latent_pca(codes), 3)
     assert np.allclose(axes.vectors @ axes.vectors.T, np.eye(3), atol=1e-9)
     assert np.allclose(np.abs(axes.vectors[0]), [0, 1, 0, 0], atol=0.05)  # the widest spread comes first
-    assert axes.labels == ["direction 1", "direction 2", "direction 3"] and "%" in axes.notes[0]
+    assert np.allclose(axes.center, codes.mean(axis=0))
+    share = np.linalg.eigvalsh(np.cov(codes, rowvar=False, bias=True))[-1] / codes.var(axis=0).sum()
+    assert axes.labels == ["direction 1", "direction 2", "direction 3"]
+    assert axes.notes[0] == f"{share:.0%} of the codes' variance" == "88% of the codes' variance"
     values = np.array([0.5, -1.0, 2.0], np.float32)
     assert np.allclose(axes.coordinates(axes.latent(values)), values, atol=1e-5)
-    assert np.allclose(principal_axes(codes, 3).vectors, axes.vectors)  # same codes, same sliders
+    assert np.allclose(principal_axes(latent_pca(codes), 3).vectors, axes.vectors)  # same codes, same sliders
 
 
 def test_dimension_axes_pick_the_most_used_dimensions() -> None:
     codes = np.random.default_rng(0).standard_normal((500, 4)) * [0.001, 2.0, 0.5, 1.0]
-    axes = dimension_axes(codes, 3)
+    axes = dimension_axes(latent_pca(codes), 3)
     assert axes.labels == ["dimension 1", "dimension 3", "dimension 2"]
+    assert axes.notes[0] == f"codes vary by {codes[:, 1].std():.2f} (std)"
     assert np.array_equal(axes.latent(np.array([1.0, 2.0, 3.0])), [0.0, 1.0, 3.0, 2.0])
-    assert "unused" in dimension_axes(codes, 4).notes[3]
+    assert "unused" in dimension_axes(latent_pca(codes), 4).notes[3]
 
 
 # --- score readings -----------------------------------------------------------------------------
