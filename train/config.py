@@ -114,9 +114,12 @@ def recipe_for(image_shape: tuple[int, int, int], n_train: int, batch_size: int)
 def resolve(cfg: TrainConfig, image_shape: tuple[int, int, int], n_train: int) -> tuple[TrainConfig, ModelConfig]:
     """Fill the config's None fields from `recipe_for` and build the ModelConfig it implies."""
     filled = TrainConfig.from_dict(cfg.to_dict())
-    for key, value in recipe_for(image_shape, n_train, cfg.batch_size).items():
+    recipe = recipe_for(image_shape, n_train, cfg.batch_size)
+    for key, value in recipe.items():
         if getattr(filled, key) is None:
             setattr(filled, key, value)
+    if cfg.kl_warmup_epochs is None:  # a short run still ends at the full KL weight: warm up over at most a quarter
+        filled.kl_warmup_epochs = min(recipe["kl_warmup_epochs"], filled.epochs / 4)
     if filled.images_every is None:
         filled.images_every = max(1, filled.epochs // 20)
     if filled.binarize is None:

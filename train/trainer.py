@@ -56,6 +56,20 @@ def select_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def heldout_images(test: np.ndarray, cfg: TrainConfig) -> torch.Tensor:
+    """Held-out images in [0, 1]; binarized once, with a fixed seed, for dynamically binarized runs."""
+    x = torch.from_numpy(test).float().div_(255)
+    if cfg.binarize == "dynamic":
+        x = torch.bernoulli(x, generator=_generator(cfg.seed, -EVAL_SEED_OFFSET))
+    return x
+
+
+def heldout_nll(model: VAE, images: torch.Tensor, cfg: TrainConfig) -> torch.Tensor:
+    """Per-image test NLL (-IWAE with cfg.nll_k samples) with the run's fixed evaluation noise:
+    what summary.json reports, and what benchmarks/quality.py scores other models with."""
+    return nll_estimate(model, images, k=cfg.nll_k, generator=_generator(cfg.seed, -2, images.device))
+
+
 @dataclass
 class State:
     """Everything a run needs to continue: the model, its optimiser and schedule, and the counters."""
@@ -75,18 +89,10 @@ class Trainer:
         self.device = select_device(cfg.device if not dist.is_cuda_rank else f"cuda:{dist.local_rank}")
         self.model_cfg = model_cfg
         self.train_x = torch.from_numpy(data.train).to(self.device)  # uint8: batches are sliced, never copied per sample
-        self.test_x = self._fixed_test_images(data.test)
+        self.test_x = heldout_images(data.test, cfg).to(self.device)
         self.steps_per_epoch = math.ceil(len(data.train) / cfg.batch_size)
         self.total_steps = cfg.epochs * self.steps_per_epoch
         self.source = data.source
-
-    # ----- set-up -----
-    def _fixed_test_images(self, test: np.ndarray) -> torch.Tensor:
-        """Held-out images in [0, 1]; binarized once, with a fixed seed, for dynamically binarized runs."""
-        x = torch.from_numpy(test).float().div_(255)
-        if self.cfg.binarize == "dynamic":
-            x = torch.bernoulli(x, generator=_generator(self.cfg.seed, -EVAL_SEED_OFFSET))
-        return x.to(self.device)
 
     def new_state(self) -> State:
         torch.manual_seed(self.cfg.seed)  # initial weights
@@ -255,8 +261,7 @@ class Trainer:
             state.model.eval()
             n = min(self.cfg.nll_images, len(self.test_x))
             t0 = time.perf_counter()
-            nll = nll_estimate(state.model, self.test_x[:n], k=self.cfg.nll_k,
-                               generator=_generator(self.cfg.seed, -2, self.device))
+            nll = heldout_nll(state.model, self.test_x[:n], self.cfg)
             final = self.evaluate(state.model)
             summary = {
                 "epochs": state.step / self.steps_per_epoch, "steps": state.step, "wall_time_s": state.elapsed,
