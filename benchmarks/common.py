@@ -1,0 +1,108 @@
+"""Shared by the benchmark scripts: the data, the machine, timing statistics and result files."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = Path(__file__).resolve().parent / "results"
+DEFAULT_DATA = ROOT.parent / "shared" / "data" / "fashion-mnist.npz"
+
+
+def common_arguments(parser: argparse.ArgumentParser) -> None:
+    """--data and --threads, which every benchmark takes."""
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA,
+                        help=f"Fashion-MNIST as an .npz with x_train/x_test (default: {DEFAULT_DATA})")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="CPU threads for torch and onnxruntime alike (default: torch's default)")
+
+
+def set_threads(threads: int | None) -> int:
+    """Use `threads` in torch (and in child processes through OMP_NUM_THREADS); returns the count in use."""
+    import torch
+
+    if threads:
+        torch.set_num_threads(threads)
+        os.environ["OMP_NUM_THREADS"] = str(threads)
+    return torch.get_num_threads()
+
+
+def require_data(path: Path) -> Path:
+    """`path` if it exists, else exit with a message naming it and the fix."""
+    if not path.is_file():
+        sys.exit(f"benchmark data {path} not found: put Fashion-MNIST there as an .npz (keys x_train, x_test; "
+                 "uint8 28x28) or pass --data PATH")
+    return path
+
+
+def load_fashion(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """(train, test) uint8 images shaped (N, 1, 28, 28) through vaekit's own loader."""
+    from vaekit.train import load_data
+
+    data = load_data(require_data(path))
+    return data.train, data.test
+
+
+def machine() -> dict[str, Any]:
+    """What ran the benchmark: CPU model, cores, load, library versions."""
+    cpu = platform.processor() or "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"cpu": cpu, "cores": os.cpu_count(), "load_avg_1m": round(os.getloadavg()[0], 2),
+            "python": platform.python_version(), "platform": platform.platform()}
+
+
+def matmul_peak_gflops(n: int = 2048, repeats: int = 5) -> float:
+    """float32 matmul throughput of torch on its current threads: the best of `repeats` n x n products."""
+    import torch
+
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    a @ b
+    best = float("inf")
+    for _ in range(repeats):
+        t = time.perf_counter()
+        a @ b
+        best = min(best, time.perf_counter() - t)
+    return 2 * n**3 / best / 1e9
+
+
+def percentiles(seconds: list[float]) -> dict[str, float]:
+    """Median and p99 in milliseconds."""
+    ms = np.asarray(seconds) * 1e3
+    return {"median_ms": float(np.median(ms)), "p99_ms": float(np.percentile(ms, 99))}
+
+
+def write_result(name: str, result: dict[str, Any]) -> Path:
+    """benchmarks/results/<name>.json, written atomically, stamped with the machine and the time."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"{name}.json"
+    record = {"benchmark": name, "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "machine": machine(), **result}
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(record, indent=2) + "\n")
+    os.replace(tmp, path)
+    return path
+
+
+def print_table(title: str, header: list[str], rows: list[list[Any]]) -> None:
+    """A plain fixed-width table on stdout."""
+    cells = [[str(c) for c in header]] + [[f"{c:.4g}" if isinstance(c, float) else str(c) for c in r] for r in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
+    print(f"\n{title}")
+    for i, r in enumerate(cells):
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths)))
+        if i == 0:
+            print("  ".join("-" * w for w in widths))
