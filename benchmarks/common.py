@@ -18,10 +18,14 @@ RESULTS = Path(__file__).resolve().parent / "results"
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "fashion-mnist.npz"
 
 
-def common_arguments(parser: argparse.ArgumentParser) -> None:
-    """--data and --threads, which every benchmark takes."""
+def data_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA,
                         help=f"Fashion-MNIST as an .npz with x_train/x_test (default: {DEFAULT_DATA})")
+
+
+def common_arguments(parser: argparse.ArgumentParser) -> None:
+    """--data and --threads, which the benchmarks of run_all.py take."""
+    data_argument(parser)
     parser.add_argument("--threads", type=int, default=None,
                         help="CPU threads for torch and onnxruntime alike (default: torch's default)")
 
