@@ -11,7 +11,6 @@ the exporter on Fashion-MNIST test images.
 from __future__ import annotations
 
 import argparse
-import os
 import subprocess
 import sys
 import tempfile

@@ -16,7 +16,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import common_arguments, load_fashion, matmul_peak_gflops, print_table, require_data, set_threads, write_result  # noqa: E402
@@ -92,7 +91,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         f"Training speed, Fashion-MNIST, MLP 784-400-20, batch {BATCH_SIZE}, {args.rounds} ABAB rounds, "
         f"{threads} threads; float32 matmul peak {result['matmul_peak_gflops']:.1f} GFLOP/s",
         ["loop", "images/s (median)", "share of peak"],
-        [["reference (pytorch/examples)", ref, f"{share(ref):.0%}"], ["vaekit", vk, f"{share(vk):.0%}"],
+        [["reference (pytorch/examples)", f"{ref:.0f}", f"{share(ref):.0%}"], ["vaekit", f"{vk:.0f}", f"{share(vk):.0%}"],
          ["ratio vaekit/reference", f"{vk / ref:.2f}x (target >= {TARGET_RATIO}x)", ""]],
     )
     print(f"wrote {write_result('train_speed', result)}")
