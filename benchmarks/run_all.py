@@ -1,8 +1,8 @@
 """`make bench`: the three benchmarks in turn, then the README's results table (between its bench markers).
 
-Threads: on a machine that is already busy (1-minute load average above 1) every benchmark runs
-torch and onnxruntime on 1 thread, because two-thread runs next to other processes measure the
-contention (5-50x slower, erratic) rather than the code; otherwise torch's default.
+Threads: every benchmark runs torch and onnxruntime on 1 thread unless --threads says otherwise:
+on a machine shared with other work, two-thread runs measure the contention (5-50x slower and
+erratic when another process is busy) rather than the code. `--threads 2` on an idle 2-core machine.
 """
 
 from __future__ import annotations
@@ -24,19 +24,16 @@ SCRIPTS = ("train_speed.py", "quality.py", "inference.py")
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--data", type=Path, default=DEFAULT_DATA, help=f"Fashion-MNIST .npz (default: {DEFAULT_DATA})")
-    p.add_argument("--threads", type=int, help="threads for every benchmark (default: 1 on a busy machine, else torch's default)")
+    p.add_argument("--threads", type=int, default=1, help="threads for torch and onnxruntime in every benchmark (default: 1)")
     args = p.parse_args()
     require_data(args.data)
     load = os.getloadavg()[0]
-    threads = args.threads or (1 if load > 1.0 else None)
-    note = (f"1-minute load average {load:.1f} before the run (other work on the machine): 1 thread per benchmark"
-            if threads == 1 and not args.threads else f"load average {load:.1f} before the run")
+    threads = args.threads
+    note = f"{threads} thread(s) for torch and onnxruntime; 1-minute load average {load:.1f} before the run"
     print(note, flush=True)
     start = time.perf_counter()
     for script in SCRIPTS:
-        cmd = [sys.executable, str(Path(__file__).parent / script), "--data", str(args.data)]
-        if threads:
-            cmd += ["--threads", str(threads)]
+        cmd = [sys.executable, str(Path(__file__).parent / script), "--data", str(args.data), "--threads", str(threads)]
         print(f"\n=== {script} ===", flush=True)
         subprocess.run(cmd, check=True, cwd=ROOT)
     minutes = (time.perf_counter() - start) / 60
