@@ -92,7 +92,7 @@ class TrainConfig:
 
 
 def recipe_for(image_shape: tuple[int, int, int], n_train: int, batch_size: int) -> dict[str, Any]:
-    """Defaults for data of this shape and size: the recommended recipe (see benchmarks/README.md)."""
+    """Defaults for data of this shape and size: the recommended recipe (measured by benchmarks/quality.py)."""
     c, h, w = image_shape
     pixels = c * h * w
     steps_per_epoch = max(1, math.ceil(n_train / batch_size))
