@@ -58,7 +58,7 @@ def main() -> None:
     one, two = median(runs[1]), median(runs[2])
     print_table("Training throughput, recommended 28x28 recipe, global batch 128 (images/s, median)",
                 ["processes", "threads each", "images/s", "vs 1 process"],
-                [[1, os.cpu_count(), one, 1.0], [2, max(1, (os.cpu_count() or 1) // 2), two, two / one]])
+                [[1, os.cpu_count(), round(one), 1.0], [2, max(1, (os.cpu_count() or 1) // 2), round(two), two / one]])
     path = write_result("ddp_scaling", {"epochs": args.epochs, "batch": BATCH, "repeats": args.repeats,
                                         "images_per_s": {"1": runs[1], "2": runs[2]},
                                         "median_images_per_s": {"1": one, "2": two}, "ratio_2_vs_1": two / one})
