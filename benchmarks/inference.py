@@ -118,8 +118,21 @@ def speed(model: Any, bundle: Path, x: np.ndarray, device: str, threads: int, ca
     out["decode_b1"] = dict(zip(("runtime", "torch"), alternate(lambda f: latency(f, calls), lambda: vae.decode(z1), t_dec1)))
     out["encode_b256_per_s"] = dict(zip(("runtime", "torch"), alternate(lambda f: throughput(f, 256), lambda: vae.encode(x[:256]), t_enc256)))
     out["decode_b256_per_s"] = dict(zip(("runtime", "torch"), alternate(lambda f: throughput(f, 256), lambda: vae.decode(z256), t_dec256)))
+    if device == "cpu":
+        out["ort_floor_decode_b1"] = ort_floor(bundle, z1, threads, calls)
     model.cpu()
     return out
+
+
+def ort_floor(bundle: Path, z1: np.ndarray, threads: int, calls: int) -> dict[str, float]:
+    """Batch-1 latency of onnxruntime's own `session.run` on the decoder, with nothing of vaekit around it:
+    the floor under any onnxruntime-based decode from Python."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    session = ort.InferenceSession(str(bundle / "decoder.onnx"), options, providers=["CPUExecutionProvider"])
+    return latency(lambda: session.run(["image"], {"latent": z1}), calls)
 
 
 def reduced_speed(bundle: Path, x: np.ndarray, threads: int, calls: int) -> dict[str, Any]:

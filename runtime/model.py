@@ -160,6 +160,8 @@ class VAE:
 
     def _batched(self, step: Callable[[np.ndarray], list[np.ndarray]], inputs: np.ndarray) -> list[np.ndarray]:
         """`step` over `inputs` in chunks of batch_size, its outputs gathered into preallocated arrays."""
+        if 0 < len(inputs) <= self.batch_size:
+            return step(inputs)  # one chunk: its outputs are already fresh arrays, no copy needed
         results: list[np.ndarray] = []
         for start in range(0, len(inputs), self.batch_size):
             parts = step(inputs[start : start + self.batch_size])
