@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import ipaddress
 import logging
+import signal
 import sys
 
 from vaekit.runtime import BundleError, DeviceError
@@ -57,9 +58,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"vaekit-ui: error: {e}", file=sys.stderr)
         return 1
     where = app.local_url + (f" and {app.share_url}" if app.share_url else "")
+    signal.signal(signal.SIGTERM, _interrupt)  # `kill`, `docker stop`, systemd: shut down like Ctrl+C
     print(f"vaekit-ui: serving {args.bundle} on {where} (Ctrl+C to stop)", flush=True)
     app.block_thread()
     return 0
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    """Turn a termination signal into the KeyboardInterrupt that makes gradio close the server cleanly."""
+    raise KeyboardInterrupt
 
 
 if __name__ == "__main__":

@@ -196,17 +196,35 @@ def test_cli_help_names_the_safe_default(capsys: pytest.CaptureFixture[str]) -> 
     assert "default 127.0.0.1" in capsys.readouterr().out
 
 
+def _start_cli(bundle: Path, port: int) -> tuple[subprocess.Popen[str], list[str]]:
+    """`vaekit-ui BUNDLE --port PORT` as a real process, and its output up to the line saying it serves.
+
+    SIGINT is reset to its default in the child: a shell that runs this suite in the background makes
+    its children ignore SIGINT, and Python then never turns Ctrl+C into KeyboardInterrupt."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GRADIO_")}  # its own private temp folder
+    proc = subprocess.Popen([sys.executable, "-m", "vaekit.ui.cli", str(bundle), "--port", str(port)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    lines: list[str] = []
+    while not any("serving" in line for line in lines) and proc.poll() is None:
+        lines.append(proc.stdout.readline())
+    return proc, lines
+
+
+def test_cli_stops_cleanly_on_sigterm(served: tuple[str, Path]) -> None:
+    """`kill` (SIGTERM, as docker and systemd send) closes the server like Ctrl+C, with exit status 0."""
+    proc, lines = _start_cli(served[1], free_port())
+    proc.send_signal(signal.SIGTERM)
+    rest, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 0 and "closing server" in rest, lines + [rest]
+
+
 def test_cli_serves_on_localhost_by_default(served: tuple[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
     """`vaekit-ui BUNDLE` as a real process: 127.0.0.1 only, one line saying where, Ctrl+C stops it; and
     a port already taken is a one-line error."""
     bundle, port = served[1], free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GRADIO_")}  # its own private temp folder
-    proc = subprocess.Popen([sys.executable, "-m", "vaekit.ui.cli", str(bundle), "--port", str(port)],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    proc, lines = _start_cli(bundle, port)
     try:
-        lines = []
-        while not any("serving" in line for line in lines) and proc.poll() is None:
-            lines.append(proc.stdout.readline())
         assert f"vaekit-ui: serving {bundle} on http://127.0.0.1:{port}/ (Ctrl+C to stop)\n" in lines, lines
         assert httpx.get(f"http://127.0.0.1:{port}/").status_code == 200
         other = next((ip for ip in socket.gethostbyname_ex(socket.gethostname())[2] if not ip.startswith("127.")),
