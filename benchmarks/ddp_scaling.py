@@ -19,7 +19,8 @@ import tempfile
 from pathlib import Path
 from statistics import median
 
-from common import data_argument, print_table, require_data, write_result
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import data_argument, print_table, require_data, write_result  # noqa: E402
 
 BATCH = 128
 

@@ -96,7 +96,7 @@ def measure(model: VAE, graphs: dict[str, bytes], heldout: np.ndarray, precision
         "reference": f"torch {torch.__version__} float32 model on CPU",
         "runtime": f"onnxruntime {ort.__version__} CPUExecutionProvider",
         "batch_sizes": list(BATCH_SIZES),
-        "inputs": (f"encoder: {len(heldout)} held-out images (repeated up to {max(BATCH_SIZES)}); decoder: "
+        "inputs": (f"encoder: {min(len(heldout), max(BATCH_SIZES))} held-out images (repeated up to {max(BATCH_SIZES)}); decoder: "
                    f"N(0, I) latents (numpy seed {LATENT_SEED}) and the images' posterior means"),
         "precision": precision,
         "tolerance": tolerance,

@@ -51,5 +51,9 @@ def load_run(run_dir: str | Path) -> LoadedRun:
     except RuntimeError as e:
         raise RunError(f"{path}: the checkpoint's weights do not fit its model config ({str(e)[:300]})") from None
     summary_path = path / SUMMARY_FILE
-    summary = json.loads(summary_path.read_text(encoding="utf-8")) if summary_path.is_file() else {}
+    try:
+        summary = json.loads(summary_path.read_text(encoding="utf-8")) if summary_path.is_file() else {}
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise RunError(f"{summary_path}: not valid JSON ({e}); delete it to export the run as unfinished, "
+                       "or train it again") from None
     return LoadedRun(path, model.eval(), model_cfg, dict(state["train_config"]), summary)

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -38,7 +41,7 @@ def _torchrun(*args: str) -> subprocess.CompletedProcess[str]:
     assert torchrun, "torchrun is missing from the environment"
     cmd = [torchrun, "--standalone", "--nproc_per_node=2", "-m", "vaekit.train", *args]
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=300,
-                            env={**__import__("os").environ, "OMP_NUM_THREADS": "1"})
+                            env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert result.returncode == 0, result.stderr[-4000:]
     return result
 
@@ -86,10 +89,6 @@ def _worker_pid(torchrun_pid: int, rank: int) -> int | None:
 def test_a_killed_rank_stops_the_job_and_the_run_resumes(tmp_path: Path, tiny_npz: Path) -> None:
     """SIGKILL one rank mid-run: torchrun ends the job with a message naming the rank (no hang), the last
     checkpoint stays loadable, and `--resume` with 2 processes finishes where an uninterrupted run does."""
-    import os
-    import signal
-    import time
-
     from vaekit.train.cli import main as train_main
 
     args = ["--data", str(tiny_npz), *MODEL, "--epochs", "40", "--images-every", "40"]
@@ -99,13 +98,19 @@ def test_a_killed_rank_stops_the_job_and_the_run_resumes(tmp_path: Path, tiny_np
                             "--out", str(tmp_path / "killed")], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                            text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
     checkpoint = tmp_path / "killed" / "checkpoint.pt"
-    deadline = time.monotonic() + 120
-    while not checkpoint.exists() and job.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.05)
-    victim = _worker_pid(job.pid, rank=1)
-    assert checkpoint.exists() and victim is not None, "the job never wrote its first checkpoint"
-    os.kill(victim, signal.SIGKILL)
-    _, stderr = job.communicate(timeout=120)  # would time out if the surviving rank hung
+    try:
+        deadline = time.monotonic() + 120
+        while not checkpoint.exists() and job.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert checkpoint.exists(), "the job never wrote its first checkpoint"
+        victim = _worker_pid(job.pid, rank=1)
+        assert job.poll() is None and victim is not None, "the job ended before rank 1 could be killed"
+        os.kill(victim, signal.SIGKILL)
+        _, stderr = job.communicate(timeout=120)  # would time out if the surviving rank hung
+    finally:
+        if job.poll() is None:
+            job.kill()
+            job.wait()
     assert job.returncode != 0
     assert "rank" in stderr.lower() and ("SIGKILL" in stderr or "-9" in stderr), stderr[-3000:]
     step = torch.load(checkpoint, weights_only=True)["step"]

@@ -133,6 +133,10 @@ def test_load_run_errors(tmp_path: Path) -> None:
     with pytest.raises(RunError, match="unreadable checkpoint"):
         load_run(tmp_path / "empty")
     run = train(tiny_config(tmp_path / "run", epochs=1))
+    (run / "summary.json").write_text('{"epochs": 1,\n')  # cut short
+    with pytest.raises(RunError, match=r"summary\.json: not valid JSON .*delete it"):
+        load_run(run)
+    (run / "summary.json").unlink()
     state = torch.load(run / "checkpoint.pt", weights_only=True)
     state["model_config"]["kind"] = "transformer"
     torch.save(state, run / "checkpoint.pt")
@@ -150,3 +154,13 @@ def test_cli_help_and_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     assert code == 0 and "test NLL" in capsys.readouterr().out
     assert train_main(["--data", str(tmp_path / "missing"), "--out", str(tmp_path / "x")]) == 1
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_default_kl_warmup_takes_at_most_a_quarter_of_the_run() -> None:
+    """A short run reaches the full KL weight; a warm-up the user asks for is kept as it is."""
+    from vaekit.train.config import resolve
+
+    short, _ = resolve(TrainConfig(epochs=2), (1, 8, 8), 1000)
+    assert short.kl_warmup_epochs == 0.5
+    asked, _ = resolve(TrainConfig(epochs=2, kl_warmup_epochs=5.0), (1, 8, 8), 1000)
+    assert asked.kl_warmup_epochs == 5.0
