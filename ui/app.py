@@ -8,6 +8,7 @@ bundle), uploads capped, errors shown as messages, a bounded queue with per-endp
 from __future__ import annotations
 
 import atexit
+import errno
 import functools
 import os
 import shutil
@@ -21,7 +22,7 @@ import gradio as gr
 from vaekit.runtime import VAE
 
 from .axes import BASES
-from .handlers import MAX_SAMPLES, MAX_SEED, MAX_STEPS, MAX_TEMPERATURE, METHODS, SLIDER_RANGE, Handlers
+from .handlers import MAX_SAMPLES, MAX_SEED, MAX_STEPS, MAX_TEMPERATURE, METHODS, SLIDER_RANGE, Handlers, whole
 from .model_card import markdown_table
 from .uploads import MAX_UPLOAD_BYTES
 
@@ -39,14 +40,12 @@ UPLOAD = {"type": "filepath", "sources": ["upload", "clipboard"], "elem_classes"
 def private_temp_dir() -> Path:
     """This process's folder for uploads and results (gradio's GRADIO_TEMP_DIR): a fresh private one,
     removed at exit, unless the caller chose one. Gradio serves files from there only, so the app never
-    serves another app's files; its examples cache (served too) moves inside it."""
+    serves another app's files."""
     if not os.environ.get("GRADIO_TEMP_DIR"):
         folder = tempfile.mkdtemp(prefix="vaekit-ui-")
         atexit.register(shutil.rmtree, folder, ignore_errors=True)
         os.environ["GRADIO_TEMP_DIR"] = folder
-    root = Path(os.environ["GRADIO_TEMP_DIR"])
-    os.environ.setdefault("GRADIO_EXAMPLES_CACHE", str(root / "examples"))
-    return root
+    return Path(os.environ["GRADIO_TEMP_DIR"])
 
 
 def shown(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -162,11 +161,14 @@ def _explore_tab(h: Handlers) -> None:
     def center_of(basis: str) -> list[Any]:
         return start(basis, None)
 
+    def at_seed(basis: str, seed: Any) -> list[Any]:
+        return start(basis, whole("seed", seed, 0, MAX_SEED))  # an empty seed box is an error, not the centre
+
     gr.on([s.input for s in sliders], shown(explore), [basis_radio, *sliders], image, api_name="explore",
           trigger_mode="always_last", show_progress="hidden")
     gr.on([basis_radio.change, center.click], shown(center_of), basis_radio, [*sliders, image],
           api_name="explore_center", show_progress="hidden")
-    random.click(shown(start), [basis_radio, seed_box], [*sliders, image], api_name="explore_random",
+    random.click(shown(at_seed), [basis_radio, seed_box], [*sliders, image], api_name="explore_random",
                  show_progress="hidden")
 
 
@@ -244,6 +246,7 @@ def serve(bundle: str | os.PathLike[str], host: str = "127.0.0.1", port: int = 7
         app.launch(server_name=host, server_port=port, share=share, prevent_thread_lock=True, quiet=True,
                    **launch_settings(bundle))
     except OSError as e:
-        raise OSError(f"cannot serve on {host}:{port}: {e.strerror or e}; is something else using that port? "
-                      "Choose another port (vaekit-ui --port)") from None
+        hint = ("is something else using that port? Choose another port (vaekit-ui --port)"
+                if e.errno in (None, errno.EADDRINUSE) else "choose another --host or --port")
+        raise OSError(f"cannot serve on {host}:{port}: {e.strerror or e}; {hint}") from None
     return app

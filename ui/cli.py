@@ -59,8 +59,12 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     where = app.local_url + (f" and {app.share_url}" if app.share_url else "")
     signal.signal(signal.SIGTERM, _interrupt)  # `kill`, `docker stop`, systemd: shut down like Ctrl+C
-    print(f"vaekit-ui: serving {args.bundle} on {where} (Ctrl+C to stop)", flush=True)
-    app.block_thread()
+    try:
+        print(f"vaekit-ui: serving {args.bundle} on {where} (Ctrl+C to stop)", flush=True)
+        app.block_thread()  # returns after closing the server on Ctrl+C or SIGTERM
+    except KeyboardInterrupt:  # one that came before gradio's loop could catch it
+        app.close()
+    print("vaekit-ui: stopped", flush=True)
     return 0
 
 

@@ -15,6 +15,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 MAX_UPLOAD_BYTES = 10 * 1024 * 1024  # what the server accepts at all (gradio's max_file_size)
 MAX_PIXELS = 40_000_000  # larger images are refused before they are decoded
+FORMATS = ("PNG", "JPEG", "GIF", "BMP", "WEBP")  # the formats the app reads; Pillow knows far more
 
 
 class UploadError(ValueError):
@@ -36,7 +37,7 @@ def _open(path: str | os.PathLike[str]) -> Image.Image:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # the size check below is stricter
-            picture = Image.open(path)
+            picture = Image.open(path, formats=FORMATS)  # not every format Pillow knows (EPS runs Ghostscript)
     except Image.DecompressionBombError:
         raise UploadError(f"the image is far too large (over {2 * Image.MAX_IMAGE_PIXELS / 1e6:.0f} megapixels); "
                           f"the limit is {MAX_PIXELS / 1e6:.0f} megapixels: downscale it first") from None

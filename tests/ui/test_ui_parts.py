@@ -73,6 +73,13 @@ def test_non_images_are_refused_with_a_clear_message(tmp_path: Path, content: by
         read_upload(tmp_path / "upload.png", (1, 8, 8))
 
 
+def test_other_image_formats_are_refused(tmp_path: Path) -> None:
+    """A real TIFF (and anything else outside PNG, JPEG, GIF, BMP, WebP) never reaches a decoder."""
+    Image.new("L", (8, 8), 200).save(tmp_path / "upload.png", format="TIFF")
+    with pytest.raises(UploadError, match="not an image this app can read"):
+        read_upload(tmp_path / "upload.png", (1, 8, 8))
+
+
 def test_truncated_image_is_refused(tmp_path: Path) -> None:
     data = write_image(tmp_path / "full.png", size=(64, 64)).read_bytes()
     (tmp_path / "cut.png").write_bytes(data[: len(data) // 2])
