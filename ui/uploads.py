@@ -3,6 +3,7 @@
 An upload may be any file a visitor drops on the page: not an image, an image of 100 megapixels, an
 animated GIF, a transparent PNG. Each either becomes an image of the bundle's size (centre-cropped to
 its aspect ratio, then area-averaged down or up) or raises UploadError saying what to do instead.
+Transparency is dropped: a transparent pixel takes the colour stored under it (a model has no alpha).
 """
 
 from __future__ import annotations

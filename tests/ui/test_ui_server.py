@@ -144,15 +144,19 @@ def test_serves_its_own_files_only(served: tuple[str, Path], client: Client) -> 
         assert httpx.get(base.rstrip("/") + path).status_code == 404, path
 
 
-@pytest.mark.parametrize("target", ["/etc/passwd", "bundle"])
-def test_api_calls_cannot_name_server_files(served: tuple[str, Path], target: str) -> None:
-    """A FileData naming a file on the server (not an upload) is refused before any handler runs."""
+@pytest.mark.parametrize("where", ["elsewhere", "bundle"])
+def test_api_calls_cannot_name_server_files(served: tuple[str, Path], tmp_path: Path, where: str) -> None:
+    """A FileData naming a real image on the server (not an upload) is refused before any handler runs:
+    the handler would have reconstructed and scored it."""
     base, bundle = served
-    path = str(bundle / "manifest.json") if target == "bundle" else target
-    start = httpx.post(base + "gradio_api/call/reconstruct",
-                       json={"data": [{"path": path, "meta": {"_type": "gradio.FileData"}}]})
-    result = httpx.get(base + f"gradio_api/call/reconstruct/{start.json()['event_id']}", timeout=30).text
-    assert "event: error" in result and "nats" not in result
+    path = write_image((bundle if where == "bundle" else tmp_path) / "secret.png", size=(8, 8))
+    try:
+        start = httpx.post(base + "gradio_api/call/reconstruct",
+                           json={"data": [{"path": str(path), "meta": {"_type": "gradio.FileData"}}]})
+        result = httpx.get(base + f"gradio_api/call/reconstruct/{start.json()['event_id']}", timeout=30).text
+    finally:
+        path.unlink()
+    assert "event: error" in result and "nats" not in result and "not an image" not in result, result
 
 
 def test_safe_defaults(served: tuple[str, Path]) -> None:
