@@ -53,8 +53,11 @@ def write_once(data: bytes, folder: str | os.PathLike[str], name: str) -> Path:
     """`data` stored as `folder`/<sha256>/`name`, atomically, written only if not already there: the same
     request twice takes no more disk."""
     target = Path(folder) / hashlib.sha256(data).hexdigest() / name
-    if target.is_file():
+    try:
+        os.utime(target)  # handed out again: renew its age, since the cache cleaner deletes old files
         return target
+    except FileNotFoundError:
+        pass
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{name}.", dir=target.parent)
     try:

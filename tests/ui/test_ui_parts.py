@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 import struct
 import zlib
 from pathlib import Path
@@ -138,6 +139,9 @@ def test_write_once_is_content_addressed(tmp_path: Path) -> None:
     b = write_once(b"two", tmp_path, "x.gif")
     assert a == again != b and a.read_bytes() == b"one" and b.read_bytes() == b"two"
     assert sorted(p.name for p in tmp_path.rglob("*") if p.is_file()) == ["x.gif", "x.gif"]
+    os.utime(a, (0, 0))  # an hour-old file that the cache cleaner is about to delete...
+    write_once(b"one", tmp_path, "x.gif")
+    assert a.stat().st_mtime > 1e9  # ...is renewed when it is handed out again
 
 
 # --- latent axes --------------------------------------------------------------------------------
