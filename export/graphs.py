@@ -80,9 +80,21 @@ def simplify(model: onnx.ModelProto, what: str) -> onnx.ModelProto:
     return _checked(lambda: optimizer.optimize(work), f"simplifying the {what} graph")
 
 
+def all_nodes(model: onnx.ModelProto) -> list[onnx.NodeProto]:
+    """Every node of a model: its graph, its subgraphs and its functions."""
+    nodes: list[onnx.NodeProto] = []
+    graphs = [model.graph]
+    while graphs:
+        graph = graphs.pop()
+        for node in graph.node:
+            nodes.append(node)
+            graphs += [a.g for a in node.attribute if a.HasField("g")] + [g for a in node.attribute for g in a.graphs]
+    return nodes + [node for function in model.functions for node in function.node]
+
+
 def check_deterministic(model: onnx.ModelProto, what: str) -> None:
-    """The format allows no random ops inside the graphs (sampling happens in the runtime, seeded)."""
-    random = sorted({n.op_type for n in model.graph.node if n.op_type in RANDOM_OPS})
+    """The format allows no random ops anywhere in the graphs (sampling happens in the runtime, seeded)."""
+    random = sorted({n.op_type for n in all_nodes(model) if n.op_type in RANDOM_OPS})
     if random:
         raise ExportError(f"the {what} graph holds random ops {random}; the bundle format forbids them (sampling "
                           "belongs to the runtime): export a model whose forward pass is deterministic in eval mode")

@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import onnx
 import onnxruntime as ort
 
 from vaekit.train import TrainConfig, train
@@ -69,13 +68,3 @@ def grow(images: np.ndarray, n: int) -> np.ndarray:
     return np.ascontiguousarray(np.resize(images, (n, *images.shape[1:])), dtype=np.float32)
 
 
-def all_nodes(model: onnx.ModelProto) -> list[onnx.NodeProto]:
-    """Every node of a model: its graph, its subgraphs and its functions."""
-    nodes: list[onnx.NodeProto] = []
-    graphs = [model.graph]
-    while graphs:
-        graph = graphs.pop()
-        for node in graph.node:
-            nodes.append(node)
-            graphs += [a.g for a in node.attribute if a.HasField("g")] + [g for a in node.attribute for g in a.graphs]
-    return nodes + [node for function in model.functions for node in function.node]

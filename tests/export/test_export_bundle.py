@@ -14,9 +14,10 @@ import onnx
 import onnxruntime as ort
 import pytest
 import torch
-from export_helpers import BATCH_SIZES, FILES, TOLERANCES, Bundle, all_nodes, grow, session
+from export_helpers import BATCH_SIZES, FILES, TOLERANCES, Bundle, grow, session
 
 from vaekit.export.cli import main
+from vaekit.export.graphs import all_nodes
 from vaekit.runtime.bundle import SCORE_QUANTILE_LEVELS, read_manifest
 from vaekit.train import load_run
 
