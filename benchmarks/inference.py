@@ -104,12 +104,17 @@ def torch_fns(model: Any, x: np.ndarray, z: np.ndarray, device: str) -> tuple[Ca
     return encode, decode
 
 
+def test_latents(dim: int) -> tuple[np.ndarray, np.ndarray]:
+    """The latents every decode is timed on: one zero latent (batch 1) and 256 seeded N(0, I) ones."""
+    return np.zeros((1, dim), np.float32), np.random.default_rng(0).standard_normal((256, dim), dtype=np.float32)
+
+
 def speed(model: Any, bundle: Path, x: np.ndarray, device: str, threads: int, calls: int) -> dict[str, Any]:
     """Batch-1 latencies and batch-256 throughputs of the runtime and torch on `device`."""
     from vaekit.runtime import VAE
 
     vae = VAE.load(bundle, device=device, intra_op_threads=threads)
-    z1, z256 = np.zeros((1, vae.latent_dim), np.float32), np.random.default_rng(0).standard_normal((256, vae.latent_dim), dtype=np.float32)
+    z1, z256 = test_latents(vae.latent_dim)
     model = model.to(device).eval()
     t_enc1, t_dec1 = torch_fns(model, x[:1], z1, device)
     t_enc256, t_dec256 = torch_fns(model, x[:256], z256, device)
@@ -140,7 +145,7 @@ def reduced_speed(bundle: Path, x: np.ndarray, threads: int, calls: int) -> dict
     from vaekit.runtime import VAE
 
     vae = VAE.load(bundle, device="cpu", intra_op_threads=threads)
-    z1, z256 = np.zeros((1, vae.latent_dim), np.float32), np.random.default_rng(0).standard_normal((256, vae.latent_dim), dtype=np.float32)
+    z1, z256 = test_latents(vae.latent_dim)
     return {"decode_b1": latency(lambda: vae.decode(z1), calls),
             "decode_b256_per_s": throughput(lambda: vae.decode(z256), 256),
             "encode_b256_per_s": throughput(lambda: vae.encode(x[:256]), 256),
