@@ -18,6 +18,7 @@ import numpy as np
 from PIL import Image
 
 from vaekit.runtime import VAE
+from vaekit.runtime.latents import METHODS  # the paths VAE.interpolate takes
 
 from .axes import BASES, explore_axes
 from .display import STRIP_PX, enlarge, gif_bytes, tile, write_once
@@ -31,7 +32,6 @@ MAX_TEMPERATURE = 3.0
 SLIDER_RANGE = 3.0  # sliders move each coordinate within [-3, 3], the prior's plausible range
 MAX_SEED = 2**32 - 1
 NEW_SEED_BELOW = 1_000_000  # fresh seeds are short, so people can read them out and type them back
-METHODS = ("slerp", "lerp")
 
 
 def whole(name: str, value: Any, low: int, high: int) -> int:
