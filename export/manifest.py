@@ -17,7 +17,7 @@ from vaekit.runtime.bundle import FORMAT_NAME, FORMAT_VERSION, MANIFEST_FILE, ex
 from vaekit.train.models import ModelConfig
 
 from .errors import ExportError
-from .graphs import EXPORTER, OPSET
+from .graphs import EXPORTER, OPSET, QUANTIZATION
 
 
 def producer() -> dict[str, str]:
@@ -45,7 +45,7 @@ def check_provenance(provenance: Any) -> dict[str, Any]:
 
 def build_manifest(cfg: ModelConfig, precision: str, provenance: dict[str, Any], parity: dict[str, Any]) -> dict[str, Any]:
     """Every manifest key except `files`, `score_quantiles` and `latent_pca`, which need the written bundle."""
-    return {
+    manifest = {
         "format": FORMAT_NAME,
         "format_version": FORMAT_VERSION,
         "image_shape": list(cfg.image_shape),
@@ -60,6 +60,9 @@ def build_manifest(cfg: ModelConfig, precision: str, provenance: dict[str, Any],
         "parity": parity,
         "exported_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
+    if precision == "int8":
+        manifest["quantization"] = QUANTIZATION
+    return manifest
 
 
 def file_entries(folder: Path, names: list[str]) -> dict[str, dict[str, Any]]:
