@@ -2,9 +2,12 @@
 
     from vaekit.export import export_run
     export_run("runs/digits", "bundles/digits")       # or: vaekit-export runs/digits --out bundles/digits
+
+Names load on first use, so `vaekit-export` can say which extra is missing instead of failing in an import.
 """
 
-from .api import export_model, export_run
-from .errors import ExportError, ParityError
+from vaekit.runtime.extras import lazy_exports
 
-__all__ = ["ExportError", "ParityError", "export_model", "export_run"]
+_WHERE = {"ExportError": "errors", "ParityError": "errors", "export_model": "api", "export_run": "api"}
+__all__ = sorted(_WHERE)
+__getattr__ = lazy_exports(__name__, _WHERE)

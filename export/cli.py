@@ -6,15 +6,17 @@ import argparse
 import logging
 import sys
 
-from vaekit.runtime.bundle import read_manifest
+from vaekit.runtime.errors import VaekitError
+from vaekit.runtime.extras import require
 
-from .api import export_run
-from .errors import ExportError, ParityError
+from .errors import ParityError
+
+PROG = "vaekit-export"
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
-        prog="vaekit-export",
+        prog=PROG,
         description="Export a vaekit-train run to an ONNX bundle (encoder.onnx, decoder.onnx, manifest.json) "
                     "after checking that the graphs match torch.",
     )
@@ -34,9 +36,14 @@ def main(argv: list[str] | None = None) -> int:
     # torch's exporter warns that torchvision's ops cannot be registered; vaekit uses none of them
     logging.getLogger("torch.onnx._internal.exporter._registration").setLevel(logging.ERROR)
     try:
+        require(PROG)
+        from vaekit.runtime.bundle import read_manifest
+
+        from .api import export_run  # torch loads here, once `require` has checked that it is installed
+
         path = export_run(args.run, args.out, dtype=args.dtype, quantize=args.quantize, force=args.force)
-    except ExportError as e:
-        print(f"vaekit-export: error: {e}", file=sys.stderr)
+    except VaekitError as e:
+        print(f"{PROG}: error: {e}", file=sys.stderr)
         if isinstance(e, ParityError):
             for key, diff in e.figures["max_abs_diff"].items():
                 print(f"  {key}: max abs diff {diff:.3g}, limit {e.figures['limit'][key]:.3g}", file=sys.stderr)
@@ -52,6 +59,8 @@ def main(argv: list[str] | None = None) -> int:
     simplification = parity["simplification"]
     if not simplification["kept"]:
         print(f"note: graphs left unsimplified: {simplification['reason']}", file=sys.stderr)
+    print(f"conformance vectors stored in {path / 'conformance'}: check the bundle on any machine with "
+          f"`vaekit-check {path}`")
     print(f"held-out scores (k={q['k']}, n={q['n']}): median {q['q']['0.5']:.2f} nats, 1% quantile {q['q']['0.01']:.2f}")
     if not manifest["provenance"].get("finished", True):
         print("note: the run never finished (no summary.json); the manifest has no final metrics", file=sys.stderr)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from vaekit.runtime.errors import VaekitError
 
-class ExportError(ValueError):
+
+class ExportError(VaekitError, ValueError):
     """A run or model that cannot be exported, or a bundle that cannot be written there."""
 
 

@@ -3,24 +3,30 @@
     from vaekit.runtime import VAE
     vae = VAE.load("bundles/digits")          # device="auto": CUDA when it works, else CPU
     images = vae.sample(16, seed=0)           # float32 (16, C, H, W) in [0, 1]
+    print(vae.verify().summary())             # does this machine compute what torch did at export?
+
+Names load on first use (see `extras.lazy_exports`), so `vaekit.runtime.errors` and `.extras` import
+even where onnxruntime is missing.
 """
 
-from .bundle import FORMAT_VERSION, BundleError, read_manifest
-from .devices import DeviceError
-from .images import as_image_batch, load_image, make_grid, save_png, to_pil, to_uint8, upscale
-from .model import VAE
+from .extras import lazy_exports
 
-__all__ = [
-    "FORMAT_VERSION",
-    "VAE",
-    "BundleError",
-    "DeviceError",
-    "as_image_batch",
-    "load_image",
-    "make_grid",
-    "read_manifest",
-    "save_png",
-    "to_pil",
-    "to_uint8",
-    "upscale",
-]
+_WHERE = {
+    "FORMAT_VERSION": "bundle",
+    "read_manifest": "bundle",
+    "VAE": "model",
+    "Verification": "conformance",
+    "VaekitError": "errors",
+    "BundleError": "errors",
+    "DeviceError": "errors",
+    "MissingExtraError": "errors",
+    "as_image_batch": "images",
+    "load_image": "images",
+    "make_grid": "images",
+    "save_png": "images",
+    "to_pil": "images",
+    "to_uint8": "images",
+    "upscale": "images",
+}
+__all__ = sorted(_WHERE)
+__getattr__ = lazy_exports(__name__, _WHERE)

@@ -6,20 +6,24 @@ import argparse
 import logging
 import math
 import sys
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .bundle import BundleError
-from .devices import DEVICES, DeviceError
-from .images import as_image_batch, load_image, make_grid, save_png, upscale
-from .latents import METHODS
-from .model import VAE
+from .choices import DEVICES, METHODS
+from .errors import VaekitError
+from .extras import require
+
+if TYPE_CHECKING:
+    from .model import VAE
+
+PROG = "vaekit-sample"
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     """The command line; `--interpolate A B` switches from sampling to interpolation."""
     p = argparse.ArgumentParser(
-        prog="vaekit-sample",
+        prog=PROG,
         description="Sample images from a vaekit bundle, or interpolate between two images, into one PNG.",
     )
     p.add_argument("bundle", help="bundle folder written by vaekit-export")
@@ -38,6 +42,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def _image_for(vae: VAE, path: str) -> np.ndarray:
     """An image file as the one-image batch `vae` takes; a mismatch names the file."""
+    from .images import as_image_batch, load_image
+
     try:
         return as_image_batch(load_image(path, vae.image_shape[0]), vae.image_shape)
     except ValueError as e:
@@ -46,6 +52,9 @@ def _image_for(vae: VAE, path: str) -> np.ndarray:
 
 def run(args: argparse.Namespace) -> str:
     """Do what the arguments ask; return a one-line summary."""
+    from .images import make_grid, save_png, upscale
+    from .model import VAE  # onnxruntime loads here, once `require` has checked that it is installed
+
     if args.scale < 1 or (args.nrow is not None and args.nrow < 1):
         raise ValueError("--scale and --nrow must be at least 1")
     vae = VAE.load(args.bundle, device=args.device)
@@ -67,9 +76,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     try:
+        require(PROG)
         print(run(args))
-    except (BundleError, DeviceError, ValueError, OSError, ImportError) as e:
-        print(f"vaekit-sample: error: {e}", file=sys.stderr)
+    except (VaekitError, ValueError, OSError) as e:
+        print(f"{PROG}: error: {e}", file=sys.stderr)
         return 1
     return 0
 

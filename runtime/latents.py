@@ -7,8 +7,7 @@ from typing import Any
 import numpy as np
 
 from .checks import numeric_array
-
-METHODS = ("slerp", "lerp")
+from .choices import METHODS
 
 
 def as_latents(latents: Any, latent_dim: int) -> np.ndarray:

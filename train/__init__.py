@@ -2,12 +2,21 @@
 
     from vaekit.train import TrainConfig, train
     run = train(TrainConfig(data="digits", out="runs/digits"))
+
+Names load on first use, so `vaekit-train` can say which extra is missing instead of failing in an import.
 """
 
-from .checkpoint import RunError
-from .config import TrainConfig
-from .data import DataError, load_data
-from .run import LoadedRun, load_run
-from .trainer import TrainingError, train
+from vaekit.runtime.extras import lazy_exports
 
-__all__ = ["DataError", "LoadedRun", "RunError", "TrainConfig", "TrainingError", "load_data", "load_run", "train"]
+_WHERE = {
+    "RunError": "checkpoint",
+    "TrainConfig": "config",
+    "DataError": "data",
+    "load_data": "data",
+    "LoadedRun": "run",
+    "load_run": "run",
+    "TrainingError": "trainer",
+    "train": "trainer",
+}
+__all__ = sorted(_WHERE)
+__getattr__ = lazy_exports(__name__, _WHERE)

@@ -5,8 +5,16 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from .config import TrainConfig
+from vaekit.runtime.choices import LIKELIHOODS
+from vaekit.runtime.errors import VaekitError
+from vaekit.runtime.extras import require
+
+if TYPE_CHECKING:
+    from .config import TrainConfig
+
+PROG = "vaekit-train"
 
 EPILOG = """examples:
   vaekit-train                                   # built-in digits, sensible defaults, < 1 minute
@@ -27,7 +35,7 @@ def _ints(text: str) -> list[int]:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="vaekit-train", description="Train a variational autoencoder on images.",
+    p = argparse.ArgumentParser(prog=PROG, description="Train a variational autoencoder on images.",
                                 epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     d = p.add_argument_group("data")
     d.add_argument("--data", default="digits", help="'digits' (built in), an .npz (x_train/x_test or x), an MNIST "
@@ -45,7 +53,7 @@ def parser() -> argparse.ArgumentParser:
     m.add_argument("--conv-channels", type=_ints, help="conv channels per stride-2 layer, e.g. 32,64")
     m.add_argument("--conv-decoder", choices=("transpose", "upsample"), default="transpose")
     m.add_argument("--activation", choices=("relu", "elu", "gelu", "tanh"))
-    m.add_argument("--likelihood", choices=("bernoulli", "gaussian"), default="bernoulli",
+    m.add_argument("--likelihood", choices=LIKELIHOODS, default="bernoulli",
                    help="bernoulli for (near) black-and-white images, gaussian (learned variance) for photos")
     o = p.add_argument_group("objective")
     o.add_argument("--beta", type=float, default=1.0, help="KL weight (beta-VAE)")
@@ -74,6 +82,8 @@ def parser() -> argparse.ArgumentParser:
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    from .config import TrainConfig
+
     values = {k: v for k, v in vars(args).items() if k not in ("resume", "no_progress")}
     values["progress"] = not args.no_progress
     values["grad_clip"] = args.grad_clip or None
@@ -82,14 +92,15 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    from .trainer import train  # torch loads here, after --help
-
     try:
+        require(PROG)
+        from .trainer import train  # torch loads here, once `require` has checked that it is installed
+
         run = train(config_from_args(args), resume=args.resume)
     except KeyboardInterrupt:
         return 130
-    except (ValueError, FileExistsError, RuntimeError) as e:
-        print(f"vaekit-train: error: {e}", file=sys.stderr)
+    except (VaekitError, ValueError, FileExistsError, RuntimeError) as e:
+        print(f"{PROG}: error: {e}", file=sys.stderr)
         return 1
     summary = Path(run) / "summary.json"
     print(f"run written to {run}")

@@ -8,18 +8,18 @@ import logging
 import signal
 import sys
 
-from vaekit.runtime import BundleError, DeviceError
-from vaekit.runtime.devices import DEVICES
-
-from .app import serve
+from vaekit.runtime.choices import DEVICES
+from vaekit.runtime.errors import VaekitError
+from vaekit.runtime.extras import require
 
 log = logging.getLogger("vaekit.ui")
+PROG = "vaekit-ui"
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     """The command line."""
     p = argparse.ArgumentParser(
-        prog="vaekit-ui",
+        prog=PROG,
         description="Sample, interpolate, explore and reconstruct with a vaekit bundle in the browser.",
     )
     p.add_argument("bundle", help="bundle folder written by vaekit-export")
@@ -53,9 +53,12 @@ def main(argv: list[str] | None = None) -> int:
         log.warning("vaekit-ui: the app will be reachable from other machines (%s); anyone who can reach it can "
                     "use it", "a public share link" if args.share else f"--host {args.host}")
     try:
+        require(PROG)
+        from .app import serve  # gradio and onnxruntime load here, once `require` has checked them
+
         app = serve(args.bundle, args.host, args.port, args.share, device=args.device)
-    except (BundleError, DeviceError, OSError) as e:
-        print(f"vaekit-ui: error: {e}", file=sys.stderr)
+    except (VaekitError, OSError) as e:
+        print(f"{PROG}: error: {e}", file=sys.stderr)
         return 1
     where = app.local_url + (f" and {app.share_url}" if app.share_url else "")
     signal.signal(signal.SIGTERM, _interrupt)  # `kill`, `docker stop`, systemd: shut down like Ctrl+C

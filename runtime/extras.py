@@ -1,0 +1,54 @@
+"""The optional dependencies (pip extras) each vaekit command needs, checked before anything imports them,
+so that a missing one is a one-line error naming the `pip install` to run, never a traceback.
+
+Standard library only, and the package `__init__` files load their names lazily (`lazy_exports`), so that
+this module and the command-line modules import on any install.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from collections.abc import Callable
+
+from .errors import MissingExtraError
+
+RUNTIME = "pip install 'vaekit[cpu]' (or 'vaekit[gpu]' on a CUDA machine; never both)"
+TRAIN = "pip install 'vaekit[train]'"
+EXPORT = "pip install 'vaekit[train,cpu]' (or 'vaekit[train,gpu]' on a CUDA machine; never cpu and gpu together)"
+UI = "pip install 'vaekit[ui,cpu]' (or 'vaekit[ui,gpu]')"
+# command -> (modules it imports, the install line that brings them)
+NEEDS: dict[str, tuple[tuple[str, ...], str]] = {
+    "vaekit-train": (("torch", "sklearn", "tqdm", "PIL", "matplotlib"), TRAIN),
+    "vaekit-export": (("torch", "onnx", "onnxscript", "sklearn", "onnxruntime"), EXPORT),
+    "vaekit-sample": (("onnxruntime", "PIL"), RUNTIME),
+    "vaekit-check": (("onnxruntime",), RUNTIME),
+    "vaekit-ui": (("onnxruntime", "gradio", "PIL"), UI),
+}
+DISTRIBUTIONS = {"sklearn": "scikit-learn", "PIL": "pillow", "onnxruntime": "onnxruntime (or onnxruntime-gpu)"}
+
+
+def missing_modules(modules: tuple[str, ...]) -> list[str]:
+    """The top-level modules among `modules` that cannot be found (nothing is imported)."""
+    return [name for name in modules if importlib.util.find_spec(name) is None]
+
+
+def require(command: str) -> None:
+    """Raise MissingExtraError naming the packages `command` lacks and the install line, if any are missing."""
+    modules, install = NEEDS[command]
+    missing = [DISTRIBUTIONS.get(name, name) for name in missing_modules(modules)]
+    if missing:
+        verb = "is" if len(missing) == 1 else "are"
+        raise MissingExtraError(f"{command} needs {', '.join(missing)}, which {verb} not installed: {install}")
+
+
+def lazy_exports(package: str, where: dict[str, str]) -> Callable[[str], object]:
+    """A module `__getattr__` for `package` that imports each public name from its submodule (`where`:
+    name -> submodule) on first use, so importing the package itself needs no optional dependency."""
+
+    def __getattr__(name: str) -> object:
+        if name not in where:
+            raise AttributeError(f"module {package!r} has no attribute {name!r}")
+        return getattr(importlib.import_module(f"{package}.{where[name]}"), name)
+
+    return __getattr__
