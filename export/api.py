@@ -9,10 +9,12 @@ from typing import Any
 
 import numpy as np
 
+from vaekit.runtime import VAE as RuntimeVAE
 from vaekit.runtime.bundle import read_manifest, validate_manifest
 from vaekit.train import load_run
 from vaekit.train.models import VAE
 
+from .conformance import conformance_vectors
 from .errors import ExportError
 from .graphs import export_graphs, finish_graphs
 from .manifest import build_manifest, check_provenance, file_entries, write_manifest
@@ -73,21 +75,28 @@ def export_model(
     plain = export_graphs(reference, precision)
     graphs, parity = check_parity(reference, lambda simplified: finish_graphs(plain, precision, simplified), images,
                                   precision)
-    manifest = build_manifest(cfg, precision, provenance, parity)
+    vectors, manifest_vectors = conformance_vectors(reference, images, parity)
+    manifest = {**build_manifest(cfg, precision, provenance, parity), "conformance": manifest_vectors}
+    files = {**graphs, **vectors}
     with staged(out, force) as tmp:
-        for name, data in graphs.items():
+        for name, data in files.items():
             _write_file(tmp / name, data)
-        manifest["files"] = file_entries(tmp, sorted(graphs))
+        manifest["files"] = file_entries(tmp, sorted(files))
         manifest["score_quantiles"] = {}  # filled below (with latent_pca), once the runtime can load the bundle
         validate_manifest(manifest)
         write_manifest(tmp, manifest)
         manifest.update(heldout_figures(tmp, images))
         write_manifest(tmp, manifest)
         read_manifest(tmp)  # the reader's own checks, checksums included, on the finished folder
+        verification = RuntimeVAE.load(tmp, device="cpu").verify()  # the stored vectors agree with the written graphs
+        if not verification.passed:
+            raise ExportError(f"the written bundle fails its own conformance check ({verification.summary()}); "
+                              "nothing was written; report this as a bug")
     return out
 
 
 def _write_file(path: Path, data: bytes) -> None:
+    path.parent.mkdir(exist_ok=True)
     with open(path, "wb") as f:
         f.write(data)
         f.flush()

@@ -17,12 +17,15 @@ from typing import Any
 
 import numpy as np
 
+from .choices import LIKELIHOODS
+from .conformance import check_conformance
+from .errors import BundleError
+
 FORMAT_NAME = "vaekit-bundle"
 FORMAT_VERSION = 1
 MANIFEST_FILE = "manifest.json"
 ENCODER_FILE = "encoder.onnx"
 DECODER_FILE = "decoder.onnx"
-LIKELIHOODS = ("bernoulli", "gaussian")
 
 # Tensor names of the two graphs, per likelihood.
 ENCODER_INPUTS = ["image"]
@@ -39,7 +42,7 @@ REQUIRED_KEYS: dict[str, type | tuple[type, ...]] = {
     "likelihood": str,
     "model": dict,  # {"kind": ..., and its sizes}
     "tensors": dict,  # {"encoder": {"inputs": [...], "outputs": [...]}, "decoder": {...}}
-    "files": dict,  # {"encoder.onnx": {"sha256": ...}, "decoder.onnx": {"sha256": ...}}
+    "files": dict,  # {"encoder.onnx": {"sha256": ..., "bytes": ...}, "decoder.onnx": {...}, and conformance/*.npy}
     "opset": int,
     "producer": dict,  # {"vaekit": ..., "torch": ..., "onnx": ...}
     "dtype": str,  # "float32", "float16" or "int8" (weights; inputs and outputs stay float32)
@@ -47,14 +50,11 @@ REQUIRED_KEYS: dict[str, type | tuple[type, ...]] = {
     "parity": dict,  # {"tolerance": float, "max_abs_diff": {output: float}, ...}
     "score_quantiles": dict,  # {"k": int, "n": int, "q": {"0.01": float, ..., "0.99": float}}
 }
-# Optional key `latent_pca` ({"n": int, "mean": [D], "axes": [D][D], "variance": [D]}), checked when present
-# by `check_latent_pca`; bundles exported before it existed have none and still load.
+# Optional keys, checked when present; bundles exported before them have none and still load:
+# `latent_pca` ({"n": int, "mean": [D], "axes": [D][D], "variance": [D]}, by `check_latent_pca`), `conformance`
+# (reference inputs and outputs, by `conformance.check_conformance`) and `quantization` (int8 bundles' scheme).
 ORTHONORMAL_TOLERANCE = 1e-4  # how far latent_pca's axes @ axes.T may be from the identity
 SCORE_QUANTILE_LEVELS = ("0.001", "0.01", "0.05", "0.25", "0.5", "0.75", "0.95", "0.99", "0.999")
-
-
-class BundleError(ValueError):
-    """A bundle is missing, corrupt, or of a format this runtime does not read."""
 
 
 def sha256_file(path: str | os.PathLike[str]) -> str:
@@ -100,11 +100,24 @@ def validate_manifest(manifest: dict[str, Any], where: str = MANIFEST_FILE) -> N
         raise BundleError(f"{where}: tensor names {manifest['tensors']} differ from the format's "
                           f"{expected_tensors(manifest['likelihood'])}")
     for name in (ENCODER_FILE, DECODER_FILE):
-        digest = manifest["files"].get(name, {}).get("sha256")
-        if not isinstance(digest, str) or len(digest) != 64:
-            raise BundleError(f"{where}: files[{name!r}].sha256 is missing or malformed")
+        if name not in manifest["files"]:
+            raise BundleError(f"{where}: files[{name!r}] is missing; re-export the bundle")
+    for name, entry in manifest["files"].items():
+        check_file_entry(name, entry, where)
     if "latent_pca" in manifest:
         check_latent_pca(manifest["latent_pca"], manifest["latent_dim"], f"{where}: latent_pca")
+    if "conformance" in manifest:
+        check_conformance(manifest["conformance"], expected_tensors(manifest["likelihood"]), manifest["files"], where)
+
+
+def check_file_entry(name: str, entry: Any, where: str) -> None:
+    """A `files` entry: a plain relative path inside the bundle (no '..', no backslash) and a sha256."""
+    parts = name.split("/")
+    if not name or name.startswith("/") or "\\" in name or any(p in ("", ".", "..") for p in parts):
+        raise BundleError(f"{where}: files[{name!r}] is not a relative path inside the bundle; the manifest is corrupt")
+    digest = entry.get("sha256") if isinstance(entry, dict) else None
+    if not isinstance(digest, str) or len(digest) != 64 or digest.strip("0123456789abcdef"):
+        raise BundleError(f"{where}: files[{name!r}].sha256 is missing or malformed")
 
 
 def latent_pca(codes: np.ndarray) -> dict[str, Any]:
@@ -156,7 +169,7 @@ def _finite_array(value: Any, shape: tuple[int, ...], what: str, expected: str) 
 
 
 def read_manifest(bundle: str | os.PathLike[str], verify_checksums: bool = True) -> dict[str, Any]:
-    """Load and validate a bundle's manifest; with `verify_checksums`, also check both ONNX files."""
+    """Load and validate a bundle's manifest; with `verify_checksums`, also check every file it lists."""
     root = Path(bundle)
     if root.is_file():
         raise BundleError(f"{str(root)!r} is a file; pass the bundle folder that holds it (written by `vaekit-export`)")
@@ -172,14 +185,13 @@ def read_manifest(bundle: str | os.PathLike[str], verify_checksums: bool = True)
     if not isinstance(manifest, dict):
         raise BundleError(f"{path}: expected a JSON object; the bundle is corrupt, re-export it")
     validate_manifest(manifest, str(path))
-    for name in (ENCODER_FILE, DECODER_FILE):
-        onnx_path = root / name
-        if not onnx_path.is_file():
-            raise BundleError(f"{onnx_path}: missing; the bundle is incomplete, re-export it")
-        if verify_checksums and sha256_file(onnx_path) != manifest["files"][name]["sha256"]:
+    for name, entry in manifest["files"].items():
+        path = root / name
+        if not path.is_file():
+            raise BundleError(f"{path}: missing; the bundle is incomplete, re-export it")
+        if verify_checksums and sha256_file(path) != entry["sha256"]:
             raise BundleError(
-                f"{onnx_path}: sha256 does not match the manifest, so the file was changed or corrupted; "
+                f"{path}: sha256 does not match the manifest, so the file was changed or corrupted; "
                 "re-export the bundle (or pass verify_checksums=False if you changed it on purpose)"
             )
     return manifest
-

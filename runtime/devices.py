@@ -2,25 +2,39 @@
 
 onnxruntime silently falls back to CPU when CUDA cannot start; vaekit never does. `cuda` fails
 with a `DeviceError` saying why and how to fix it; `auto` uses CUDA when it really works, else
-CPU, and logs which.
+CPU, and logs which. What onnxruntime prints while CUDA is tried (its red error blocks) is caught
+and logged at debug level, after vaekit's own one-line reason, which quotes its first error.
 """
 
 from __future__ import annotations
 
+import io
 import logging
 import os
+import re
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager, redirect_stderr, redirect_stdout
 from dataclasses import dataclass
 from importlib import metadata
 
-import onnxruntime as ort
+from .choices import DEVICES
+from .errors import BundleError, DeviceError, MissingExtraError
+from .extras import RUNTIME
 
-from .bundle import BundleError
+try:
+    import onnxruntime as ort
+except ModuleNotFoundError as e:
+    raise MissingExtraError(f"vaekit.runtime needs onnxruntime, which is not installed: {RUNTIME}") from e
 
 log = logging.getLogger("vaekit.runtime")
 
-DEVICES = ("auto", "cpu", "cuda")
 CPU_PROVIDER = "CPUExecutionProvider"
 CUDA_PROVIDER = "CUDAExecutionProvider"
+# Full float32 on CUDA: TF32 tensor cores (onnxruntime's default on Ampere and newer) round float32 matrix
+# products to 10-bit mantissas, far beyond a float32 bundle's conformance limits (1e-4).
+CUDA_OPTIONS = {"use_tf32": "0"}
 OPTIMIZATION_LEVELS = {
     "disable": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
     "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
@@ -33,10 +47,6 @@ CUDA_FIX = (
     "`pip uninstall -y onnxruntime onnxruntime-gpu`, then reinstall 'vaekit[gpu]'); check the NVIDIA "
     "driver with `nvidia-smi`; or load with device='cpu' (or 'auto' to fall back to CPU)"
 )
-
-
-class DeviceError(RuntimeError):
-    """The requested device cannot run the bundle (e.g. `cuda` without a working CUDA provider)."""
 
 
 @dataclass(frozen=True)
@@ -103,7 +113,60 @@ def preload_cuda_libraries() -> None:
         log.debug("onnxruntime.preload_dlls failed: %s", e)
 
 
-def create_session(path: str | os.PathLike[str], providers: list[str], config: SessionConfig) -> ort.InferenceSession:
+@contextmanager
+def captured_output() -> Iterator[io.StringIO]:
+    """Everything printed meanwhile, by Python or by onnxruntime's C++ logger straight to file descriptors
+    1 and 2, collected in the yielded buffer (filled when the block ends) instead of reaching the terminal.
+    Process-wide while it lasts: other threads' output in that moment is caught too (and logged at debug)."""
+    sink = io.StringIO()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    with tempfile.TemporaryFile() as tmp, redirect_stdout(sink), redirect_stderr(sink):
+        saved = [os.dup(1), os.dup(2)]
+        try:
+            os.dup2(tmp.fileno(), 1)
+            os.dup2(tmp.fileno(), 2)
+            yield sink
+        finally:
+            for fd, copy in zip((1, 2), saved):
+                os.dup2(copy, fd)
+                os.close(copy)
+            tmp.seek(0)
+            sink.write(tmp.read().decode("utf-8", errors="replace"))
+
+
+def first_error(output: str) -> str | None:
+    """The first error onnxruntime printed (e.g. which CUDA library failed to load), without colour codes."""
+    for line in re.sub(r"\x1b\[[0-9;]*m", "", output).splitlines():
+        if "error" in line.lower() or "failed" in line.lower():
+            return re.sub(r"^.*\] ", "", line.strip())[:300]
+    return None
+
+
+def _try_cuda(paths: list[str | os.PathLike[str]], config: SessionConfig) -> tuple[list[ort.InferenceSession] | None, str]:
+    """CUDA sessions for `paths`, or None and why not; onnxruntime's own messages go to the debug log."""
+    with captured_output() as output:
+        preload_cuda_libraries()
+        sessions: list[ort.InferenceSession] | None = []
+        for path in paths:  # stop at the first graph that falls back to CPU
+            session = create_session(path, [(CUDA_PROVIDER, CUDA_OPTIONS), CPU_PROVIDER], config)
+            if session.get_providers()[0] != CUDA_PROVIDER:
+                sessions = None
+                break
+            sessions.append(session)
+    said = output.getvalue().strip()
+    if said:
+        log.debug("onnxruntime's output while it tried CUDA:\n%s", said)
+    if sessions is not None:
+        return sessions, ""
+    detail = first_error(said)
+    return None, (f"onnxruntime could not start {CUDA_PROVIDER}"
+                  + (f" ({detail})" if detail else " (CUDA or cuDNN libraries missing or of the wrong version, or no "
+                     "usable GPU/driver)") + "; onnxruntime's full output is logged at debug level (logger "
+                  "'vaekit.runtime')")
+
+
+def create_session(path: str | os.PathLike[str], providers: list, config: SessionConfig) -> ort.InferenceSession:
     """An onnxruntime session for one graph file; a file onnxruntime cannot load is a BundleError."""
     try:
         return ort.InferenceSession(os.fspath(path), sess_options=config.options(), providers=providers)
@@ -123,15 +186,10 @@ def open_sessions(
     if device != "cpu":
         reason = cuda_unavailable_reason()
         if reason is None:
-            preload_cuda_libraries()
-            sessions = [create_session(p, [CUDA_PROVIDER, CPU_PROVIDER], config) for p in paths]
-            if all(s.get_providers()[0] == CUDA_PROVIDER for s in sessions):
+            sessions, reason = _try_cuda(paths, config)
+            if sessions is not None:
                 log.info("running on CUDA (device=%r)", device)
                 return sessions, "cuda"
-            reason = (
-                f"onnxruntime could not start {CUDA_PROVIDER} (CUDA or cuDNN libraries missing or of the wrong "
-                "version, or no usable GPU/driver; onnxruntime's own log above says which)"
-            )
         if device == "cuda":
             raise DeviceError(f"device='cuda' was requested but {reason}. Fix: {CUDA_FIX}")
         log.info("device='auto' runs on CPU because %s", reason)

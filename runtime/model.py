@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from . import checks
+from .conformance import GRAPH_INPUTS, Verification, compare, read_vector
 from .bundle import DECODER_FILE, DECODER_OUTPUTS, ENCODER_FILE, ENCODER_OUTPUTS, BundleError, read_manifest
 from .devices import SessionConfig, open_sessions
 from .graphs import Graph
@@ -155,6 +156,26 @@ class VAE:
         for start in range(0, len(x), per_chunk):
             scores[start : start + per_chunk] = self._score_chunk(x[start : start + per_chunk], k, rng)
         return scores
+
+    def verify(self) -> Verification:
+        """Run the bundle's conformance vectors (reference inputs with the exporting torch model's outputs)
+        through both graphs on this VAE's device and compare each output with its stored limit.
+
+        `Verification.passed` says whether this machine computes what torch did at export; a bundle
+        exported without vectors gives `checked=False` and the reason, and still works as before."""
+        entry = self.manifest.get("conformance")
+        if entry is None:
+            return Verification(self.device, checked=False, reason="the bundle has no conformance vectors (exported "
+                                "before vaekit stored them); re-export it to make it checkable")
+        outputs = []
+        for name, graph, item_shape in (("encoder", self._encoder, self.image_shape),
+                                        ("decoder", self._decoder, (self.latent_dim,))):
+            spec, tensor = entry[name], GRAPH_INPUTS[name]
+            inputs = read_vector(self.path, spec["inputs"][tensor], item_shape)
+            names = list(spec["outputs"])
+            computed = self._batched(lambda x: graph.run({tensor: x}, names), inputs)  # noqa: B023 (used at once)
+            outputs += compare(name, spec, dict(zip(names, computed)), self.path)
+        return Verification(self.device, checked=True, outputs=tuple(outputs))
 
     # --- helpers -------------------------------------------------------------------------------
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import atexit
 import errno
 import functools
+import logging
 import os
 import shutil
 import tempfile
@@ -19,13 +20,14 @@ from typing import Any
 
 import gradio as gr
 
-from vaekit.runtime import VAE
+from vaekit.runtime import VAE, BundleError
 
 from .axes import BASES
 from .handlers import MAX_SAMPLES, MAX_SEED, MAX_STEPS, MAX_TEMPERATURE, METHODS, SLIDER_RANGE, Handlers, whole
 from .model_card import markdown_table
 from .uploads import MAX_UPLOAD_BYTES
 
+log = logging.getLogger("vaekit.ui")
 API_NAMES = ("sample", "new_seed", "interpolate_seeds", "interpolate_images", "explore", "explore_center",
              "explore_random", "reconstruct", "model")
 CONCURRENCY = 2  # runs of one endpoint at once; the rest wait in the queue, first come first served
@@ -207,6 +209,11 @@ def build_app(bundle: str | os.PathLike[str], *, device: str = "auto") -> gr.Blo
     workdir = private_temp_dir()
     vae = VAE.load(bundle, device=device)
     h = Handlers(vae, workdir)
+    if h.verification.checked and not h.verification.passed:
+        raise BundleError(f"{bundle}: not served, because this machine does not compute what the model computed at "
+                          f"export: {h.verification.summary()}. Run `vaekit-check {bundle}` for every figure; try "
+                          "--device cpu, or re-export the bundle in float32")
+    log.info("vaekit-ui: %s %s", bundle, h.verification.summary())
     with gr.Blocks(title=f"vaekit · {Path(bundle).resolve().name}", analytics_enabled=False,
                    delete_cache=CACHE_CLEANUP) as app:
         gr.Markdown(_header(vae), elem_id="vaekit-header")

@@ -18,7 +18,7 @@ import numpy as np
 from PIL import Image
 
 from vaekit.runtime import VAE
-from vaekit.runtime.latents import METHODS  # the paths VAE.interpolate takes
+from vaekit.runtime.choices import METHODS  # the paths VAE.interpolate takes
 
 from .axes import BASES, explore_axes
 from .display import STRIP_PX, enlarge, gif_bytes, tile, write_once
@@ -63,6 +63,7 @@ class Handlers:
     def __init__(self, vae: VAE, workdir: str | os.PathLike[str]) -> None:
         self.vae = vae
         self.workdir = Path(workdir)
+        self.verification = vae.verify()  # conformance vectors on this machine; build_app refuses a failing bundle
         self.axes, self.axes_source = explore_axes(vae)  # the Explore bases, and which latent codes they come from
         self.sliders = len(self.axes[BASES[0]].labels)
 
@@ -147,4 +148,4 @@ class Handlers:
 
     def model_info(self) -> dict[str, Any]:
         """The readable summary of the bundle and its full manifest."""
-        return {"summary": summary(self.vae), "manifest": self.vae.manifest}
+        return {"summary": summary(self.vae, self.verification), "manifest": self.vae.manifest}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from vaekit.runtime import VAE
+from vaekit.runtime import VAE, Verification
 
 NOT_RECORDED = "not recorded"
 
@@ -46,8 +46,8 @@ def _parity(parity: dict[str, Any]) -> str:
     return f"{verdict}: max abs diff {max(diffs.values()):.1e} vs torch (tolerance {parity.get('tolerance', '?')})"
 
 
-def summary(vae: VAE) -> dict[str, str]:
-    """Field -> value, in reading order, for the bundle `vae` was loaded from."""
+def summary(vae: VAE, verification: Verification) -> dict[str, str]:
+    """Field -> value, in reading order, for the bundle `vae` was loaded from and its check on this machine."""
     m = vae.manifest
     p, scores, producer = m["provenance"], m["score_quantiles"], m["producer"]
     c, h, w = m["image_shape"]
@@ -62,6 +62,7 @@ def summary(vae: VAE) -> dict[str, str]:
         "Weights": m["dtype"],
         "Providers in use": f"{', '.join(vae.providers)} (device: {vae.device})",
         "Parity": _parity(m["parity"]),
+        "Conformance": verification.summary(),
         "Reference scores": (f"median {scores['q']['0.5']:.2f} nats, 1% quantile {scores['q']['0.01']:.2f} "
                              f"(k={scores['k']}, {scores['n']} held-out images)"),
         "Exported": (f"{m.get('exported_at', NOT_RECORDED)} with vaekit {producer.get('vaekit', '?')}, "

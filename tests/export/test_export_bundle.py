@@ -30,8 +30,12 @@ def _manifest(bundle: Bundle) -> dict:
 
 def test_files_and_checksums(bundle: Bundle) -> None:
     manifest = _manifest(bundle)
-    assert {p.name for p in bundle.path.iterdir()} == FILES
-    for name in ("encoder.onnx", "decoder.onnx"):
+    written = {p.relative_to(bundle.path).as_posix() for p in bundle.path.rglob("*") if p.is_file()}
+    assert written == FILES | set(manifest["files"])
+    assert set(manifest["files"]) == {"encoder.onnx", "decoder.onnx"} | {f"conformance/{name}.npy" for name in (
+        "encoder.image", "encoder.mean", "encoder.logvar", "decoder.latent", "decoder.image",
+        f"decoder.{DECODER_OUTPUTS[manifest['likelihood']][1]}")}
+    for name in manifest["files"]:  # every file is pinned, the conformance vectors too
         data = (bundle.path / name).read_bytes()
         assert manifest["files"][name] == {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
     assert read_manifest(bundle.path) == manifest  # the runtime's reader accepts it, checksums included

@@ -1,0 +1,110 @@
+"""Conformance vectors written at export, and int8 bundles that compute the same on every CPU."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from export_helpers import Bundle
+
+from vaekit.runtime import VAE
+from vaekit.runtime.check_cli import main as check_main
+from vaekit.train import load_run
+
+# CPU models that qemu's user-mode emulator presents to onnxruntime, whatever this machine's CPU is, so that its
+# other kernels run too; this machine's own CPU (AVX-512 with VNNI, or AVX2 only) is the native run.
+EMULATED_CPUS = {"EPYC-Milan": "AVX2 without AVX-512 (AMD EPYC 7003)", "Nehalem": "SSE4.2, no AVX"}
+# Run in a fresh interpreter (natively or under qemu): every int8 bundle's outputs on its conformance inputs.
+RUN_VECTORS = """
+import json, sys, numpy as np
+from vaekit.runtime import VAE
+out = {}
+for path in sys.argv[2:]:
+    vae = VAE.load(path, device="cpu")
+    spec = vae.manifest["conformance"]
+    for graph, feed in (("encoder", "image"), ("decoder", "latent")):
+        x = np.load(f"{path}/{spec[graph]['inputs'][feed]}")
+        names = list(spec[graph]["outputs"])
+        for name, value in zip(names, getattr(vae, "_" + graph).run({feed: x}, names)):
+            out[f"{path}|{graph}.{name}"] = value
+    out[f"{path}|passed"] = np.array(vae.verify().passed)
+np.savez(sys.argv[1], **out)
+"""
+
+
+def _manifest(bundle: Bundle) -> dict:
+    return json.loads((bundle.path / "manifest.json").read_text(encoding="utf-8"))
+
+
+def test_vectors_hold_torch_outputs_in_plain_npy(bundle: Bundle) -> None:
+    manifest = _manifest(bundle)
+    entry = manifest["conformance"]
+    model = load_run(bundle.run).model
+    arrays = {}
+    for graph in ("encoder", "decoder"):
+        for name in [*entry[graph]["inputs"].values(), *(o["file"] for o in entry[graph]["outputs"].values())]:
+            data = (bundle.path / name).read_bytes()
+            assert data.startswith(b"\x93NUMPY\x01\x00") and b"'descr': '<f4'" in data  # .npy 1.0, float32 LE
+            arrays[name] = np.load(bundle.path / name, allow_pickle=False)
+    images = arrays[entry["encoder"]["inputs"]["image"]]
+    latents = arrays[entry["decoder"]["inputs"]["latent"]]
+    assert images.shape[1:] == tuple(manifest["image_shape"]) and 1 <= len(images) <= 8
+    assert latents.shape == (2 * len(images), manifest["latent_dim"])  # seeded N(0, I), then the images' means
+    with torch.no_grad():
+        mean, logvar = model.encoder(torch.from_numpy(images))
+        params = model.decoder.likelihood_params(torch.from_numpy(latents))
+    expected = {"encoder.mean": mean, "encoder.logvar": logvar, **{f"decoder.{k}": v for k, v in params.items()}}
+    for graph in ("encoder", "decoder"):
+        for name, output in entry[graph]["outputs"].items():
+            np.testing.assert_allclose(arrays[output["file"]], expected[f"{graph}.{name}"].numpy(), rtol=0, atol=1e-6)
+            assert output["limit"] == manifest["parity"]["limit"][f"{graph}.{name}"]
+    np.testing.assert_allclose(latents[len(images):], mean.numpy(), atol=1e-6)
+
+
+def test_every_bundle_kind_passes_vaekit_check(bundle: Bundle, capsys: pytest.CaptureFixture[str]) -> None:
+    assert check_main([str(bundle.path), "--device", "cpu"]) == 0, capsys.readouterr().out
+    assert "checked on this machine (cpu)" in capsys.readouterr().out
+
+
+def test_int8_records_its_scheme_and_keeps_half_its_tolerance(bundles: dict[str, Bundle]) -> None:
+    """The quantization scheme is the CPU-independent one, and parity leaves at least 2x headroom."""
+    int8 = [b for b in bundles.values() if b.precision == "int8"]
+    assert len(int8) == 4
+    for bundle in int8:
+        manifest = _manifest(bundle)
+        assert manifest["quantization"]["per_channel"] is True and manifest["quantization"]["reduce_range"] is True
+        parity = manifest["parity"]
+        for key, diff in parity["max_abs_diff"].items():
+            assert diff <= parity["limit"][key] / 2, f"{bundle.id} {key}: {diff} uses over half of {parity['limit'][key]}"
+    assert all("quantization" not in _manifest(b) for b in bundles.values() if b.precision != "int8")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("qemu-x86_64") is None,
+                    reason="needs qemu's user-mode emulator to present other CPUs: apt-get install qemu-user")
+@pytest.mark.parametrize("cpu", sorted(EMULATED_CPUS))
+def test_int8_bundles_compute_the_same_on_other_cpus(cpu: str, bundles: dict[str, Bundle], tmp_path: Path) -> None:
+    """onnxruntime picks its int8 kernels by CPU (VNNI, AVX-512, AVX2, SSE); with the recorded scheme every one
+    gives the same outputs, so a bundle checked on one machine holds on all."""
+    paths = [str(b.path) for b in bundles.values() if b.precision == "int8"]
+    script = tmp_path / "run_vectors.py"
+    script.write_text(RUN_VECTORS)
+    native, emulated = tmp_path / "native.npz", tmp_path / "emulated.npz"
+    for command in ([sys.executable, str(script), str(native), *paths],
+                    ["qemu-x86_64", "-cpu", cpu, sys.executable, str(script), str(emulated), *paths]):
+        result = subprocess.run(command, capture_output=True, text=True, timeout=600)
+        assert result.returncode == 0, result.stderr[-3000:]
+    with np.load(native) as here, np.load(emulated) as there:
+        assert sorted(here.files) == sorted(there.files)
+        for key in here.files:
+            if key.endswith("|passed"):
+                assert bool(there[key]), f"{key} fails its conformance check on {cpu} ({EMULATED_CPUS[cpu]})"
+                continue
+            scale = max(1.0, float(np.abs(here[key]).max()))
+            assert float(np.abs(here[key] - there[key]).max()) <= 1e-6 * scale, f"{key} differs on {cpu}"
