@@ -54,7 +54,8 @@ def section(minutes: float, note: str) -> str:
         "recommended recipe, plot in `benchmarks/results/quality.png`) and `inference.py` (vaekit.runtime",
         "against torch eager on the same weights). Data: `../shared/data/fashion-mnist.npz` by default.",
         "",
-        f"Latest run: {first.get('date', '?')}, {m.get('cpu', '?')}, {m.get('cores', '?')} cores, Python "
+        f"Latest run: {first.get('date', '?')}, {m.get('cpu', '?')} (SIMD: {', '.join(m.get('simd', [])) or 'not recorded'}), "
+        f"{m.get('cores', '?')} cores, Python "
         f"{m.get('python', '?')}; {note}; all three took {minutes:.1f} min. The machine was shared with other "
         "work, so times are noisy: runs alternate (ABAB) and the tables give medians and ratios. Every benchmark",
         "runs torch and onnxruntime on one thread by default (`--threads 2` on an idle machine): here, two-thread",
