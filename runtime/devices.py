@@ -136,10 +136,12 @@ def captured_output() -> Iterator[io.StringIO]:
 
 
 def first_error(output: str) -> str | None:
-    """The first error onnxruntime printed (e.g. which CUDA library failed to load), without colour codes."""
+    """The first error onnxruntime printed (e.g. which CUDA library failed to load), without colour codes
+    or its logger's prefix."""
     for line in re.sub(r"\x1b\[[0-9;]*m", "", output).splitlines():
-        if "error" in line.lower() or "failed" in line.lower():
-            return re.sub(r"^.*\] ", "", line.strip())[:300]
+        found = re.search(r"(failed to |error: ).*", line, re.IGNORECASE)
+        if found:
+            return found.group(0).strip()[:300]
     return None
 
 

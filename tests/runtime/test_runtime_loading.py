@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -186,3 +187,21 @@ def test_cuda_without_cuda_is_an_error_with_a_fix(copy: Path) -> None:
     message = str(info.value)
     assert "device='cuda'" in message and "CUDAExecutionProvider" in message
     assert "vaekit[gpu]" in message and "onnxruntime-gpu" in message and "nvidia-smi" in message
+
+
+def test_what_onnxruntime_prints_while_probing_is_caught(capfd: pytest.CaptureFixture[str]) -> None:
+    """onnxruntime's C++ logger writes to file descriptor 2 directly: while CUDA is tried that output is
+    caught (for the debug log) and vaekit's reason quotes its first error."""
+    from vaekit.runtime.devices import captured_output, first_error
+
+    red = ("\x1b[1;31m2026-11-25 04:25:00.88 [E:onnxruntime:Default, provider_bridge_ort.cc:2458 operator()] "
+           "/src/provider_bridge_ort.cc:2043 [ONNXRuntimeError] : 1 : FAIL : Failed to load library "
+           "libonnxruntime_providers_cuda.so with error: libcublasLt.so.13: cannot open shared object file\x1b[m\n")
+    with captured_output() as output:
+        os.write(2, red.encode())
+        print("a line from Python")
+    assert capfd.readouterr() == ("", "")  # nothing reached the terminal
+    assert "a line from Python" in output.getvalue() and "libcublasLt.so.13" in output.getvalue()
+    assert first_error(output.getvalue()) == ("Failed to load library libonnxruntime_providers_cuda.so with error: "
+                                              "libcublasLt.so.13: cannot open shared object file")
+    assert first_error("all good\n") is None
