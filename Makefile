@@ -9,7 +9,7 @@ PORT   ?= 7860
 # torch is pinned only here (a CPU wheel on this machine's disk); pyproject keeps the range.
 TORCH  ?= torch==2.13.0
 
-.PHONY: venv demo test test-fast bench clean browsers
+.PHONY: venv demo test test-fast bench clean system-packages
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,18 +20,21 @@ $(BIN)/.installed: pyproject.toml
 
 venv: $(BIN)/.installed
 
-# Chromium for the browser tests comes from Debian (never a downloaded browser build).
-browsers:
-	@command -v chromium >/dev/null 2>&1 || { \
-	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium; \
-	  else echo "chromium missing: sudo apt-get install -y chromium (browser tests will skip)"; fi; }
+# Debian packages some tests need: Chromium for the browser tests (never a downloaded browser build) and
+# qemu's user-mode emulator, which runs int8 bundles on other CPU models. Installed when run as root.
+SYSTEM_PACKAGES := chromium qemu-user
+system-packages:
+	@missing=$$(for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  else echo "missing Debian packages: sudo apt-get install -y $$missing (the tests that need them will skip)"; fi; fi
 
 demo: venv
 	$(BIN)/vaekit-train --data digits --out $(RUN) --force
 	$(BIN)/vaekit-export $(RUN) --out $(BUNDLE) --force
 	$(BIN)/vaekit-ui $(BUNDLE) --host $(HOST) --port $(PORT)
 
-test: venv browsers
+test: venv system-packages
 	$(BIN)/python -m pytest
 
 test-fast: venv
