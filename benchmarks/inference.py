@@ -25,7 +25,16 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import ROOT, common_arguments, load_fashion, percentiles, print_table, require_data, set_threads, write_result  # noqa: E402
+from common import (  # noqa: E402
+    ROOT,
+    common_arguments,
+    load_fashion,
+    percentiles,
+    print_table,
+    require_data,
+    set_threads,
+    write_result,
+)
 
 TARGETS = {"decode_b1_ratio": 0.4, "throughput_b256_ratio": 1.2, "cold_start_ratio": 0.25, "peak_memory_ratio": 0.35}
 MODELS = {

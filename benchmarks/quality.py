@@ -23,7 +23,15 @@ from typing import Any
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import RESULTS, common_arguments, load_fashion, print_table, require_data, set_threads, write_result  # noqa: E402
+from common import (  # noqa: E402
+    RESULTS,
+    common_arguments,
+    load_fashion,
+    print_table,
+    require_data,
+    set_threads,
+    write_result,
+)
 from reference import Reference  # noqa: E402
 
 TARGET_NATS = 5.0
@@ -54,9 +62,9 @@ def steps_per_second(data: Path, out: Path, seconds: float = 10.0) -> float:
     """vaekit's training speed on the recipe, from a short run (its per-epoch evaluation included)."""
     from vaekit.train import TrainConfig, train
 
-    train(TrainConfig(data=str(data), out=str(out), force=True, max_time=seconds, nll_k=1, nll_images=1, progress=False))
-    summary = json.loads((out / "summary.json").read_text())
-    return summary["steps"] / summary["wall_time_s"]
+    summary = train(TrainConfig(data=str(data), out=str(out), force=True, max_time=seconds, nll_k=1, nll_images=1,
+                                progress=False))
+    return summary.steps / summary.wall_time_s
 
 
 def vaekit_points(data: Path, budgets: list[float], work: Path) -> tuple[list[dict[str, Any]], dict[str, Any]]:
@@ -69,12 +77,12 @@ def vaekit_points(data: Path, budgets: list[float], work: Path) -> tuple[list[di
     for budget in budgets:
         out = work / f"budget{budget:g}"
         epochs = max(1, int(budget * speed / steps_per_epoch))
-        train(TrainConfig(data=str(data), out=str(out), force=True, epochs=epochs, max_time=budget, progress=False))
-        summary = json.loads((out / "summary.json").read_text())
+        summary = train(TrainConfig(data=str(data), out=str(out), force=True, epochs=epochs, max_time=budget,
+                                    progress=False))
         recipe = json.loads((out / "config.json").read_text())
-        points.append({"budget_s": budget, "train_s": summary["wall_time_s"], "epochs": summary["epochs"],
-                       "planned_epochs": epochs, "test_nll": summary["test_nll_iwae"]})
-        print(f"vaekit: {summary['epochs']:.1f} of {epochs} epochs in {summary['wall_time_s']:.0f} s", flush=True)
+        points.append({"budget_s": budget, "train_s": summary.wall_time_s, "epochs": summary.epochs,
+                       "planned_epochs": epochs, "test_nll": summary.test_nll})
+        print(f"vaekit: {summary.epochs:.1f} of {epochs} epochs in {summary.wall_time_s:.0f} s", flush=True)
     return points, recipe
 
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 from common import RESULTS
+
+from vaekit.runtime.files import write_bytes
 
 START, END = "<!-- bench:start -->", "<!-- bench:end -->"
 # Why a target can be missed on this kind of machine: printed under the table when it is.
@@ -181,6 +182,4 @@ def update_readme(readme: Path, minutes: float, note: str) -> None:
         raise SystemExit(f"{readme}: the {START} / {END} markers are missing; add them where the results belong")
     head, rest = text.split(START, 1)
     _, tail = rest.split(END, 1)
-    tmp = readme.with_name(f".{readme.name}.bench.tmp")
-    tmp.write_text(f"{head}{START}\n{section(minutes, note)}\n{END}{tail}")
-    os.replace(tmp, readme)
+    write_bytes(readme, f"{head}{START}\n{section(minutes, note)}\n{END}{tail}".encode("utf-8"))

@@ -15,9 +15,16 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import common_arguments, load_fashion, matmul_peak_gflops, print_table, require_data, set_threads, write_result  # noqa: E402
+from common import (  # noqa: E402
+    common_arguments,
+    load_fashion,
+    matmul_peak_gflops,
+    print_table,
+    require_data,
+    set_threads,
+    write_result,
+)
 from reference import BATCH_SIZE, LR, Reference, timed_epoch  # noqa: E402
 
 TARGET_RATIO = 1.5
@@ -41,7 +48,7 @@ def time_vaekit(data: Path) -> float:
     from vaekit.train import train
 
     with tempfile.TemporaryDirectory() as tmp:
-        run = train(vaekit_config(data, tmp))
+        run = Path(train(vaekit_config(data, tmp)).run)
         records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     record = next(r for r in records if r["kind"] == "train")
     return record["time"]

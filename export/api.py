@@ -10,27 +10,35 @@ from typing import Any
 import numpy as np
 
 from vaekit.runtime import VAE as RuntimeVAE
-from vaekit.runtime.bundle import read_manifest, validate_manifest
-from vaekit.train import load_run
-from vaekit.train.models import VAE
+from vaekit.runtime.bundle import (
+    DECODER_FILE,
+    ENCODER_FILE,
+    MANIFEST_FILE,
+    read_manifest,
+    validate_manifest,
+)
+from vaekit.runtime.choices import DTYPES, QUANTIZE
+from vaekit.runtime.errors import VaekitError
+from vaekit.runtime.files import write_bytes, write_json
+from vaekit.runtime.run_summary import RunSummary
+from vaekit.train.models import VAEModule
+from vaekit.train.run import HELDOUT_IMAGES, LoadedRun, load_run
 
 from .conformance import conformance_vectors
 from .errors import ExportError
 from .graphs import export_graphs, finish_graphs
-from .manifest import build_manifest, check_provenance, file_entries, write_manifest
+from .manifest import build_manifest, check_provenance, file_entries
 from .parity import check_parity
 from .scores import heldout_figures
 from .target import check_target, staged
 
-HELDOUT_IMAGES = 2000  # held-out images scored and encoded for the manifest (the first 64 also check parity)
-
 
 def precision_of(dtype: str, quantize: str | None) -> str:
     """The bundle's `dtype`: float32, float16, or int8 (float32 graphs with dynamically quantized weights)."""
-    if dtype not in ("float32", "float16"):
-        raise ExportError(f"dtype must be 'float32' or 'float16', got {dtype!r}")
-    if quantize not in (None, "int8"):
-        raise ExportError(f"quantize must be None or 'int8', got {quantize!r}")
+    if dtype not in DTYPES:
+        raise ExportError(f"dtype must be one of {DTYPES}, got {dtype!r}")
+    if quantize not in (None, *QUANTIZE):
+        raise ExportError(f"quantize must be None or one of {QUANTIZE}, got {quantize!r}")
     if quantize and dtype != "float32":
         raise ExportError("--quantize int8 works on float32 graphs; drop --dtype float16 or --quantize")
     return quantize or dtype
@@ -49,7 +57,7 @@ def check_heldout(images: Any, image_shape: tuple[int, int, int]) -> np.ndarray:
 
 
 def export_model(
-    model: VAE,
+    model: VAEModule,
     out: str | os.PathLike[str],
     *,
     heldout: np.ndarray,
@@ -63,63 +71,44 @@ def export_model(
     The graphs (simplified where that keeps parity) must match torch on `heldout` (float32 (N, C, H, W)
     in [0, 1]) and on random latents before anything is written (else ParityError); the held-out images'
     runtime scores give the manifest's quantiles and their latent codes its principal axes (`latent_pca`).
-    An existing bundle at `out` is replaced only with `force`.
+    Every figure is computed before the bundle is staged; the written folder is then checked as a reader
+    checks it, conformance vectors included. An existing bundle at `out` is replaced only with `force`.
     """
     out = Path(out)
     precision = precision_of(dtype, quantize)
     check_target(out, force)  # fail before the slow part
     cfg = model.config
     images = check_heldout(heldout, cfg.image_shape)
-    provenance = check_provenance(provenance)
     reference = copy.deepcopy(model).cpu().float().eval()  # the caller's model stays as it was
     plain = export_graphs(reference, precision)
     graphs, parity = check_parity(reference, lambda simplified: finish_graphs(plain, precision, simplified), images,
                                   precision)
-    vectors, manifest_vectors = conformance_vectors(reference, images, parity)
-    manifest = {**build_manifest(cfg, precision, provenance, parity), "conformance": manifest_vectors}
+    vectors, conformance = conformance_vectors(reference, images, parity)
+    manifest = build_manifest(cfg, precision, check_provenance(provenance), parity)
+    runtime = RuntimeVAE.from_graphs(manifest, graphs[ENCODER_FILE], graphs[DECODER_FILE])
     files = {**graphs, **vectors}
+    manifest.update(heldout_figures(runtime, images), conformance=conformance, files=file_entries(files))
+    validate_manifest(manifest)
     with staged(out, force) as tmp:
         for name, data in files.items():
-            _write_file(tmp / name, data)
-        manifest["files"] = file_entries(tmp, sorted(files))
-        manifest["score_quantiles"] = {}  # filled below (with latent_pca), once the runtime can load the bundle
-        validate_manifest(manifest)
-        write_manifest(tmp, manifest)
-        manifest.update(heldout_figures(tmp, images))
-        write_manifest(tmp, manifest)
+            (tmp / name).parent.mkdir(exist_ok=True)
+            write_bytes(tmp / name, data)
+        write_json(tmp / MANIFEST_FILE, manifest)
         read_manifest(tmp)  # the reader's own checks, checksums included, on the finished folder
-        verification = RuntimeVAE.load(tmp, device="cpu").verify()  # the stored vectors agree with the written graphs
+        verification = RuntimeVAE.load(tmp, device="cpu").verify()  # the stored vectors fit the written graphs
         if not verification.passed:
             raise ExportError(f"the written bundle fails its own conformance check ({verification.summary()}); "
                               "nothing was written; report this as a bug")
     return out
 
 
-def _write_file(path: Path, data: bytes) -> None:
-    path.parent.mkdir(exist_ok=True)
-    with open(path, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-
-
-def run_provenance(run: Any) -> dict[str, Any]:
-    """The manifest's provenance for a loaded run: data, epochs, final metrics and test NLL (None when the
-    run never finished), plus the run's path and training config."""
-    s = run.summary
-    return {
-        "run": str(Path(run.path).resolve()),
-        "data": s.get("data", run.train_config.get("data")),
-        "finished": bool(s),
-        "epochs": s.get("epochs"),
-        "steps": s.get("steps"),
-        "metrics": {k: s[k] for k in ("test_elbo", "test_recon", "test_kl") if k in s},
-        "test_nll": s.get("test_nll_iwae"),
-        "test_nll_k": s.get("iwae_k"),
-        "test_nll_images": s.get("n_test_nll"),
-        "binarized": s.get("binarized"),
-        "train_config": run.train_config,
-    }
+def run_provenance(run: LoadedRun) -> dict[str, Any]:
+    """The manifest's provenance: the run's summary, field for field (`RunSummary`), with `run` where the
+    folder is now, whether it finished and its training config; an unfinished run's figures are null."""
+    summary = run.summary.to_dict() if run.summary else {**dict.fromkeys(RunSummary.__dataclass_fields__),
+                                                         "data": run.train_config.get("data"), "metrics": {}}
+    return {**summary, "run": str(run.path.resolve()), "finished": run.summary is not None,
+            "train_config": run.train_config}
 
 
 def export_run(
@@ -130,14 +119,13 @@ def export_run(
     quantize: str | None = None,
     force: bool = False,
 ) -> Path:
-    """Export the model of a `vaekit-train` run folder to the bundle folder `out` (see `export_model`)."""
-    precision_of(dtype, quantize)
-    check_target(Path(out), force)  # fail before loading the run and its data
+    """Export the model of a `vaekit-train` run folder to the bundle folder `out` (see `export_model`). The
+    held-out images come from the run folder itself, so the data the run trained on may be gone."""
     try:
         run = load_run(run_dir)
-        heldout = run.heldout_images(HELDOUT_IMAGES)
-    except ValueError as e:  # RunError and DataError name the problem and the fix
-        raise ExportError(str(e)) from None
+        heldout = run.heldout(HELDOUT_IMAGES)
+    except VaekitError as e:  # RunError and DataError name the problem and the fix
+        raise ExportError(str(e)) from e
     if len(heldout) == 0:
         raise ExportError(f"{run_dir}: the run has no held-out images (test_fraction 0?); export needs some "
                           "to check parity and score quantiles")

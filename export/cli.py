@@ -6,6 +6,7 @@ import argparse
 import logging
 import sys
 
+from vaekit.runtime.choices import DTYPES, QUANTIZE
 from vaekit.runtime.errors import VaekitError
 from vaekit.runtime.extras import require
 
@@ -22,9 +23,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     p.add_argument("run", metavar="RUN", help="run folder written by vaekit-train (holds checkpoint.pt)")
     p.add_argument("--out", required=True, metavar="BUNDLE", help="bundle folder to write")
-    p.add_argument("--dtype", choices=("float32", "float16"), default="float32",
+    p.add_argument("--dtype", choices=DTYPES, default="float32",
                    help="weights and compute precision; inputs and outputs stay float32 (default float32)")
-    p.add_argument("--quantize", choices=("int8",), default=None,
+    p.add_argument("--quantize", choices=QUANTIZE, default=None,
                    help="dynamic int8 quantization of the weights (onnxruntime), on float32 graphs")
     p.add_argument("--force", action="store_true", help="replace an existing bundle at --out")
     return p.parse_args(argv)
@@ -39,7 +40,9 @@ def main(argv: list[str] | None = None) -> int:
         require(PROG)
         from vaekit.runtime.bundle import read_manifest
 
-        from .api import export_run  # torch loads here, once `require` has checked that it is installed
+        from .api import (
+            export_run,  # torch loads here, once `require` has checked that it is installed
+        )
 
         path = export_run(args.run, args.out, dtype=args.dtype, quantize=args.quantize, force=args.force)
     except VaekitError as e:

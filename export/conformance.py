@@ -12,7 +12,7 @@ import torch
 
 from vaekit.runtime.bundle import DECODER_OUTPUTS
 from vaekit.runtime.conformance import RULE, vector_path
-from vaekit.train.models import VAE
+from vaekit.train.models import VAEModule
 
 from .parity import LATENT_SEED
 
@@ -33,7 +33,7 @@ def npy_bytes(array: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
-def conformance_vectors(model: VAE, heldout: np.ndarray, parity: dict[str, Any]) -> tuple[dict[str, bytes], dict[str, Any]]:
+def conformance_vectors(model: VAEModule, heldout: np.ndarray, parity: dict[str, Any]) -> tuple[dict[str, bytes], dict[str, Any]]:
     """The vector files ({bundle path: .npy bytes}) and the manifest's `conformance` entry: the encoder on the
     first held-out images, the decoder on as many seeded N(0, I) latents and on those images' posterior means."""
     cfg = model.config

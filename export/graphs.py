@@ -15,8 +15,15 @@ from onnxscript import optimizer
 from torch import nn
 from torch.export import Dim
 
-from vaekit.runtime.bundle import DECODER_FILE, DECODER_INPUTS, DECODER_OUTPUTS, ENCODER_FILE, ENCODER_INPUTS, ENCODER_OUTPUTS
-from vaekit.train.models import VAE
+from vaekit.runtime.bundle import (
+    DECODER_FILE,
+    DECODER_INPUTS,
+    DECODER_OUTPUTS,
+    ENCODER_FILE,
+    ENCODER_INPUTS,
+    ENCODER_OUTPUTS,
+)
+from vaekit.train.models import VAEModule
 
 from .errors import ExportError
 
@@ -60,7 +67,7 @@ def _checked(step: Callable[[], onnx.ModelProto], what: str) -> onnx.ModelProto:
             model = step()
         onnx.checker.check_model(model, full_check=True)
     except Exception as e:  # the exporter raises many types; the user needs to know which graph failed
-        raise ExportError(f"{what} failed ({type(e).__name__}: {str(e)[:500]})") from None
+        raise ExportError(f"{what} failed ({type(e).__name__}: {str(e)[:500]})") from e
     return model
 
 
@@ -100,7 +107,7 @@ def check_deterministic(model: onnx.ModelProto, what: str) -> None:
                           "belongs to the runtime): export a model whose forward pass is deterministic in eval mode")
 
 
-def export_graphs(model: VAE, precision: str) -> dict[str, onnx.ModelProto]:
+def export_graphs(model: VAEModule, precision: str) -> dict[str, onnx.ModelProto]:
     """The exporter's plain graphs of the bundle's two files, computing in `precision`'s float type
     (float32 for int8, which `finish_graphs` quantizes)."""
     cfg = model.config

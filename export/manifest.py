@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from datetime import datetime, timezone
-from importlib import metadata
-from pathlib import Path
 from typing import Any
 
 import onnx
@@ -13,7 +12,8 @@ import onnxruntime
 import onnxscript
 import torch
 
-from vaekit.runtime.bundle import FORMAT_NAME, FORMAT_VERSION, MANIFEST_FILE, expected_tensors, sha256_file
+from vaekit.runtime.bundle import FORMAT_NAME, FORMAT_VERSION, expected_tensors
+from vaekit.runtime.version import vaekit_version
 from vaekit.train.models import ModelConfig
 
 from .errors import ExportError
@@ -23,7 +23,7 @@ from .graphs import EXPORTER, OPSET, QUANTIZATION
 def producer() -> dict[str, str]:
     """Versions of everything that made the graphs, and the exporter used."""
     return {
-        "vaekit": metadata.version("vaekit"),
+        "vaekit": vaekit_version(),
         "torch": torch.__version__,
         "onnx": onnx.__version__,
         "onnxscript": onnxscript.__version__,
@@ -39,12 +39,13 @@ def check_provenance(provenance: Any) -> dict[str, Any]:
     try:
         json.dumps(provenance, allow_nan=False)
     except (TypeError, ValueError) as e:
-        raise ExportError(f"provenance must hold only JSON values, without NaN or infinity ({e})") from None
+        raise ExportError(f"provenance must hold only JSON values, without NaN or infinity ({e})") from e
     return provenance
 
 
 def build_manifest(cfg: ModelConfig, precision: str, provenance: dict[str, Any], parity: dict[str, Any]) -> dict[str, Any]:
-    """Every manifest key except `files`, `score_quantiles` and `latent_pca`, which need the written bundle."""
+    """Every manifest key that describes the model and its export; `files`, `conformance`, `score_quantiles`
+    and `latent_pca` are added once the graphs are final."""
     manifest = {
         "format": FORMAT_NAME,
         "format_version": FORMAT_VERSION,
@@ -65,12 +66,6 @@ def build_manifest(cfg: ModelConfig, precision: str, provenance: dict[str, Any],
     return manifest
 
 
-def file_entries(folder: Path, names: list[str]) -> dict[str, dict[str, Any]]:
-    """{"name": {"sha256", "bytes"}} of files written in `folder`."""
-    return {name: {"sha256": sha256_file(folder / name), "bytes": (folder / name).stat().st_size} for name in names}
-
-
-def write_manifest(folder: Path, manifest: dict[str, Any]) -> None:
-    """manifest.json, strict JSON (no NaN) so that any language can read it."""
-    text = json.dumps(manifest, indent=2, sort_keys=True, allow_nan=False) + "\n"
-    (folder / MANIFEST_FILE).write_text(text, encoding="utf-8")
+def file_entries(files: dict[str, bytes]) -> dict[str, dict[str, Any]]:
+    """{"name": {"sha256", "bytes"}} of the files a bundle will hold."""
+    return {name: {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)} for name, data in sorted(files.items())}

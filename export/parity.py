@@ -9,8 +9,13 @@ import numpy as np
 import onnxruntime as ort
 import torch
 
-from vaekit.runtime.bundle import DECODER_FILE, DECODER_OUTPUTS, ENCODER_FILE, ENCODER_OUTPUTS
-from vaekit.train.models import VAE
+from vaekit.runtime.bundle import (
+    DECODER_FILE,
+    DECODER_OUTPUTS,
+    ENCODER_FILE,
+    ENCODER_OUTPUTS,
+)
+from vaekit.train.models import VAEModule
 
 from .errors import ExportError, ParityError
 from .graphs import SIMPLIFIER
@@ -38,7 +43,7 @@ def _session(graph: bytes, what: str, precision: str) -> ort.InferenceSession:
         return ort.InferenceSession(graph, providers=["CPUExecutionProvider"])
     except Exception as e:  # onnxruntime's own exception types
         raise ExportError(f"onnxruntime {ort.__version__} (CPU) cannot load the {precision} {what} graph "
-                          f"({str(e)[:500]}); export with --dtype float32 instead") from None
+                          f"({str(e)[:500]}); export with --dtype float32 instead") from e
 
 
 def _run(session: ort.InferenceSession, names: list[str], feed: dict[str, np.ndarray], precision: str) -> list[np.ndarray]:
@@ -48,7 +53,7 @@ def _run(session: ort.InferenceSession, names: list[str], feed: dict[str, np.nda
     except Exception as e:  # onnxruntime's own exception types
         batch = len(next(iter(feed.values())))
         raise ExportError(f"onnxruntime (CPU) cannot run the {precision} graph on a batch of {batch} "
-                          f"({str(e)[:500]}); nothing was written") from None
+                          f"({str(e)[:500]}); nothing was written") from e
 
 
 def _grow(images: np.ndarray, n: int) -> np.ndarray:
@@ -71,7 +76,7 @@ def _compare(worst: dict[str, float], scale: dict[str, float], prefix: str, name
         scale[key] = max(scale.get(key, 0.0), float(np.max(np.abs(ref_np))) if ref_np.size else 0.0)
 
 
-def measure(model: VAE, graphs: dict[str, bytes], heldout: np.ndarray, precision: str) -> dict[str, Any]:
+def measure(model: VAEModule, graphs: dict[str, bytes], heldout: np.ndarray, precision: str) -> dict[str, Any]:
     """Max abs differences of every output over batch sizes 1, 7, 64: the encoder on held-out images,
     the decoder on seeded N(0, I) latents and on the images' posterior means."""
     cfg = model.config
@@ -114,7 +119,7 @@ def _failures(figures: dict[str, Any]) -> str:
     return ", ".join(f"{k}: max abs diff {diffs[k]:.3g} > {limits[k]:.3g}" for k in diffs if not diffs[k] <= limits[k])
 
 
-def check_parity(model: VAE, build: Callable[[bool], dict[str, bytes]], heldout: np.ndarray,
+def check_parity(model: VAEModule, build: Callable[[bool], dict[str, bytes]], heldout: np.ndarray,
                  precision: str) -> tuple[dict[str, bytes], dict[str, Any]]:
     """The graphs to write and their parity figures. `build(simplified)` gives the graphs with or without
     the simplification pass: the simplified ones are kept when they match torch, else the plain ones when

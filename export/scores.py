@@ -4,7 +4,6 @@ and the principal axes of their latent codes, the main directions apps move a la
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -33,9 +32,8 @@ def score_quantiles(vae: VAE, images: np.ndarray, k: int = SCORE_K) -> dict[str,
     }
 
 
-def heldout_figures(bundle: Path, images: np.ndarray) -> dict[str, Any]:
+def heldout_figures(vae: VAE, images: np.ndarray) -> dict[str, Any]:
     """The manifest's `score_quantiles` and `latent_pca` (principal axes of the posterior means) of the
-    held-out `images`, computed by the runtime on CPU from the bundle folder `bundle`."""
-    vae = VAE.load(bundle, device="cpu")
+    held-out `images`, computed by the runtime on the graphs that will be written."""
     quantiles = score_quantiles(vae, images)  # first: it refuses a model whose codes are not finite
     return {"score_quantiles": quantiles, "latent_pca": latent_pca(vae.encode(images)[0])}

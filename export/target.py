@@ -47,19 +47,19 @@ def _beside(out: Path, role: str) -> Path:
 @contextmanager
 def staged(out: Path, force: bool) -> Iterator[Path]:
     """Yield an empty temporary folder beside `out`; when the block succeeds, it becomes `out`
-    (an old bundle there is swapped out, then deleted); when it fails, it is removed."""
-    check_target(out, force)
+    (an old bundle there is swapped out, then deleted); when it fails, it is removed. The caller has
+    checked the target with `check_target` before its work; it is checked again only if it appeared since."""
     tmp = _beside(out, "tmp")
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         tmp.mkdir()  # not mkdtemp: its 0700 mode would make the bundle private; mkdir honours the umask
     except OSError as e:
-        raise ExportError(f"cannot write the bundle {str(out)!r} ({e}); choose another --out") from None
+        raise ExportError(f"cannot write the bundle {str(out)!r} ({e}); choose another --out") from e
     try:
         yield tmp
         _move_into_place(tmp, out, force)
     except OSError as e:  # a full disk, a folder made read-only meanwhile, ...
-        raise ExportError(f"writing the bundle {str(out)!r} failed ({e}); nothing was changed there") from None
+        raise ExportError(f"writing the bundle {str(out)!r} failed ({e}); nothing was changed there") from e
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

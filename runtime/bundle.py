@@ -181,7 +181,7 @@ def read_manifest(bundle: str | os.PathLike[str], verify_checksums: bool = True)
     except FileNotFoundError:
         raise BundleError(f"{path}: missing; is {str(root)!r} a bundle written by `vaekit-export`?") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise BundleError(f"{path}: not valid JSON ({e}); the bundle is corrupt, re-export it") from None
+        raise BundleError(f"{path}: not valid JSON ({e}); the bundle is corrupt, re-export it") from e
     if not isinstance(manifest, dict):
         raise BundleError(f"{path}: expected a JSON object; the bundle is corrupt, re-export it")
     validate_manifest(manifest, str(path))

@@ -8,13 +8,17 @@ from typing import Any
 
 import numpy as np
 
+from .errors import InputError
 
-def integer(name: str, value: object, minimum: int = 1) -> int:
-    """`value` as an int >= `minimum` (numpy integers too, never bools or floats)."""
+
+def integer(name: str, value: object, minimum: int = 1, maximum: int | None = None) -> int:
+    """`value` as an int in [minimum, maximum] (numpy integers too, never bools or floats)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r} ({type(value).__name__})")
-    if value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value}")
+        expected = f"an integer >= {minimum}" if maximum is None else f"a whole number from {minimum} to {maximum}"
+        raise InputError(f"{name} must be {expected}, got {value!r} ({type(value).__name__})")
+    if value < minimum or (maximum is not None and value > maximum):
+        expected = f"an integer >= {minimum}" if maximum is None else f"a whole number from {minimum} to {maximum}"
+        raise InputError(f"{name} must be {expected}, got {value}")
     return int(value)
 
 
@@ -23,12 +27,16 @@ def seed(value: object) -> int | None:
     return None if value is None else integer("seed", value, minimum=0)
 
 
-def real(name: str, value: object, minimum: float | None = None) -> float:
-    """`value` as a finite float (>= `minimum` when given)."""
+def real(name: str, value: object, minimum: float | None = None, maximum: float | None = None) -> float:
+    """`value` as a finite float in [minimum, maximum] (each bound only when given)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
-        raise ValueError(f"{name} must be a finite number, got {value!r}")
+        raise InputError(f"{name} must be a finite number, got {value!r}")
+    if maximum is not None and minimum is not None and not minimum <= value <= maximum:
+        raise InputError(f"{name} must be a number from {minimum:g} to {maximum:g}, got {value!r}")
     if minimum is not None and value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+        raise InputError(f"{name} must be >= {minimum}, got {value}")
+    if maximum is not None and value > maximum:
+        raise InputError(f"{name} must be <= {maximum}, got {value}")
     return float(value)
 
 
@@ -37,9 +45,9 @@ def numeric_array(value: Any, what: str) -> np.ndarray:
     try:
         arr = np.asarray(value)
     except (ValueError, TypeError) as e:
-        raise ValueError(f"{what} must be a numeric numpy array; could not convert {type(value).__name__}: {e}") from None
+        raise InputError(f"{what} must be a numeric numpy array; could not convert {type(value).__name__}: {e}") from e
     if arr.dtype == bool or arr.dtype.kind not in "uif":
-        raise ValueError(f"{what} must be a numeric numpy array, got dtype {arr.dtype}")
+        raise InputError(f"{what} must be a numeric numpy array, got dtype {arr.dtype}")
     if arr.size == 0:
-        raise ValueError(f"{what} is empty (shape {arr.shape}); pass at least one")
+        raise InputError(f"{what} is empty (shape {arr.shape}); pass at least one")
     return arr

@@ -1,8 +1,18 @@
-"""The fixed sets of values users choose from, one home each. Standard library only, so that commands can
-offer them (argparse `choices`) before onnxruntime or torch is imported."""
+"""The fixed sets of values users choose from, one home each. Standard library only, so that every
+command can offer them (argparse `choices`) before onnxruntime or torch is imported."""
 
 from __future__ import annotations
 
-DEVICES = ("auto", "cpu", "cuda")  # where a bundle runs (vaekit.runtime.devices)
-LIKELIHOODS = ("bernoulli", "gaussian")  # a bundle's `likelihood`, and what vaekit-train offers
+# where a bundle runs, and what it holds
+DEVICES = ("auto", "cpu", "cuda")
+LIKELIHOODS = ("bernoulli", "gaussian")
 METHODS = ("slerp", "lerp")  # interpolation paths between two latents
+# vaekit-train's model and objective
+MODEL_KINDS = ("mlp", "conv")
+ACTIVATIONS = ("relu", "elu", "gelu", "tanh")
+CONV_DECODERS = ("transpose", "upsample")
+SCHEDULES = ("cosine", "constant")
+BINARIZE = ("dynamic", "none")
+# vaekit-export's precisions: --dtype, and --quantize on float32 graphs
+DTYPES = ("float32", "float16")
+QUANTIZE = ("int8",)

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .choices import DEVICES, METHODS
-from .errors import VaekitError
+from .errors import InputError, VaekitError
 from .extras import require
 
 if TYPE_CHECKING:
@@ -47,7 +47,7 @@ def _image_for(vae: VAE, path: str) -> np.ndarray:
     try:
         return as_image_batch(load_image(path, vae.image_shape[0]), vae.image_shape)
     except ValueError as e:
-        raise ValueError(f"{path}: {e}") from None
+        raise InputError(f"{path}: {e}") from e
 
 
 def run(args: argparse.Namespace) -> str:
@@ -56,7 +56,7 @@ def run(args: argparse.Namespace) -> str:
     from .model import VAE  # onnxruntime loads here, once `require` has checked that it is installed
 
     if args.scale < 1 or (args.nrow is not None and args.nrow < 1):
-        raise ValueError("--scale and --nrow must be at least 1")
+        raise InputError("--scale and --nrow must be at least 1")
     vae = VAE.load(args.bundle, device=args.device)
     if args.interpolate:
         a, b = (_image_for(vae, path) for path in args.interpolate)
@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         require(PROG)
         print(run(args))
-    except (VaekitError, ValueError, OSError) as e:
+    except VaekitError as e:
         print(f"{PROG}: error: {e}", file=sys.stderr)
         return 1
     return 0

@@ -111,7 +111,7 @@ def read_vector(root: Path, name: str, item_shape: tuple[int, ...] | None = None
     try:
         array = np.load(io.BytesIO(path.read_bytes()), allow_pickle=False)
     except (OSError, ValueError) as e:
-        raise BundleError(f"{path}: not a readable .npy array ({e}); the bundle is corrupt, re-export it") from None
+        raise BundleError(f"{path}: not a readable .npy array ({e}); the bundle is corrupt, re-export it") from e
     if array.dtype != np.float32:
         raise BundleError(f"{path}: holds {array.dtype}, the format stores float32; re-export the bundle")
     if item_shape is not None and (array.shape[1:] != tuple(item_shape) or len(array) == 0):

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from importlib import metadata
 
 from .choices import DEVICES
-from .errors import BundleError, DeviceError, MissingExtraError
+from .errors import BundleError, DeviceError, InputError, MissingExtraError
 from .extras import RUNTIME
 
 try:
@@ -62,9 +62,9 @@ class SessionConfig:
         for name in ("intra_op_threads", "inter_op_threads"):
             value = getattr(self, name)
             if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
-                raise ValueError(f"{name} must be None or an integer >= 0 (0: onnxruntime decides), got {value!r}")
+                raise InputError(f"{name} must be None or an integer >= 0 (0: onnxruntime decides), got {value!r}")
         if self.graph_optimization not in OPTIMIZATION_LEVELS:
-            raise ValueError(
+            raise InputError(
                 f"graph_optimization must be one of {tuple(OPTIMIZATION_LEVELS)}, got {self.graph_optimization!r}"
             )
 
@@ -145,7 +145,7 @@ def first_error(output: str) -> str | None:
     return None
 
 
-def _try_cuda(paths: list[str | os.PathLike[str]], config: SessionConfig) -> tuple[list[ort.InferenceSession] | None, str]:
+def _try_cuda(paths: list[str | os.PathLike[str] | bytes], config: SessionConfig) -> tuple[list[ort.InferenceSession] | None, str]:
     """CUDA sessions for `paths`, or None and why not; onnxruntime's own messages go to the debug log."""
     with captured_output() as output:
         preload_cuda_libraries()
@@ -168,23 +168,26 @@ def _try_cuda(paths: list[str | os.PathLike[str]], config: SessionConfig) -> tup
                   "'vaekit.runtime')")
 
 
-def create_session(path: str | os.PathLike[str], providers: list, config: SessionConfig) -> ort.InferenceSession:
-    """An onnxruntime session for one graph file; a file onnxruntime cannot load is a BundleError."""
+def create_session(source: str | os.PathLike[str] | bytes, providers: list, config: SessionConfig) -> ort.InferenceSession:
+    """An onnxruntime session for one graph (a file, or its bytes); one onnxruntime cannot load is a BundleError."""
+    path = "the in-memory graph" if isinstance(source, bytes) else os.fspath(source)
     try:
-        return ort.InferenceSession(os.fspath(path), sess_options=config.options(), providers=providers)
+        return ort.InferenceSession(source if isinstance(source, bytes) else path, sess_options=config.options(),
+                                    providers=providers)
     except Exception as e:  # onnxruntime raises its own pybind classes (Fail, InvalidGraph, ...)
         raise BundleError(
             f"{path}: onnxruntime {ort.__version__} cannot load this graph ({type(e).__name__}: {e}); "
             "the file is corrupt or needs a newer onnxruntime; re-export the bundle or upgrade onnxruntime"
-        ) from None
+        ) from e
 
 
 def open_sessions(
-    paths: list[str | os.PathLike[str]], device: str, config: SessionConfig
+    paths: list[str | os.PathLike[str] | bytes], device: str, config: SessionConfig
 ) -> tuple[list[ort.InferenceSession], str]:
-    """Sessions for `paths` on `device` ("auto" | "cpu" | "cuda"), and the device they really run on."""
+    """Sessions for `paths` (graph files, or their bytes) on `device` ("auto" | "cpu" | "cuda"), and the device
+    they really run on."""
     if device not in DEVICES:
-        raise ValueError(f"device must be one of {DEVICES}, got {device!r}")
+        raise InputError(f"device must be one of {DEVICES}, got {device!r}")
     if device != "cpu":
         reason = cuda_unavailable_reason()
         if reason is None:

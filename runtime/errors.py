@@ -21,3 +21,7 @@ class DeviceError(VaekitError, RuntimeError):
 
 class MissingExtraError(VaekitError, ImportError):
     """An optional dependency of this command is not installed; the message names the `pip install` to run."""
+
+
+class InputError(VaekitError, ValueError):
+    """An argument a caller passed (an image, a latent, a count, a seed) that cannot work; says what would."""

@@ -10,7 +10,6 @@ Pillow is imported only by the helpers that need it.
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -18,6 +17,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .checks import numeric_array
+from .errors import InputError, MissingExtraError, VaekitError
+from .extras import RUNTIME
+from .files import atomic_write
 
 if TYPE_CHECKING:
     from PIL import Image as PILImage
@@ -58,13 +60,13 @@ def nchw_view(images: Any, image_shape: Shape) -> np.ndarray:
     dtype and layout are checked here, pixel values chunk by chunk in `to_unit_float32`."""
     arr = numeric_array(images, "images")
     if arr.dtype != np.uint8 and arr.dtype.kind != "f":
-        raise ValueError(
+        raise InputError(
             f"images must be uint8 (0-255) or float (0-1), got {arr.dtype}; convert with .astype(np.uint8) "
             "for 0-255 values or divide by 255 for floats"
         )
     layout = next((f for name, pat, f in _layouts(image_shape) if _fits(arr.shape, pat)), None)
     if layout is None:
-        raise ValueError(f"images have shape {arr.shape}, but {_expected(image_shape)}")
+        raise InputError(f"images have shape {arr.shape}, but {_expected(image_shape)}")
     return layout(arr)
 
 
@@ -75,10 +77,10 @@ def to_unit_float32(batch: np.ndarray) -> np.ndarray:
         out /= 255.0
         return out
     if not np.isfinite(batch).all():
-        raise ValueError("images contain NaN or infinite values; pass finite pixel values in [0, 1]")
+        raise InputError("images contain NaN or infinite values; pass finite pixel values in [0, 1]")
     lo, hi = float(batch.min()), float(batch.max())
     if lo < 0.0 or hi > 1.0:
-        raise ValueError(
+        raise InputError(
             f"float images must lie in [0, 1], got values in [{lo:g}, {hi:g}]; divide 0-255 values by 255 "
             "(or pass them as uint8)"
         )
@@ -96,7 +98,7 @@ def to_uint8(images: Any) -> np.ndarray:
     if arr.dtype == np.uint8:
         return arr
     if not np.isfinite(arr).all():
-        raise ValueError("images contain NaN or infinite values; cannot convert them to uint8")
+        raise InputError("images contain NaN or infinite values; cannot convert them to uint8")
     return np.round(np.clip(arr, 0.0, 1.0) * 255.0).astype(np.uint8)
 
 
@@ -109,7 +111,7 @@ def _hwc(image: Any) -> np.ndarray:
         return arr.transpose(1, 2, 0)
     if arr.ndim == 3 and arr.shape[2] in (1, 3):
         return arr
-    raise ValueError(f"expected one image shaped HW, CHW or HWC with 1 or 3 channels, got shape {arr.shape}")
+    raise InputError(f"expected one image shaped HW, CHW or HWC with 1 or 3 channels, got shape {arr.shape}")
 
 
 def make_grid(images: Any, nrow: int = 8, padding: int = 2, pad_value: int = 0) -> np.ndarray:
@@ -118,9 +120,9 @@ def make_grid(images: Any, nrow: int = 8, padding: int = 2, pad_value: int = 0) 
     if arr.ndim == 3:
         arr = arr[None]
     if arr.ndim != 4 or arr.shape[1] not in (1, 3):
-        raise ValueError(f"make_grid expects images shaped (N, C, H, W) with C in (1, 3), got {arr.shape}")
+        raise InputError(f"make_grid expects images shaped (N, C, H, W) with C in (1, 3), got {arr.shape}")
     if nrow < 1 or padding < 0 or not 0 <= pad_value <= 255:
-        raise ValueError(f"make_grid needs nrow >= 1, padding >= 0, pad_value in 0-255; got {nrow}, {padding}, {pad_value}")
+        raise InputError(f"make_grid needs nrow >= 1, padding >= 0, pad_value in 0-255; got {nrow}, {padding}, {pad_value}")
     n, c, h, w = arr.shape
     cols, rows = min(nrow, n), -(-n // nrow)
     grid = np.full((rows * (h + padding) + padding, cols * (w + padding) + padding, c), pad_value, np.uint8)
@@ -133,7 +135,7 @@ def make_grid(images: Any, nrow: int = 8, padding: int = 2, pad_value: int = 0) 
 def upscale(image: Any, factor: int) -> np.ndarray:
     """One image (HW, CHW or HWC) as HWC uint8, `factor` times larger by nearest-neighbour repetition."""
     if isinstance(factor, bool) or not isinstance(factor, int) or factor < 1:
-        raise ValueError(f"the upscaling factor must be an integer >= 1, got {factor!r}")
+        raise InputError(f"the upscaling factor must be an integer >= 1, got {factor!r}")
     return _hwc(image).repeat(factor, axis=0).repeat(factor, axis=1)
 
 
@@ -142,7 +144,7 @@ def _pil() -> Any:
     try:
         from PIL import Image
     except ImportError:
-        raise ImportError("this needs Pillow, which is not installed: `pip install pillow`") from None
+        raise MissingExtraError(f"this needs Pillow, which is not installed: {RUNTIME}") from None
     return Image
 
 
@@ -154,22 +156,18 @@ def to_pil(image: Any) -> "PILImage.Image":
 
 def save_png(image: Any, path: str | os.PathLike[str]) -> Path:
     """Write one image (see `to_pil`) as a PNG, atomically (temporary file, then rename)."""
-    path = Path(path)
     picture = to_pil(image)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".png", dir=path.parent)
     try:
-        with os.fdopen(fd, "wb") as f:
-            picture.save(f, format="PNG")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+        return atomic_write(path, lambda f: picture.save(f, format="PNG"))
+    except OSError as e:
+        raise VaekitError(f"cannot write {path}: {e.strerror or e}; choose another path") from e
 
 
 def load_image(path: str | os.PathLike[str], channels: int) -> np.ndarray:
     """An image file as a uint8 HWC array with `channels` channels (1: grayscale, 3: RGB)."""
-    with _pil().open(path) as picture:
-        return np.asarray(picture.convert("L" if channels == 1 else "RGB")).reshape(
-            picture.height, picture.width, channels
-        )
+    try:
+        with _pil().open(path) as picture:
+            return np.asarray(picture.convert("L" if channels == 1 else "RGB")).reshape(
+                picture.height, picture.width, channels)
+    except OSError as e:  # missing, unreadable or not an image (Pillow's UnidentifiedImageError is an OSError)
+        raise InputError(f"{path}: cannot read this image ({e}); pass a PNG, JPEG or other image file") from e

@@ -10,13 +10,28 @@ from typing import Any
 import numpy as np
 
 from . import checks
+from .bundle import (
+    DECODER_FILE,
+    DECODER_OUTPUTS,
+    ENCODER_FILE,
+    ENCODER_OUTPUTS,
+    BundleError,
+    read_manifest,
+)
 from .conformance import GRAPH_INPUTS, Verification, compare, read_vector
-from .bundle import DECODER_FILE, DECODER_OUTPUTS, ENCODER_FILE, ENCODER_OUTPUTS, BundleError, read_manifest
 from .devices import SessionConfig, open_sessions
+from .errors import InputError
 from .graphs import Graph
 from .images import as_image_batch, nchw_view, to_unit_float32
 from .latents import as_latent, as_latents, as_values, path
-from .likelihood import PARAMS, kl_to_prior, log_likelihood, log_mean_exp, log_posterior, log_standard_normal
+from .likelihood import (
+    PARAMS,
+    kl_to_prior,
+    log_likelihood,
+    log_mean_exp,
+    log_posterior,
+    log_standard_normal,
+)
 
 
 def _check_graph(graph: Graph, tensors: dict[str, list[str]], input_dims: tuple[int, ...], where: Path) -> None:
@@ -47,7 +62,7 @@ class VAE:
     CUDA, its own IO binding, so no mutable state is shared between calls.
     """
 
-    def __init__(self, root: Path, manifest: dict[str, Any], encoder: Graph, decoder: Graph, device: str,
+    def __init__(self, root: Path | None, manifest: dict[str, Any], encoder: Graph, decoder: Graph, device: str,
                  batch_size: int) -> None:
         self.path = root
         self.manifest = manifest
@@ -79,10 +94,26 @@ class VAE:
         config = SessionConfig(intra_op_threads, inter_op_threads, graph_optimization)
         manifest = read_manifest(path, verify_checksums=verify_checksums)
         root = Path(path)
-        sessions, used = open_sessions([root / ENCODER_FILE, root / DECODER_FILE], device, config)
+        return cls._open(root, manifest, [root / ENCODER_FILE, root / DECODER_FILE], device, config, batch_size)
+
+    @classmethod
+    def from_graphs(cls, manifest: dict[str, Any], encoder: bytes, decoder: bytes, *, device: str = "cpu",
+                    batch_size: int = 256) -> VAE:
+        """A VAE over two serialized ONNX graphs held in memory, described by `manifest` (at least its
+        `image_shape`, `latent_dim`, `likelihood` and `tensors`): what an exporter scores and encodes with
+        before it writes anything. It has no folder, so `verify` says it cannot be checked."""
+        batch_size = checks.integer("batch_size", batch_size)
+        return cls._open(None, manifest, [encoder, decoder], device, SessionConfig(), batch_size)
+
+    @classmethod
+    def _open(cls, root: Path | None, manifest: dict[str, Any], sources: list, device: str, config: SessionConfig,
+              batch_size: int) -> VAE:
+        """Sessions for the two graphs (files or bytes), checked against the manifest."""
+        sessions, used = open_sessions(sources, device, config)
         encoder, decoder = (Graph(s, "cuda" if used == "cuda" else None) for s in sessions)
-        _check_graph(encoder, manifest["tensors"]["encoder"], tuple(manifest["image_shape"]), root / ENCODER_FILE)
-        _check_graph(decoder, manifest["tensors"]["decoder"], (manifest["latent_dim"],), root / DECODER_FILE)
+        where = [root / ENCODER_FILE, root / DECODER_FILE] if root else [Path(ENCODER_FILE), Path(DECODER_FILE)]
+        _check_graph(encoder, manifest["tensors"]["encoder"], tuple(manifest["image_shape"]), where[0])
+        _check_graph(decoder, manifest["tensors"]["decoder"], (manifest["latent_dim"],), where[1])
         return cls(root, manifest, encoder, decoder, used, batch_size)
 
     @property
@@ -134,7 +165,7 @@ class VAE:
         z = as_latent(latent, self.latent_dim)
         dim = checks.integer("dim", dim, minimum=0)
         if dim >= self.latent_dim:
-            raise ValueError(f"dim must be below latent_dim={self.latent_dim}, got {dim}")
+            raise InputError(f"dim must be below latent_dim={self.latent_dim}, got {dim}")
         values = as_values(values)
         grid = np.repeat(z[None], len(values), axis=0)
         grid[:, dim] = values
@@ -164,6 +195,8 @@ class VAE:
         `Verification.passed` says whether this machine computes what torch did at export; a bundle
         exported without vectors gives `checked=False` and the reason, and still works as before."""
         entry = self.manifest.get("conformance")
+        if self.path is None:
+            return Verification(self.device, checked=False, reason="its graphs are held in memory, not in a bundle")
         if entry is None:
             return Verification(self.device, checked=False, reason="the bundle has no conformance vectors (exported "
                                 "before vaekit stored them); re-export it to make it checkable")
@@ -209,9 +242,9 @@ class VAE:
                 return as_latent(value, self.latent_dim)
             images = as_image_batch(value, self.image_shape)
         except ValueError as e:
-            raise ValueError(f"{name}: {e} (pass one image, or one latent of size {self.latent_dim})") from None
+            raise InputError(f"{name}: {e} (pass one image, or one latent of size {self.latent_dim})") from e
         if len(images) != 1:
-            raise ValueError(f"{name} must be one image or one latent of size {self.latent_dim}, "
+            raise InputError(f"{name} must be one image or one latent of size {self.latent_dim}, "
                              f"got a batch of {len(images)} images")
         return self._encode_step(images)[0][0]
 

@@ -9,13 +9,14 @@ Names load on first use, so `vaekit-train` can say which extra is missing instea
 from vaekit.runtime.extras import lazy_exports
 
 _WHERE = {
-    "RunError": "checkpoint",
+    "ConfigError": "errors",
+    "RunError": "errors",
     "TrainConfig": "config",
-    "DataError": "data",
+    "DataError": "errors",
     "load_data": "data",
     "LoadedRun": "run",
     "load_run": "run",
-    "TrainingError": "trainer",
+    "TrainingError": "errors",
     "train": "trainer",
 }
 __all__ = sorted(_WHERE)

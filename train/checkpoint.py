@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
+
+from vaekit.runtime.files import atomic_write
+
+from .errors import RunError
 
 CHECKPOINT_FILE = "checkpoint.pt"
 CONFIG_FILE = "config.json"
@@ -16,28 +19,6 @@ METRICS_FILE = "metrics.jsonl"
 SUMMARY_FILE = "summary.json"
 FORMAT = "vaekit-checkpoint"
 VERSION = 1
-
-
-class RunError(ValueError):
-    """A run folder that cannot be used, with the reason and the fix."""
-
-
-def atomic_write(path: Path, write: Any) -> None:
-    """Call `write(file_object)` on a temporary file beside `path`, then rename it into place."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def write_json(path: Path, data: Any) -> None:
-    atomic_write(path, lambda f: f.write((json.dumps(data, indent=2, sort_keys=True) + "\n").encode()))
 
 
 def save_checkpoint(run: Path, state: dict[str, Any]) -> None:
@@ -56,7 +37,7 @@ def load_checkpoint(run: str | os.PathLike[str]) -> dict[str, Any]:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises many types for a corrupt or foreign file
-        raise RunError(f"{path}: unreadable checkpoint ({type(e).__name__}: {str(e)[:200]}); resume from a backup or retrain") from None
+        raise RunError(f"{path}: unreadable checkpoint ({type(e).__name__}: {str(e)[:200]}); resume from a backup or retrain") from e
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise RunError(f"{path}: not a vaekit checkpoint")
     if state.get("version") != VERSION:

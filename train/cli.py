@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 from typing import TYPE_CHECKING
 
-from vaekit.runtime.choices import LIKELIHOODS
+from vaekit.runtime.choices import ACTIVATIONS, BINARIZE, CONV_DECODERS, LIKELIHOODS, MODEL_KINDS, SCHEDULES
 from vaekit.runtime.errors import VaekitError
 from vaekit.runtime.extras import require
 
@@ -44,15 +43,15 @@ def parser() -> argparse.ArgumentParser:
     d.add_argument("--channels", type=int, choices=(1, 3), help="1 = grayscale, 3 = RGB (folders; default: as found)")
     d.add_argument("--test-fraction", type=float, default=0.1, help="held-out share when the data has no test split")
     d.add_argument("--skip-bad-images", action="store_true", help="skip unreadable images instead of stopping")
-    d.add_argument("--binarize", choices=("dynamic", "none"), help="dynamic: resample binary pixels every batch "
+    d.add_argument("--binarize", choices=BINARIZE, help="dynamic: resample binary pixels every batch "
                    "(the binarized-MNIST protocol; default for bernoulli)")
     m = p.add_argument_group("model")
-    m.add_argument("--model", choices=("mlp", "conv"), help="fully connected or convolutional (default: by image size)")
+    m.add_argument("--model", choices=MODEL_KINDS, help="fully connected or convolutional (default: by image size)")
     m.add_argument("--latent-dim", type=int, help="size of the latent code")
     m.add_argument("--hidden", type=_ints, help="hidden layer sizes, e.g. 512,256")
     m.add_argument("--conv-channels", type=_ints, help="conv channels per stride-2 layer, e.g. 32,64")
-    m.add_argument("--conv-decoder", choices=("transpose", "upsample"), default="transpose")
-    m.add_argument("--activation", choices=("relu", "elu", "gelu", "tanh"))
+    m.add_argument("--conv-decoder", choices=CONV_DECODERS, default="transpose")
+    m.add_argument("--activation", choices=ACTIVATIONS)
     m.add_argument("--likelihood", choices=LIKELIHOODS, default="bernoulli",
                    help="bernoulli for (near) black-and-white images, gaussian (learned variance) for photos")
     o = p.add_argument_group("objective")
@@ -66,7 +65,7 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--batch-size", type=int, default=128)
     t.add_argument("--lr", type=float, help="AdamW learning rate")
     t.add_argument("--weight-decay", type=float, default=0.0)
-    t.add_argument("--schedule", choices=("cosine", "constant"), default="cosine", help="learning-rate schedule")
+    t.add_argument("--schedule", choices=SCHEDULES, default="cosine", help="learning-rate schedule")
     t.add_argument("--grad-clip", type=float, default=100.0, help="clip the gradient norm (0 = off)")
     t.add_argument("--device", default="auto", help="auto (CUDA if available), cpu or cuda[:N]")
     t.add_argument("--seed", type=int, default=0)
@@ -91,25 +90,25 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Entry point of `vaekit-train`: errors a user can fix are one line and exit status 1."""
     args = parser().parse_args(argv)
     try:
         require(PROG)
-        from .trainer import train  # torch loads here, once `require` has checked that it is installed
+        from .trainer import (
+            train,  # torch loads here, once `require` has checked that it is installed
+        )
 
-        run = train(config_from_args(args), resume=args.resume)
+        summary = train(config_from_args(args), resume=args.resume)
     except KeyboardInterrupt:
         return 130
-    except (VaekitError, ValueError, FileExistsError, RuntimeError) as e:
+    except VaekitError as e:
         print(f"{PROG}: error: {e}", file=sys.stderr)
         return 1
-    summary = Path(run) / "summary.json"
-    print(f"run written to {run}")
-    if summary.is_file():
-        import json
-
-        s = json.loads(summary.read_text())
-        print(f"test ELBO {s['test_elbo']:.2f} nats, test NLL (IWAE, k={s['iwae_k']}) {s['test_nll_iwae']:.2f} nats "
-              f"on {s['n_test_nll']} held-out images; {s['steps']} steps in {s['wall_time_s']:.1f} s")
+    if summary is not None:  # None on the other processes of a torchrun job
+        print(f"run written to {summary.run}")
+        print(f"test ELBO {summary.metrics['test_elbo']:.2f} nats, test NLL (IWAE, k={summary.test_nll_k}) "
+              f"{summary.test_nll:.2f} nats on {summary.test_nll_images} held-out images; {summary.steps} steps in "
+              f"{summary.wall_time_s:.1f} s")
     return 0
 
 

@@ -10,6 +10,9 @@ import math
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+from vaekit.runtime.choices import BINARIZE, DEVICES, SCHEDULES
+
+from .errors import ConfigError
 from .models import ModelConfig
 
 
@@ -65,11 +68,11 @@ class TrainConfig:
         names = {f.name for f in fields(cls)}
         unknown = sorted(set(d) - names)
         if unknown:
-            raise ValueError(f"unknown training options {unknown}; see `vaekit-train --help`")
+            raise ConfigError(f"unknown training options {unknown}; see `vaekit-train --help`")
         return cls(**d)
 
     def validate(self) -> None:
-        """Raise ValueError naming the option and what it accepts."""
+        """Raise ConfigError naming the option and what it accepts."""
         checks = [
             (self.batch_size >= 1, f"batch_size must be at least 1, got {self.batch_size}"),
             (self.epochs is None or self.epochs >= 1, f"epochs must be at least 1, got {self.epochs}"),
@@ -78,17 +81,17 @@ class TrainConfig:
             (self.free_bits >= 0, f"free_bits must be non-negative, got {self.free_bits}"),
             (self.iwae_k >= 1, f"iwae_k must be at least 1, got {self.iwae_k}"),
             (self.nll_k >= 1, f"nll_k must be at least 1, got {self.nll_k}"),
-            (self.schedule in ("cosine", "constant"), f"schedule must be 'cosine' or 'constant', got {self.schedule!r}"),
-            (self.binarize in (None, "dynamic", "none"), f"binarize must be 'dynamic' or 'none', got {self.binarize!r}"),
-            (self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:"),
+            (self.schedule in SCHEDULES, f"schedule must be one of {SCHEDULES}, got {self.schedule!r}"),
+            (self.binarize in (None, *BINARIZE), f"binarize must be one of {BINARIZE}, got {self.binarize!r}"),
+            (self.device in DEVICES or self.device.startswith("cuda:"),
              f"device must be auto, cpu or cuda[:N], got {self.device!r}"),
             (self.channels in (None, 1, 3), f"channels must be 1 or 3, got {self.channels}"),
         ]
         for ok, message in checks:
             if not ok:
-                raise ValueError(message)
+                raise ConfigError(message)
         if self.binarize == "dynamic" and self.likelihood != "bernoulli":
-            raise ValueError("--binarize dynamic needs --likelihood bernoulli")
+            raise ConfigError("--binarize dynamic needs --likelihood bernoulli")
 
 
 def recipe_for(image_shape: tuple[int, int, int], n_train: int, batch_size: int) -> dict[str, Any]:

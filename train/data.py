@@ -15,13 +15,11 @@ from pathlib import Path
 
 import numpy as np
 
+from .errors import DataError
+
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
 IDX_DTYPES = {0x08: np.uint8}
 GRAY_MODES = ("1", "L", "LA", "I", "I;16", "F")
-
-
-class DataError(ValueError):
-    """Input data that cannot be used, with the file at fault and the fix."""
 
 
 @dataclass
@@ -116,7 +114,7 @@ def _read_npz(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
             if "x" in keys:
                 return f["x"], None
     except (OSError, ValueError) as e:
-        raise DataError(f"{path}: not a readable .npz file ({e})") from None
+        raise DataError(f"{path}: not a readable .npz file ({e})") from e
     raise DataError(f"{path}: has arrays {sorted(keys)}; expected 'x_train' (and optionally 'x_test') or a single 'x'")
 
 
@@ -127,7 +125,7 @@ def _read_idx(path: Path) -> np.ndarray:
         with opener(path, "rb") as f:
             raw = f.read()
     except (OSError, EOFError) as e:
-        raise DataError(f"{path}: cannot read IDX file ({e})") from None
+        raise DataError(f"{path}: cannot read IDX file ({e})") from e
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0:
         raise DataError(f"{path}: not an IDX file (bad magic number)")
     dtype, ndim = raw[2], raw[3]
@@ -184,5 +182,5 @@ def _load_image(path: Path, size: int | None, channels: int | None) -> np.ndarra
                 im = im.crop((left, top, left + side, top + side)).resize((size, size), Image.Resampling.LANCZOS)
             arr = np.asarray(im, dtype=np.uint8)
     except (UnidentifiedImageError, OSError, SyntaxError) as e:
-        raise DataError(f"{path}: unreadable or truncated image ({e}); fix or remove it, or pass --skip-bad-images") from None
+        raise DataError(f"{path}: unreadable or truncated image ({e}); fix or remove it, or pass --skip-bad-images") from e
     return arr[:, :, None] if arr.ndim == 2 else arr

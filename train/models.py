@@ -14,12 +14,14 @@ from typing import Any
 import torch
 from torch import nn
 
-MODEL_KINDS = ("mlp", "conv")
-LIKELIHOODS = ("bernoulli", "gaussian")
+from vaekit.runtime.choices import ACTIVATIONS, CONV_DECODERS, LIKELIHOODS, MODEL_KINDS
+
+from .errors import ConfigError
+
 # Bounds of a Gaussian decoder's per-pixel log-variance: keeps the likelihood finite on pixels
 # that never vary (the black border of digits) without limiting real images.
 LOGVAR_MIN, LOGVAR_MAX = -8.0, 4.0
-ACTIVATIONS = {"relu": nn.ReLU, "elu": nn.ELU, "gelu": nn.GELU, "tanh": nn.Tanh}
+ACTIVATION_MODULES = {"relu": nn.ReLU, "elu": nn.ELU, "gelu": nn.GELU, "tanh": nn.Tanh}  # one per ACTIVATIONS
 
 
 @dataclass
@@ -42,32 +44,32 @@ class ModelConfig:
         self.validate()
 
     def validate(self) -> None:
-        """Raise ValueError naming the bad field and what it accepts."""
+        """Raise ConfigError naming the bad field and what it accepts."""
         if self.kind not in MODEL_KINDS:
-            raise ValueError(f"unknown model kind {self.kind!r}; choose one of {MODEL_KINDS}")
+            raise ConfigError(f"unknown model kind {self.kind!r}; choose one of {MODEL_KINDS}")
         if self.likelihood not in LIKELIHOODS:
-            raise ValueError(f"unknown likelihood {self.likelihood!r}; choose one of {LIKELIHOODS}")
+            raise ConfigError(f"unknown likelihood {self.likelihood!r}; choose one of {LIKELIHOODS}")
         if self.activation not in ACTIVATIONS:
-            raise ValueError(f"unknown activation {self.activation!r}; choose one of {tuple(ACTIVATIONS)}")
+            raise ConfigError(f"unknown activation {self.activation!r}; choose one of {ACTIVATIONS}")
         if len(self.image_shape) != 3 or min(self.image_shape) < 1:
-            raise ValueError(f"image_shape must be (C, H, W) with positive sizes, got {self.image_shape}")
+            raise ConfigError(f"image_shape must be (C, H, W) with positive sizes, got {self.image_shape}")
         if self.image_shape[0] not in (1, 3):
-            raise ValueError(f"images must have 1 (grayscale) or 3 (RGB) channels, got {self.image_shape[0]}")
+            raise ConfigError(f"images must have 1 (grayscale) or 3 (RGB) channels, got {self.image_shape[0]}")
         if self.latent_dim < 1:
-            raise ValueError(f"latent_dim must be at least 1, got {self.latent_dim}")
+            raise ConfigError(f"latent_dim must be at least 1, got {self.latent_dim}")
         if not self.hidden or min(self.hidden) < 1:
-            raise ValueError(f"hidden sizes must be positive, got {self.hidden}")
+            raise ConfigError(f"hidden sizes must be positive, got {self.hidden}")
         if self.kind == "conv":
             _, h, w = self.image_shape
             factor = 2 ** len(self.conv_channels)
             if h != w or h % factor:
-                raise ValueError(
+                raise ConfigError(
                     f"the conv model needs square images whose size is a multiple of {factor} "
                     f"({len(self.conv_channels)} stride-2 layers), got {h}x{w}; "
                     f"pass --image-size with a multiple of {factor} or use --model mlp"
                 )
-            if self.conv_decoder not in ("transpose", "upsample"):
-                raise ValueError(f"conv_decoder must be 'transpose' or 'upsample', got {self.conv_decoder!r}")
+            if self.conv_decoder not in CONV_DECODERS:
+                raise ConfigError(f"conv_decoder must be one of {CONV_DECODERS}, got {self.conv_decoder!r}")
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -95,7 +97,7 @@ class Encoder(nn.Module):
 
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
-        act = ACTIVATIONS[cfg.activation]
+        act = ACTIVATION_MODULES[cfg.activation]
         c, h, w = cfg.image_shape
         if cfg.kind == "mlp":
             self.features: nn.Module = nn.Flatten()
@@ -123,7 +125,7 @@ class Decoder(nn.Module):
 
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
-        act = ACTIVATIONS[cfg.activation]
+        act = ACTIVATION_MODULES[cfg.activation]
         c, h, w = cfg.image_shape
         self.image_shape = (c, h, w)
         if cfg.kind == "mlp":
@@ -164,8 +166,9 @@ class Decoder(nn.Module):
         return {"image": image, "logvar": logvar}
 
 
-class VAE(nn.Module):
-    """Encoder and decoder of one model, built from a `ModelConfig`."""
+class VAEModule(nn.Module):
+    """Encoder and decoder of one model, built from a `ModelConfig`: the torch module that training updates
+    (`vaekit.runtime.VAE` is its exported, torch-free counterpart)."""
 
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
@@ -177,8 +180,8 @@ class VAE(nn.Module):
         return self.encoder(x)
 
 
-def build_model(cfg: ModelConfig | dict[str, Any]) -> VAE:
+def build_model(cfg: ModelConfig | dict[str, Any]) -> VAEModule:
     """A fresh VAE for `cfg` (a ModelConfig or its dict form, as stored in checkpoints)."""
     if isinstance(cfg, dict):
         cfg = ModelConfig.from_dict(cfg)
-    return VAE(cfg)
+    return VAEModule(cfg)

@@ -12,13 +12,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .models import VAE
+from .models import VAEModule
 
 LOG_2PI = math.log(2 * math.pi)
 
 
-def log_likelihood(params: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
-    """log p(x|z) per image from the decoder's parameters (see `Decoder.likelihood_params`)."""
+def log_likelihood(x: torch.Tensor, params: dict[str, torch.Tensor]) -> torch.Tensor:
+    """log p(x|z) per image from the decoder's parameters (see `Decoder.likelihood_params`); the same
+    argument order as the runtime's `likelihood.log_likelihood`."""
     if "logits" in params:
         ll = -F.binary_cross_entropy_with_logits(params["logits"], x, reduction="none")
     else:
@@ -33,17 +34,17 @@ def kl_per_dim(mean: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
 
 
 def elbo_terms(
-    model: VAE, x: torch.Tensor, eps: torch.Tensor
+    model: VAEModule, x: torch.Tensor, eps: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(reconstruction log-likelihood, KL per dim, mean) for one reparameterised sample z = mu + sigma*eps."""
     mean, logvar = model.encoder(x)
     z = mean + torch.exp(0.5 * logvar) * eps
-    recon = log_likelihood(model.decoder.likelihood_params(z), x)
+    recon = log_likelihood(x, model.decoder.likelihood_params(z))
     return recon, kl_per_dim(mean, logvar), mean
 
 
 def training_loss(
-    model: VAE, x: torch.Tensor, eps: torch.Tensor, *, beta: float = 1.0, free_bits: float = 0.0, iwae_k: int = 1
+    model: VAEModule, x: torch.Tensor, eps: torch.Tensor, *, beta: float = 1.0, free_bits: float = 0.0, iwae_k: int = 1
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """Mean loss over the batch and its parts (detached). `eps` is (N, D) for the ELBO or (k, N, D) for IWAE."""
     if iwae_k > 1:
@@ -61,14 +62,14 @@ def training_loss(
     }
 
 
-def iwae_bound(model: VAE, x: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
+def iwae_bound(model: VAEModule, x: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
     """Importance-weighted bound log (1/k) sum_i p(x, z_i) / q(z_i|x) per image; eps is (k, N, D)."""
     k, n, d = eps.shape
     mean, logvar = model.encoder(x)
     std = torch.exp(0.5 * logvar)
     z = mean + std * eps  # (k, N, D)
     params = model.decoder.likelihood_params(z.reshape(k * n, d))
-    log_px = log_likelihood(params, x.repeat(k, 1, 1, 1)).view(k, n)
+    log_px = log_likelihood(x.repeat(k, 1, 1, 1), params).view(k, n)
     log_pz = -0.5 * (LOG_2PI + z.pow(2)).sum(-1)
     log_qz = -0.5 * (LOG_2PI + logvar + eps.pow(2)).sum(-1)
     return torch.logsumexp(log_px + log_pz - log_qz, dim=0) - math.log(k)
@@ -76,7 +77,7 @@ def iwae_bound(model: VAE, x: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
 
 @torch.no_grad()
 def nll_estimate(
-    model: VAE, x: torch.Tensor, *, k: int = 1000, generator: torch.Generator, max_points: int = 100_000
+    model: VAEModule, x: torch.Tensor, *, k: int = 1000, generator: torch.Generator, max_points: int = 100_000
 ) -> torch.Tensor:
     """Per-image NLL upper bound (-IWAE with k samples), chunked so at most `max_points` z's are decoded at once."""
     d = model.config.latent_dim
@@ -97,7 +98,7 @@ def nll_estimate(
 class Objective(nn.Module):
     """The training loss as a module, so that DistributedDataParallel can wrap it and sync gradients."""
 
-    def __init__(self, model: VAE, *, free_bits: float = 0.0, iwae_k: int = 1) -> None:
+    def __init__(self, model: VAEModule, *, free_bits: float = 0.0, iwae_k: int = 1) -> None:
         super().__init__()
         self.model, self.free_bits, self.iwae_k = model, free_bits, iwae_k
 

@@ -1,40 +1,72 @@
-"""Reading a finished (or interrupted) run folder back: what `vaekit-export` starts from."""
+"""A run folder's contents beyond the checkpoint: the held-out images stored for export, and reading a
+finished (or interrupted) run back, which is what `vaekit-export` starts from."""
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .checkpoint import SUMMARY_FILE, RunError, load_checkpoint
+from vaekit.runtime.bundle import sha256_file
+from vaekit.runtime.files import atomic_write
+from vaekit.runtime.run_summary import RunSummary
+
+from .checkpoint import SUMMARY_FILE, load_checkpoint
 from .data import load_data
-from .models import VAE, ModelConfig, build_model
+from .errors import DataError, RunError
+from .models import ModelConfig, VAEModule, build_model
+
+HELDOUT_FILE = "heldout.npy"
+HELDOUT_IMAGES = 2000  # what export scores and encodes for the manifest (the first 64 also check parity)
+HELDOUT_BYTES = 32 << 20  # larger images store fewer: at most 32 MiB of uint8 pixels (682 at 128x128 RGB)
+
+
+def write_heldout(run_dir: Path, test: np.ndarray) -> int:
+    """Store the first held-out images (uint8 N, C, H, W) in the run folder, so that exporting the run never
+    needs its data source; returns how many."""
+    n = max(1, min(len(test), HELDOUT_IMAGES, HELDOUT_BYTES // test[0].nbytes))
+    atomic_write(run_dir / HELDOUT_FILE, lambda f: np.save(f, np.ascontiguousarray(test[:n]), allow_pickle=False))
+    return n
 
 
 @dataclass
 class LoadedRun:
-    """A run's model (eval mode, CPU), its configs and its final figures."""
+    """A run's model (eval mode, CPU), its configs and, when it finished, its summary."""
 
     path: Path
-    model: VAE
+    model: VAEModule
     model_config: ModelConfig
     train_config: dict[str, Any]
-    summary: dict[str, Any] = field(default_factory=dict)
+    summary: RunSummary | None = None
 
-    def heldout_images(self, n: int | None = None) -> np.ndarray:
-        """The run's held-out images, float32 (n, C, H, W) in [0, 1], re-loaded from its data source."""
+    def heldout(self, n: int | None = None) -> np.ndarray:
+        """The run's first `n` held-out images, float32 (N, C, H, W) in [0, 1], from its heldout.npy (a run
+        trained before vaekit stored them re-loads its data source)."""
+        path = self.path / HELDOUT_FILE
+        if not path.is_file():
+            return self._reload_heldout(n)
+        if self.summary is not None and self.summary.heldout_sha256 not in (None, sha256_file(path)):
+            raise RunError(f"{path}: changed since training (its sha256 differs from {SUMMARY_FILE}'s); "
+                           "restore it, or train again")
+        try:
+            images = np.load(path, allow_pickle=False)
+        except (OSError, ValueError) as e:
+            raise RunError(f"{path}: unreadable ({e}); restore it, or train again") from e
+        return images[:n].astype(np.float32) / 255.0
+
+    def _reload_heldout(self, n: int | None) -> np.ndarray:
         cfg = self.train_config
         try:
             data = load_data(cfg["data"], image_size=cfg.get("image_size"), channels=cfg.get("channels"),
                              test_fraction=cfg.get("test_fraction", 0.1), seed=cfg.get("seed", 0),
                              skip_bad_images=cfg.get("skip_bad_images", False))
-        except ValueError as e:
-            raise RunError(f"{self.path}: cannot re-load the run's held-out data: {e}") from None
-        test = data.test[:n] if n is not None else data.test
-        return test.astype(np.float32) / 255.0
+        except DataError as e:
+            raise RunError(f"{self.path}: has no {HELDOUT_FILE} (trained by an older vaekit) and cannot re-load "
+                           f"its held-out data: {e}") from e
+        return data.test[:n].astype(np.float32) / 255.0
 
 
 def load_run(run_dir: str | Path) -> LoadedRun:
@@ -44,16 +76,21 @@ def load_run(run_dir: str | Path) -> LoadedRun:
     try:
         model_cfg = ModelConfig.from_dict(state["model_config"])
     except (KeyError, TypeError, ValueError) as e:
-        raise RunError(f"{path}: the checkpoint's model cannot be rebuilt ({e}); it may come from a newer vaekit") from None
+        raise RunError(f"{path}: the checkpoint's model cannot be rebuilt ({e}); it may come from a newer vaekit") from e
     model = build_model(model_cfg)
     try:
         model.load_state_dict(state["model"])
     except RuntimeError as e:
-        raise RunError(f"{path}: the checkpoint's weights do not fit its model config ({str(e)[:300]})") from None
-    summary_path = path / SUMMARY_FILE
+        raise RunError(f"{path}: the checkpoint's weights do not fit its model config ({str(e)[:300]})") from e
+    return LoadedRun(path, model.eval(), model_cfg, dict(state["train_config"]), _read_summary(path / SUMMARY_FILE))
+
+
+def _read_summary(path: Path) -> RunSummary | None:
+    """The run's summary.json, or None when the run never finished."""
+    if not path.is_file():
+        return None
     try:
-        summary = json.loads(summary_path.read_text(encoding="utf-8")) if summary_path.is_file() else {}
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise RunError(f"{summary_path}: not valid JSON ({e}); delete it to export the run as unfinished, "
-                       "or train it again") from None
-    return LoadedRun(path, model.eval(), model_cfg, dict(state["train_config"]), summary)
+        return RunSummary.from_dict(json.loads(path.read_text(encoding="utf-8")))
+    except (json.JSONDecodeError, UnicodeDecodeError, ValueError) as e:
+        raise RunError(f"{path}: not a valid run summary ({e}); delete it to export the run as unfinished, "
+                       "or train it again") from e

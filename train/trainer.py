@@ -19,20 +19,22 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from vaekit.runtime.bundle import sha256_file
+from vaekit.runtime.files import write_json
+from vaekit.runtime.run_summary import RunSummary
+from vaekit.runtime.version import vaekit_version
+
 from . import checkpoint as ckpt
 from .config import TrainConfig, resolve
 from .data import Data, load_data
 from .distributed import Distributed
-from .models import VAE, ModelConfig, build_model
+from .errors import RunError, TrainingError
+from .models import ModelConfig, VAEModule, build_model
 from .objectives import Objective, elbo_terms, nll_estimate
 from .plots import save_grid, save_loss_curve
+from .run import HELDOUT_FILE, write_heldout
 
-VERSION = "0.1.0"
 EVAL_SEED_OFFSET = 10_007  # the held-out evaluation's fixed noise, apart from the training streams
-
-
-class TrainingError(RuntimeError):
-    """Training cannot go on (a NaN loss, a missing device); the last good checkpoint is kept."""
 
 
 def _generator(seed: int, stream: int, device: torch.device | str = "cpu") -> torch.Generator:
@@ -56,7 +58,7 @@ def select_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def heldout_images(test: np.ndarray, cfg: TrainConfig) -> torch.Tensor:
+def evaluation_images(test: np.ndarray, cfg: TrainConfig) -> torch.Tensor:
     """Held-out images in [0, 1]; binarized once, with a fixed seed, for dynamically binarized runs."""
     x = torch.from_numpy(test).float().div_(255)
     if cfg.binarize == "dynamic":
@@ -64,7 +66,7 @@ def heldout_images(test: np.ndarray, cfg: TrainConfig) -> torch.Tensor:
     return x
 
 
-def heldout_nll(model: VAE, images: torch.Tensor, cfg: TrainConfig) -> torch.Tensor:
+def heldout_nll(model: VAEModule, images: torch.Tensor, cfg: TrainConfig) -> torch.Tensor:
     """Per-image test NLL (-IWAE with cfg.nll_k samples) with the run's fixed evaluation noise:
     what summary.json reports, and what benchmarks/quality.py scores other models with."""
     return nll_estimate(model, images, k=cfg.nll_k, generator=_generator(cfg.seed, -2, images.device))
@@ -74,7 +76,7 @@ def heldout_nll(model: VAE, images: torch.Tensor, cfg: TrainConfig) -> torch.Ten
 class State:
     """Everything a run needs to continue: the model, its optimiser and schedule, and the counters."""
 
-    model: VAE
+    model: VAEModule
     optimizer: torch.optim.Optimizer
     scheduler: torch.optim.lr_scheduler.LRScheduler
     step: int = 0
@@ -89,7 +91,7 @@ class Trainer:
         self.device = select_device(cfg.device if not dist.is_cuda_rank else f"cuda:{dist.local_rank}")
         self.model_cfg = model_cfg
         self.train_x = torch.from_numpy(data.train).to(self.device)  # uint8: batches are sliced, never copied per sample
-        self.test_x = heldout_images(data.test, cfg).to(self.device)
+        self.test_x = evaluation_images(data.test, cfg).to(self.device)
         self.steps_per_epoch = math.ceil(len(data.train) / cfg.batch_size)
         self.total_steps = cfg.epochs * self.steps_per_epoch
         self.source = data.source
@@ -151,7 +153,7 @@ class Trainer:
 
     # ----- evaluation and outputs -----
     @torch.no_grad()
-    def evaluate(self, model: VAE) -> dict[str, float]:
+    def evaluate(self, model: VAEModule) -> dict[str, float]:
         """Held-out ELBO, reconstruction and KL (nats per image) with fixed noise."""
         model.eval()
         g = _generator(self.cfg.seed, EVAL_SEED_OFFSET)
@@ -167,7 +169,7 @@ class Trainer:
         return {key: value / len(self.test_x) for key, value in sums.items()}
 
     @torch.no_grad()
-    def write_images(self, model: VAE, epoch: int) -> None:
+    def write_images(self, model: VAEModule, epoch: int) -> None:
         model.eval()
         z = torch.randn(64, self.model_cfg.latent_dim, generator=_generator(self.cfg.seed, -1)).to(self.device)
         samples = model.decoder.likelihood_params(z)["image"]
@@ -254,24 +256,28 @@ class Trainer:
         state.elapsed = elapsed()
         return state
 
-    def finish(self, state: State) -> dict[str, Any]:
-        """The final test NLL estimate, the loss curve and summary.json."""
-        summary: dict[str, Any] = {}
-        if self.dist.is_main:
-            state.model.eval()
-            n = min(self.cfg.nll_images, len(self.test_x))
-            t0 = time.perf_counter()
-            nll = heldout_nll(state.model, self.test_x[:n], self.cfg)
-            final = self.evaluate(state.model)
-            summary = {
-                "epochs": state.step / self.steps_per_epoch, "steps": state.step, "wall_time_s": state.elapsed,
-                "data": self.source, "test_elbo": final["elbo"], "test_recon": final["recon"], "test_kl": final["kl"],
-                "test_nll_iwae": float(nll.mean()), "iwae_k": self.cfg.nll_k, "n_test_nll": n,
-                "nll_time_s": time.perf_counter() - t0, "binarized": self.cfg.binarize == "dynamic",
-            }
-            self.log({"kind": "final", **summary})
-            ckpt.write_json(self.run_dir / ckpt.SUMMARY_FILE, summary)
-            save_loss_curve(ckpt.read_metrics(self.run_dir), self.run_dir / "loss_curve.png")
+    def finish(self, state: State) -> RunSummary | None:
+        """The final test NLL estimate, the loss curve and summary.json (on the main process; None elsewhere)."""
+        if not self.dist.is_main:
+            return None
+        state.model.eval()
+        n = min(self.cfg.nll_images, len(self.test_x))
+        t0 = time.perf_counter()
+        nll = heldout_nll(state.model, self.test_x[:n], self.cfg)
+        final = self.evaluate(state.model)
+        heldout = self.run_dir / HELDOUT_FILE
+        summary = RunSummary(
+            run=str(self.run_dir.resolve()), data=self.source, epochs=state.step / self.steps_per_epoch,
+            steps=state.step, wall_time_s=state.elapsed,
+            metrics={"test_elbo": final["elbo"], "test_recon": final["recon"], "test_kl": final["kl"]},
+            test_nll=float(nll.mean()), test_nll_k=self.cfg.nll_k, test_nll_images=n,
+            test_nll_time_s=time.perf_counter() - t0, binarized=self.cfg.binarize == "dynamic",
+            heldout_images=len(np.load(heldout, mmap_mode="r")), heldout_sha256=sha256_file(heldout),
+            vaekit_version=vaekit_version(),
+        )
+        self.log({"kind": "final", **summary.to_dict()})
+        write_json(self.run_dir / ckpt.SUMMARY_FILE, summary.to_dict(), strict=False)
+        save_loss_curve(ckpt.read_metrics(self.run_dir), self.run_dir / "loss_curve.png")
         return summary
 
 
@@ -281,7 +287,7 @@ def prepare_run_dir(cfg: TrainConfig, dist: Distributed) -> Path:
     if dist.is_main:
         if out.exists() and any(out.iterdir()):
             if not cfg.force:
-                raise FileExistsError(f"run folder {str(out)!r} already exists; pass --force to replace it, "
+                raise RunError(f"run folder {str(out)!r} already exists; pass --force to replace it, "
                                       f"--resume {out} to continue it, or another --out")
             shutil.rmtree(out)
         out.mkdir(parents=True, exist_ok=True)
@@ -289,8 +295,9 @@ def prepare_run_dir(cfg: TrainConfig, dist: Distributed) -> Path:
     return out
 
 
-def train(config: TrainConfig | dict[str, Any], resume: str | Path | None = None) -> Path:
-    """Train a VAE as `config` says (or continue the run in `resume`); returns the run folder."""
+def train(config: TrainConfig | dict[str, Any], resume: str | Path | None = None) -> RunSummary | None:
+    """Train a VAE as `config` says (or continue the run in `resume`). Returns the run's summary (its `run`
+    is the folder), or None on the processes of a torchrun job other than the first."""
     dist = Distributed.from_env()
     try:
         if resume is not None:
@@ -311,13 +318,14 @@ def train(config: TrainConfig | dict[str, Any], resume: str | Path | None = None
         if saved is None:
             run_dir = prepare_run_dir(cfg, dist)
             if dist.is_main:
-                ckpt.write_json(run_dir / ckpt.CONFIG_FILE, {"model": model_cfg.to_dict(), "train": cfg.to_dict(),
-                                                             "vaekit_version": VERSION})
+                write_json(run_dir / ckpt.CONFIG_FILE, {"model": model_cfg.to_dict(), "train": cfg.to_dict(),
+                                                        "vaekit_version": vaekit_version()})
+                write_heldout(run_dir, data.test)  # export reads these, never the data source
         trainer = Trainer(cfg, run_dir, data, model_cfg, dist)
         state = trainer.load_state(saved) if saved is not None else trainer.new_state()
         state = trainer.run(state)
-        trainer.finish(state)
+        summary = trainer.finish(state)
         dist.barrier()
-        return run_dir
+        return summary
     finally:
         dist.close()

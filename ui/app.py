@@ -21,9 +21,19 @@ from typing import Any
 import gradio as gr
 
 from vaekit.runtime import VAE, BundleError
+from vaekit.runtime.errors import VaekitError
 
 from .axes import BASES
-from .handlers import MAX_SAMPLES, MAX_SEED, MAX_STEPS, MAX_TEMPERATURE, METHODS, SLIDER_RANGE, Handlers, whole
+from .handlers import (
+    MAX_SAMPLES,
+    MAX_SEED,
+    MAX_STEPS,
+    MAX_TEMPERATURE,
+    METHODS,
+    SLIDER_RANGE,
+    Handlers,
+    whole,
+)
 from .model_card import markdown_table
 from .uploads import MAX_UPLOAD_BYTES
 
@@ -51,14 +61,15 @@ def private_temp_dir() -> Path:
 
 
 def shown(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """`fn` with its ValueErrors (bad input, unusable uploads) turned into messages on the page."""
+    """`fn` with the errors a person can fix (bad input, unusable uploads) turned into messages on the page;
+    anything else is a bug, which gradio logs and shows only as "Error"."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any) -> Any:
         try:
             return fn(*args)
-        except ValueError as e:
-            raise gr.Error(str(e), print_exception=False) from None
+        except VaekitError as e:
+            raise gr.Error(str(e), print_exception=False) from e
 
     return wrapper
 
@@ -255,5 +266,5 @@ def serve(bundle: str | os.PathLike[str], host: str = "127.0.0.1", port: int = 7
     except OSError as e:
         hint = ("is something else using that port? Choose another port (vaekit-ui --port)"
                 if e.errno in (None, errno.EADDRINUSE) else "choose another --host or --port")
-        raise OSError(f"cannot serve on {host}:{port}: {e.strerror or e}; {hint}") from None
+        raise VaekitError(f"cannot serve on {host}:{port}: {e.strerror or e}; {hint}") from e
     return app

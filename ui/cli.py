@@ -54,10 +54,12 @@ def main(argv: list[str] | None = None) -> int:
                     "use it", "a public share link" if args.share else f"--host {args.host}")
     try:
         require(PROG)
-        from .app import serve  # gradio and onnxruntime load here, once `require` has checked them
+        from .app import (
+            serve,  # gradio and onnxruntime load here, once `require` has checked them
+        )
 
         app = serve(args.bundle, args.host, args.port, args.share, device=args.device)
-    except (VaekitError, OSError) as e:
+    except VaekitError as e:
         print(f"{PROG}: error: {e}", file=sys.stderr)
         return 1
     where = app.local_url + (f" and {app.share_url}" if app.share_url else "")

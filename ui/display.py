@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 import io
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +13,7 @@ import numpy as np
 from PIL import Image as PILImage
 
 from vaekit.runtime import make_grid, to_pil, upscale
+from vaekit.runtime.files import write_bytes
 
 SINGLE_PX = 320  # about how wide one enlarged image is drawn
 GRID_PX = 560  # about how wide a grid is drawn
@@ -59,12 +59,4 @@ def write_once(data: bytes, folder: str | os.PathLike[str], name: str) -> Path:
     except FileNotFoundError:
         pass
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return target
+    return write_bytes(target, data)

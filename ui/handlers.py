@@ -8,7 +8,6 @@ raises ValueError (UploadError for files) with a message meant for the person at
 from __future__ import annotations
 
 import math
-import numbers
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -17,8 +16,9 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from vaekit.runtime import VAE
+from vaekit.runtime import VAE, checks
 from vaekit.runtime.choices import METHODS  # the paths VAE.interpolate takes
+from vaekit.runtime.errors import InputError
 
 from .axes import BASES, explore_axes
 from .display import STRIP_PX, enlarge, gif_bytes, tile, write_once
@@ -35,26 +35,22 @@ NEW_SEED_BELOW = 1_000_000  # fresh seeds are short, so people can read them out
 
 
 def whole(name: str, value: Any, low: int, high: int) -> int:
-    """`value` as an int in [low, high]; integral floats (what web forms send) are accepted."""
-    if isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value) and value == int(value):
+    """`value` as an int in [low, high]; integral floats (web forms send 3 as 3.0) are accepted."""
+    if isinstance(value, float) and value.is_integer():
         value = int(value)
-        if low <= value <= high:
-            return value
-    raise ValueError(f"{name} must be a whole number from {low} to {high}, got {value!r}")
+    return checks.integer(name, value, low, high)
 
 
 def number(name: str, value: Any, low: float, high: float) -> float:
     """`value` as a float in [low, high]."""
-    if isinstance(value, numbers.Real) and not isinstance(value, bool) and low <= value <= high:
-        return float(value)
-    raise ValueError(f"{name} must be a number from {low:g} to {high:g}, got {value!r}")
+    return checks.real(name, value, low, high)
 
 
 def choice(name: str, value: Any, options: Sequence[str]) -> str:
     """`value` if it is one of `options`."""
     if value in options:
         return value
-    raise ValueError(f"{name} must be one of {', '.join(map(repr, options))}, got {value!r}")
+    raise InputError(f"{name} must be one of {', '.join(map(repr, options))}, got {value!r}")
 
 
 class Handlers:
@@ -110,7 +106,7 @@ class Handlers:
         """The image at these slider values along `basis` ("main directions" or "latent dimensions")."""
         axes = self.axes[choice("basis", basis, BASES)]
         if len(values) != len(axes.labels):
-            raise ValueError(f"expected {len(axes.labels)} slider values, got {len(values)}")
+            raise InputError(f"expected {len(axes.labels)} slider values, got {len(values)}")
         coords = np.array([number(label, v, -SLIDER_RANGE, SLIDER_RANGE) for label, v in zip(axes.labels, values)])
         return enlarge(self.vae.decode(axes.latent(coords))[0])
 
@@ -134,7 +130,7 @@ class Handlers:
         try:
             return read_upload(path, self.vae.image_shape)
         except UploadError as e:
-            raise UploadError(f"{name}: {e}") from None
+            raise UploadError(f"{name}: {e}") from e
 
     def reconstruct(self, image: str | None) -> tuple[Image.Image, Image.Image, float, str]:
         """The uploaded image as the model sees it, its reconstruction, its score (nats, k and seed as

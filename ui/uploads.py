@@ -14,12 +14,14 @@ import warnings
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from vaekit.runtime.errors import VaekitError
+
 MAX_UPLOAD_BYTES = 10 * 1024 * 1024  # what the server accepts at all (gradio's max_file_size)
 MAX_PIXELS = 40_000_000  # larger images are refused before they are decoded
 FORMATS = ("PNG", "JPEG", "GIF", "BMP", "WEBP")  # the formats the app reads; Pillow knows far more
 
 
-class UploadError(ValueError):
+class UploadError(VaekitError, ValueError):
     """An uploaded file that cannot be used as an image for this bundle; the message says why."""
 
 

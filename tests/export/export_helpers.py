@@ -55,7 +55,7 @@ def train_tiny(name: str, out: Path, rgb_npz: Path) -> Path:
     values.update(RUNS[name])
     if values["data"] == "rgb":
         values["data"] = str(rgb_npz)
-    return Path(train(TrainConfig(**values)))
+    return Path(train(TrainConfig(**values)).run)
 
 
 def session(path: Path) -> ort.InferenceSession:

@@ -59,7 +59,7 @@ def test_tensor_names_types_and_dynamic_batch(bundle: Bundle) -> None:
 
     assert declared(encoder) == {"image": ["batch", c, h, w], "mean": ["batch", d], "logvar": ["batch", d]}
     assert declared(decoder) == {"latent": ["batch", d], "image": ["batch", c, h, w], outputs[1]: ["batch", c, h, w]}
-    images = grow(load_run(bundle.run).heldout_images(), max(BATCH_SIZES))
+    images = grow(load_run(bundle.run).heldout(), max(BATCH_SIZES))
     for n in BATCH_SIZES:
         mean, logvar = encoder.run(None, {"image": images[:n]})
         assert mean.shape == logvar.shape == (n, d) and mean.dtype == logvar.dtype == np.float32
@@ -87,7 +87,7 @@ def test_onnxruntime_matches_torch(bundle: Bundle) -> None:
     tolerance = TOLERANCES[bundle.precision]
     outputs = DECODER_OUTPUTS[run.model_config.likelihood]
     encoder, decoder = session(bundle.path / "encoder.onnx"), session(bundle.path / "decoder.onnx")
-    images = grow(run.heldout_images(), max(BATCH_SIZES))
+    images = grow(run.heldout(), max(BATCH_SIZES))
     latents = np.random.default_rng(123).standard_normal((max(BATCH_SIZES), run.model_config.latent_dim), dtype=np.float32)
 
     def check(expected: list[torch.Tensor], got: list[np.ndarray]) -> None:
@@ -131,7 +131,7 @@ def test_manifest_describes_model_and_training(bundle: Bundle) -> None:
     assert (producer["torch"], producer["onnx"], producer["onnxruntime"]) == (torch.__version__, onnx.__version__, ort.__version__)
     provenance = manifest["provenance"]
     assert provenance["finished"] is True and provenance["epochs"] == 1 and provenance["run"] == str(bundle.run.resolve())
-    assert provenance["data"] == run.summary["data"] and provenance["train_config"] == run.train_config
+    assert provenance["data"] == run.summary.data and provenance["train_config"] == run.train_config
     assert set(provenance["metrics"]) == {"test_elbo", "test_recon", "test_kl"}
     assert math.isfinite(provenance["test_nll"]) and provenance["test_nll_k"] == 4
 
@@ -157,7 +157,7 @@ def _spec_scores(bundle: Path, images: np.ndarray, seed: int) -> np.ndarray:
 
 def test_score_quantiles_follow_the_spec(bundle: Bundle) -> None:
     quantiles = _manifest(bundle)["score_quantiles"]
-    images = load_run(bundle.run).heldout_images(2000)
+    images = load_run(bundle.run).heldout(2000)
     assert (quantiles["k"], quantiles["n"], quantiles["seed"]) == (1, len(images), 0)
     assert list(quantiles["q"]) == list(SCORE_QUANTILE_LEVELS)
     scores = _spec_scores(bundle.path, images, quantiles["seed"])
@@ -170,7 +170,7 @@ def test_score_quantiles_follow_the_spec(bundle: Bundle) -> None:
 def test_latent_pca_is_that_of_the_heldout_posterior_means(bundle: Bundle) -> None:
     """latent_pca recomputed with numpy from plain onnxruntime encodings of the held-out images."""
     pca = _manifest(bundle)["latent_pca"]
-    images = load_run(bundle.run).heldout_images(2000)
+    images = load_run(bundle.run).heldout(2000)
     codes = session(bundle.path / "encoder.onnx").run(["mean"], {"image": images})[0].astype(np.float64)
     mean, axes, variance = (np.array(pca[key]) for key in ("mean", "axes", "variance"))
     d = codes.shape[1]

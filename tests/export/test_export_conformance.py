@@ -13,7 +13,6 @@ import pytest
 import torch
 from export_helpers import Bundle
 
-from vaekit.runtime import VAE
 from vaekit.runtime.check_cli import main as check_main
 from vaekit.train import load_run
 

@@ -10,7 +10,12 @@ import pytest
 import torch
 
 from vaekit.export import ExportError, ParityError
-from vaekit.export.graphs import check_deterministic, export_graphs, finish_graphs, to_onnx
+from vaekit.export.graphs import (
+    check_deterministic,
+    export_graphs,
+    finish_graphs,
+    to_onnx,
+)
 from vaekit.export.parity import check_parity
 from vaekit.train.models import build_model
 

@@ -16,7 +16,9 @@ N_HELDOUT = 16
 
 
 def _export(name: str, out: Path) -> Exported:
-    from vaekit.export import export_model  # imported lazily: only the bundle tests pay for the exporter
+    from vaekit.export import (
+        export_model,  # imported lazily: only the bundle tests pay for the exporter
+    )
 
     model = tiny_model(name)
     heldout = random_images(tuple(CONFIGS[name]["image_shape"]), N_HELDOUT, seed=1)

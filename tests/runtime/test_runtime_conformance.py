@@ -51,7 +51,9 @@ def test_vaekit_check_prints_the_figures(exported: Exported, capsys: pytest.Capt
 
 
 def test_a_decoder_from_another_model_fails(copy: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from vaekit.export import export_model  # the other model's bundle, exported for real
+    from vaekit.export import (
+        export_model,  # the other model's bundle, exported for real
+    )
 
     other = tiny_model("mlp-bernoulli")
     with __import__("torch").no_grad():

@@ -5,7 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from vaekit.runtime.images import as_image_batch, load_image, make_grid, save_png, to_pil, to_uint8, upscale
+from vaekit.runtime.images import (
+    as_image_batch,
+    load_image,
+    make_grid,
+    save_png,
+    to_pil,
+    to_uint8,
+    upscale,
+)
 
 GRAY, RGB = (1, 5, 4), (3, 5, 4)
 

@@ -8,7 +8,13 @@ import numpy as np
 import pytest
 
 from vaekit.runtime.latents import as_latents, path
-from vaekit.runtime.likelihood import kl_to_prior, log_likelihood, log_mean_exp, log_posterior, log_standard_normal
+from vaekit.runtime.likelihood import (
+    kl_to_prior,
+    log_likelihood,
+    log_mean_exp,
+    log_posterior,
+    log_standard_normal,
+)
 
 
 def test_lerp_and_slerp_paths() -> None:

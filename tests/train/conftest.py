@@ -7,8 +7,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vaekit.train import TrainConfig
-
 
 @pytest.fixture
 def tiny_npz(tmp_path: Path) -> Path:
@@ -19,11 +17,3 @@ def tiny_npz(tmp_path: Path) -> Path:
     path = tmp_path / "tiny.npz"
     np.savez(path, x_train=x[:80], x_test=x[80:])
     return path
-
-
-def tiny_config(out: Path, **overrides) -> TrainConfig:
-    """A config that trains a minute model on the digits in a second or two."""
-    values = dict(data="digits", out=str(out), model="mlp", hidden=[32], latent_dim=4, epochs=2,
-                  batch_size=256, nll_k=8, nll_images=32, progress=False)
-    values.update(overrides)
-    return TrainConfig(**values)

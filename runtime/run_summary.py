@@ -1,0 +1,59 @@
+"""`RunSummary`: what a finished training run measured. `vaekit-train` writes it as the run folder's
+`summary.json` and `train()` returns it; `vaekit-export` copies its fields unchanged into the bundle's
+`provenance` (with `run` set to where the folder was at export); the UI reads them back from there.
+One set of names everywhere, documented in docs/bundle-format.md ("provenance").
+
+Standard library only, so that train (which writes it) and the runtime and UI (which read it) share it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+from .errors import InputError
+
+# summary.json of vaekit 0.1.0 used other names for some fields; reading maps them
+LEGACY_NAMES = {"test_nll_iwae": "test_nll", "iwae_k": "test_nll_k", "n_test_nll": "test_nll_images",
+                "nll_time_s": "test_nll_time_s"}
+METRICS = ("test_elbo", "test_recon", "test_kl")
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """A finished run's figures; nats are per image, summed over pixels."""
+
+    run: str  # the run folder (absolute), where it was written
+    data: str  # the data source, e.g. "digits (scikit-learn)" or an .npz file name
+    epochs: float  # epochs trained (fractional when --max-time stopped mid-epoch)
+    steps: int
+    wall_time_s: float  # training time, per-epoch evaluation and checkpoints included, the final NLL not
+    metrics: dict[str, float]  # final held-out test_elbo, test_recon (a negative log-likelihood) and test_kl
+    test_nll: float  # held-out negative log-likelihood, importance-weighted bound with test_nll_k samples
+    test_nll_k: int
+    test_nll_images: int
+    test_nll_time_s: float
+    binarized: bool  # whether training binarized images dynamically (Bernoulli likelihood)
+    heldout_images: int | None = None  # held-out images stored in the run folder for export (heldout.npy)
+    heldout_sha256: str | None = None  # that file's checksum
+    vaekit_version: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Any) -> RunSummary:
+        """A summary from its dict form (summary.json, or a bundle's provenance); ValueError says what is
+        missing. Older names (vaekit 0.1.0's summary.json) are read too."""
+        if not isinstance(data, dict):
+            raise InputError(f"expected a JSON object, got {type(data).__name__}")
+        values = {LEGACY_NAMES.get(key, key): value for key, value in data.items()}
+        if "metrics" not in values and all(m in values for m in METRICS):
+            values["metrics"] = {m: values[m] for m in METRICS}
+        known = {f.name for f in fields(cls)}
+        required = {f.name for f in fields(cls) if f.default is not None}
+        missing = sorted(required - set(values) - {"run"})
+        if missing:
+            raise InputError(f"missing {', '.join(missing)}")
+        values.setdefault("run", "")
+        return cls(**{key: value for key, value in values.items() if key in known})
