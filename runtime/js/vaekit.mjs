@@ -56,8 +56,8 @@ export class VAE {
    * file's sha256 (a BundleError names the file otherwise), then open both graphs on `backend` ("auto",
    * "cpu" in Node, "webgpu" or "wasm" in the browser). A backend that fails is an error, never a fallback.
    * `ort` is the onnxruntime module to use; by default onnxruntime-node in Node and the import map's
-   * "onnxruntime-web" in the browser. */
-  static async load(source, { backend = 'auto', ort = null, batchSize = 256 } = {}) {
+   * "onnxruntime-web" in the browser; `sessionOptions` go to onnxruntime (e.g. {intraOpNumThreads: 1}). */
+  static async load(source, { backend = 'auto', ort = null, batchSize = 256, sessionOptions = {} } = {}) {
     positiveInteger('batchSize', batchSize);
     const { manifest, files, where } = await readBundle(source);
     const runtime = ort ?? (await import(isNode ? 'onnxruntime-node' : 'onnxruntime-web'));
@@ -65,7 +65,7 @@ export class VAE {
     const open = async (name, inputs, outputs) => {
       let session;
       try {
-        session = await runtime.InferenceSession.create(files.get(name), { executionProviders: [used] });
+        session = await runtime.InferenceSession.create(files.get(name), { ...sessionOptions, executionProviders: [used] });
       } catch (e) {
         throw new Error(`${where}/${name}: onnxruntime could not open it on ${used} (${e.message})` +
                         (used === 'webgpu' ? "; load with {backend: 'wasm'} to run on the CPU" : ''));

@@ -168,6 +168,7 @@ async function main() {
   $('interpolate-form').addEventListener('submit', (e) => { e.preventDefault(); act(() => interpolate(vae)); });
   const explore = setUpExplore(vae);
   await sample(vae);
+  performance.mark('vaekit:first-image'); // page load to first image, for benchmarks/web.py
   await interpolate(vae);
   if (explore) await explore();
 }
