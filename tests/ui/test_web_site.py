@@ -14,7 +14,7 @@ from web_site import canvas_pixels, serve, site_page
 
 from vaekit.runtime import VAE
 from vaekit.ui import site_cli
-from vaekit.ui.display import tile
+from vaekit.ui.display import STRIP_PX, enlarge, tile
 from vaekit.ui.site import ORT_FILES, build_site
 
 needs_browser = pytest.mark.skipif(chromium_missing() is not None, reason=str(chromium_missing()))
@@ -66,6 +66,13 @@ def test_the_page_samples_like_python_from_its_own_origin_only(site: Path, ui_bu
         assert got.shape == expected.shape
         assert np.abs(got.astype(int) - expected).max() <= LEVELS
         assert page.locator("#sliders input").count() == 10
+        # The first interpolation (seeds 0 and 1, 10 steps, slerp) and the Explore centre, drawn like vaekit-ui.
+        ends = [vae.prior_latents(1, seed=s)[0] for s in (0, 1)]
+        strip = np.asarray(tile(vae.interpolate(*ends, steps=10, method="slerp"), nrow=10, target=STRIP_PX).convert("RGB"))
+        centre = np.asarray(enlarge(vae.decode(np.asarray(vae.manifest["latent_pca"]["mean"]))[0]).convert("RGB"))
+        for selector, want in (("#interpolate-strip", strip), ("#explore-image", centre)):
+            got = canvas_pixels(page, selector)
+            assert got.shape == want.shape and np.abs(got.astype(int) - want).max() <= LEVELS, selector
     assert requested and all(r.startswith(url) for r in requested), [r for r in requested if not r.startswith(url)]
 
 

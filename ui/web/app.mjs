@@ -21,15 +21,16 @@ function roundHalfEven(x) {
   return Math.abs(x % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
 }
 
-/** A batch {data, dims: [N, C, H, W]} in [0, 1] tiled `nrow` per row, as RGBA pixels {rgba, width, height}. */
-export function tile(batch, nrow) {
+/** A batch {data, dims: [N, C, H, W]} in [0, 1] tiled `nrow` per row with `pad` grey pixels between tiles,
+ * as RGBA pixels {rgba, width, height}. */
+export function tile(batch, nrow, pad = PADDING) {
   const [n, c, h, w] = batch.dims;
   const cols = Math.min(nrow, n), rows = Math.ceil(n / nrow);
-  const width = cols * (w + PADDING) + PADDING, height = rows * (h + PADDING) + PADDING;
+  const width = cols * (w + pad) + pad, height = rows * (h + pad) + pad;
   const rgba = new Uint8ClampedArray(width * height * 4).fill(PAD_VALUE);
   for (let i = 3; i < rgba.length; i += 4) rgba[i] = 255;
   for (let i = 0; i < n; i++) {
-    const top = PADDING + Math.floor(i / cols) * (h + PADDING), left = PADDING + (i % cols) * (w + PADDING);
+    const top = pad + Math.floor(i / cols) * (h + pad), left = pad + (i % cols) * (w + pad);
     for (let y = 0; y < h; y++) {
       for (let x = 0; x < w; x++) {
         const at = ((top + y) * width + left + x) * 4;
@@ -132,7 +133,7 @@ function setUpExplore(vae) {
   });
   const show = async () => {
     const latent = Float32Array.from(pca.mean, (m, d) => m + sliders.reduce((s, el, i) => s + Number(el.value) * pca.axes[i][d], 0));
-    draw($('explore-image'), tile(await vae.decode(latent), 1), SINGLE_PX);
+    draw($('explore-image'), tile(await vae.decode(latent), 1, 0), SINGLE_PX); // one image: no frame, as vaekit-ui
   };
   const moveTo = async (latent) => {
     sliders.forEach((el, i) => {
