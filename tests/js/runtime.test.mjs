@@ -3,6 +3,7 @@
 // tests/js/test_js_runtime.py writes that folder and runs this file; without it the bundle tests skip.
 
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -120,6 +121,23 @@ describe('a changed bundle is refused, naming the file', { skip }, () => {
       manifest.format_version = 2;
       await writeFile(join(dir, 'manifest.json'), JSON.stringify(manifest));
       await assert.rejects(VAE.load(dir), /manifest\.json: bundle format version 2 is not supported/);
+    } finally {
+      await rm(dir, { recursive: true });
+    }
+  });
+  test('a reference output changed on purpose (checksum re-pinned): loads, but verify() fails and says where', async () => {
+    const dir = await copy();
+    try {
+      const file = 'conformance/decoder.image.npy';
+      const bytes = await readFile(join(dir, file));
+      new DataView(bytes.buffer, bytes.byteOffset).setFloat32(bytes.length - 4, 0.5 + bytes[bytes.length - 1], true);
+      await writeFile(join(dir, file), bytes);
+      const manifest = JSON.parse(await readFile(join(dir, 'manifest.json'), 'utf8'));
+      manifest.files[file].sha256 = createHash('sha256').update(bytes).digest('hex');
+      await writeFile(join(dir, 'manifest.json'), JSON.stringify(manifest));
+      const verification = await (await VAE.load(dir)).verify();
+      assert.equal(verification.passed, false);
+      assert.match(verification.summary, /^FAILED on cpu: decoder\.image differs by/);
     } finally {
       await rm(dir, { recursive: true });
     }
