@@ -230,10 +230,10 @@ class VAE:
         names = PARAMS[self.likelihood]
         m, block = len(x), max(1, self.batch_size // len(x))
         log_w = np.empty((m, k), dtype=np.float64)
-        noise = standard_normal(seed, first * k * self.latent_dim, m * k * self.latent_dim).reshape(m, k, -1)
         for j in range(0, k, block):
             kb = min(block, k - j)
-            eps = noise[:, j : j + kb]
+            # normals (first*k + j)*D onwards: contiguous, as a block holds either all k samples of each image or one image's
+            eps = standard_normal(seed, (first * k + j) * self.latent_dim, m * kb * self.latent_dim).reshape(m, kb, -1)
             z = mean[:, None] + std[:, None] * eps
             outputs = self._decoder.run({"latent": z.reshape(m * kb, self.latent_dim)}, names)
             params = {n: p.reshape(m, kb, *p.shape[1:]) for n, p in zip(names, outputs)}

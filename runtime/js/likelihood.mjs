@@ -33,7 +33,7 @@ export function klToPrior(mean, logvar, offset, d) {
 
 /** log(mean(exp(a))), shifted by the maximum so nothing overflows. */
 export function logMeanExp(a) {
-  const top = Math.max(...a);
+  const top = a.reduce((x, y) => Math.max(x, y), -Infinity);
   const shift = Number.isFinite(top) ? top : 0;
   return Math.log(a.reduce((s, v) => s + Math.exp(v - shift), 0) / a.length) + shift;
 }

@@ -144,37 +144,43 @@ export class VAE {
       const m = Math.min(perChunk, n - first);
       const chunk = { data: x.data.subarray(first * size, (first + m) * size), dims: [m, ...this.imageShape] };
       const [mean, logvar] = await this._run(this._encoder, 'image', ['mean', 'logvar'], chunk);
-      const eps = standardNormal(s, first * k * d, m * k * d);
-      const z = new Float32Array(m * k * d);
-      for (let i = 0; i < m; i++) {
-        for (let j = 0; j < k; j++) {
+      const block = Math.max(1, Math.floor(this.batchSize / m));
+      const logW = Array.from({ length: m }, () => new Float64Array(k));
+      for (let j = 0; j < k; j += block) {
+        const kb = Math.min(block, k - j);
+        // normals (first*k + j)*d onwards: contiguous, as a block holds either all k samples of each image or one image's
+        const eps = standardNormal(s, (first * k + j) * d, m * kb * d);
+        const z = new Float32Array(m * kb * d);
+        for (let i = 0; i < m; i++) {
           for (let t = 0; t < d; t++) {
-            const e = (i * k + j) * d + t;
-            z[e] = Math.fround(mean.data[i * d + t] + Math.fround(Math.fround(Math.exp(0.5 * logvar.data[i * d + t])) * eps[e]));
-          }
-        }
-      }
-      const names = PARAMS[this.likelihood];
-      const outputs = await this._batched(this._decoder, 'latent', names, { data: z, dims: [m * k, d] });
-      const params = Object.fromEntries(names.map((name, i) => [name, outputs[i].data]));
-      for (let i = 0; i < m; i++) {
-        const logW = [];
-        for (let j = 0; j < k; j++) {
-          const row = i * k + j;
-          const logPx = logLikelihood(chunk.data, i * size, params, row, size, this.likelihood);
-          if (k === 1) {
-            logW.push(logPx - klToPrior(mean.data, logvar.data, i * d, d));
-          } else {
-            let prior = 0, posterior = 0;
-            for (let t = 0; t < d; t++) {
-              prior += z[row * d + t] ** 2;
-              posterior += logvar.data[i * d + t] + eps[row * d + t] ** 2;
+            const std = Math.fround(Math.exp(0.5 * logvar.data[i * d + t]));
+            for (let jj = 0; jj < kb; jj++) {
+              const e = (i * kb + jj) * d + t;
+              z[e] = Math.fround(mean.data[i * d + t] + Math.fround(std * eps[e]));
             }
-            logW.push(logPx - 0.5 * (LOG_2PI * d + prior) + 0.5 * (LOG_2PI * d + posterior));
           }
         }
-        scores[first + i] = k === 1 ? logW[0] : logMeanExp(logW);
+        const names = PARAMS[this.likelihood];
+        const outputs = await this._run(this._decoder, 'latent', names, { data: z, dims: [m * kb, d] });
+        const params = Object.fromEntries(names.map((name, i) => [name, outputs[i].data]));
+        for (let i = 0; i < m; i++) {
+          for (let jj = 0; jj < kb; jj++) {
+            const row = i * kb + jj;
+            const logPx = logLikelihood(chunk.data, i * size, params, row, size, this.likelihood);
+            if (k === 1) {
+              logW[i][j + jj] = logPx - klToPrior(mean.data, logvar.data, i * d, d);
+            } else {
+              let prior = 0, posterior = 0;
+              for (let t = 0; t < d; t++) {
+                prior += z[row * d + t] ** 2;
+                posterior += logvar.data[i * d + t] + eps[row * d + t] ** 2;
+              }
+              logW[i][j + jj] = logPx - 0.5 * (LOG_2PI * d + prior) + 0.5 * (LOG_2PI * d + posterior);
+            }
+          }
+        }
       }
+      logW.forEach((w, i) => { scores[first + i] = k === 1 ? w[0] : logMeanExp(w); });
     }
     return scores;
   }

@@ -84,10 +84,15 @@ describe('bundles of every kind', { skip }, () => {
       });
       test('scores (k = 1 and k > 1) equal the Python runtime\'s', async () => {
         const images = parseNpy(await readFile(join(ROOT, name, vae.manifest.conformance.encoder.inputs.image)), 'images');
+        // batchSize 2 cuts the images into chunks and the samples into blocks: the same noise, so the same scores;
+        // not for int8, whose activations are quantized with a scale computed per batch (in every runtime).
+        const runtimes = vae.manifest.dtype === 'int8' ? [vae] : [vae, await VAE.load(join(ROOT, name), { batchSize: 2 })];
         for (const k of expected.score_ks) {
-          const scores = await vae.score(images, { k, seed: expected.seed });
           const wanted = want.scores[String(k)];
-          scores.forEach((s, i) => assert.ok(Math.abs(s - wanted[i]) <= 1e-4 * Math.max(1, Math.abs(wanted[i])), `k=${k}: ${s} vs ${wanted[i]}`));
+          for (const runtime of runtimes) {
+            const scores = await runtime.score(images, { k, seed: expected.seed });
+            scores.forEach((s, i) => assert.ok(Math.abs(s - wanted[i]) <= 1e-4 * Math.max(1, Math.abs(wanted[i])), `k=${k}: ${s} vs ${wanted[i]}`));
+          }
         }
       });
     });
