@@ -43,10 +43,11 @@ def test_known_answers(seed: int) -> None:
 
 def test_counter_based_slices_and_shapes() -> None:
     whole = standard_normal(7, 0, 1000)
-    np.testing.assert_array_equal(standard_normal(7, 613, 387), whole[613:])
+    # to float32 rounding, not bit for bit: numpy's SIMD log/cos (AVX-512 vs AVX2) may round a last bit differently
+    np.testing.assert_allclose(standard_normal(7, 613, 387), whole[613:], rtol=1e-6, atol=1e-7)
     assert whole.dtype == np.float32 and abs(whole.mean()) < 0.1 and abs(whole.std() - 1.0) < 0.1
     z = prior_latents(5, 4, seed=7, temperature=0.5)
-    np.testing.assert_array_equal(z, whole[:20].reshape(5, 4) * np.float32(0.5))
+    np.testing.assert_allclose(z, whole[:20].reshape(5, 4) * np.float32(0.5), rtol=1e-6, atol=1e-7)
 
 
 def test_seeds_are_checked() -> None:
