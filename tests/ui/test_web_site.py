@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from ui_browser import chromium_missing
-from web_site import canvas_pixels, serve, site_page
+from web_site import SOFTWARE_WEBGPU, canvas_pixels, serve, site_page
 
 from vaekit.runtime import VAE
 from vaekit.ui import site_cli
@@ -51,20 +51,12 @@ def test_the_command_refuses_with_one_line(ui_bundles: dict[str, Path], tmp_path
 @needs_browser
 def test_the_page_samples_like_python_from_its_own_origin_only(site: Path, ui_bundles: dict[str, Path]) -> None:
     vae = VAE.load(ui_bundles["rgb"], device="cpu")
-    expected = np.asarray(tile(vae.sample(16, seed=3, temperature=0.8), nrow=4).convert("RGB"))
     requested: list[str] = []
     with serve(site) as url, site_page(url, requested) as page:
         assert page.get_attribute("body", "data-state") == "ready", page.text_content("#error")
         assert "onnxruntime-web (wasm)" in page.text_content("#about")  # Chromium here has no GPU: said, not hidden
         assert page.text_content("#check").startswith("Conformance: checked on wasm")
-        page.fill("#sample-n", "16")
-        page.fill("#sample-seed", "3")
-        page.locator("#sample-temperature").fill("0.8")
-        page.click("#sample-button")
-        page.wait_for_function("() => document.querySelector('#sample-grid').width === %d" % expected.shape[1])
-        got = canvas_pixels(page, "#sample-grid")
-        assert got.shape == expected.shape
-        assert np.abs(got.astype(int) - expected).max() <= LEVELS
+        _sample_matches_python(page, vae)
         assert page.locator("#sliders input").count() == 10
         # The first interpolation (seeds 0 and 1, 10 steps, slerp) and the Explore centre, drawn like vaekit-ui.
         ends = [vae.prior_latents(1, seed=s)[0] for s in (0, 1)]
@@ -74,6 +66,30 @@ def test_the_page_samples_like_python_from_its_own_origin_only(site: Path, ui_bu
             got = canvas_pixels(page, selector)
             assert got.shape == want.shape and np.abs(got.astype(int) - want).max() <= LEVELS, selector
     assert requested and all(r.startswith(url) for r in requested), [r for r in requested if not r.startswith(url)]
+
+
+def _sample_matches_python(page, vae: VAE) -> None:
+    """Sample 16 images with seed 3 at temperature 0.8 on the page; its canvas must show the Python runtime's grid."""
+    expected = np.asarray(tile(vae.sample(16, seed=3, temperature=0.8), nrow=4).convert("RGB"))
+    page.fill("#sample-n", "16")
+    page.fill("#sample-seed", "3")
+    page.locator("#sample-temperature").fill("0.8")
+    page.click("#sample-button")
+    page.wait_for_function("() => document.querySelector('#sample-grid').width === %d" % expected.shape[1])
+    got = canvas_pixels(page, "#sample-grid")
+    assert got.shape == expected.shape and np.abs(got.astype(int) - expected).max() <= LEVELS
+
+
+@pytest.mark.browser
+@needs_browser
+def test_the_page_runs_on_webgpu_where_there_is_an_adapter(site: Path, ui_bundles: dict[str, Path]) -> None:
+    """Chromium's software WebGPU adapter: the page picks WebGPU, says so, passes the conformance vectors there."""
+    with serve(site) as url, site_page(url, args=SOFTWARE_WEBGPU) as page:
+        if "(webgpu)" not in page.text_content("#about"):
+            pytest.skip(f"this Chromium offers no WebGPU adapter here: {page.text_content('#about')}")
+        assert page.get_attribute("body", "data-state") == "ready", page.text_content("#error")
+        assert page.text_content("#check").startswith("Conformance: checked on webgpu")
+        _sample_matches_python(page, VAE.load(ui_bundles["rgb"], device="cpu"))
 
 
 @pytest.mark.browser

@@ -15,7 +15,10 @@ from typing import Any
 import numpy as np
 from ui_browser import CHROMIUM, CHROMIUM_ARGS, VIEWPORT
 
-READY = "body[data-state]"  # app.mjs sets data-state to "ready" or "error" once the page has loaded or failed
+READY = "body[data-state]"
+# WebGPU without a GPU: Chromium's software adapter (SwiftShader), so the page's WebGPU path runs on any machine.
+SOFTWARE_WEBGPU = [a for a in CHROMIUM_ARGS if a != "--disable-gpu"] + [
+    "--enable-unsafe-webgpu", "--enable-features=Vulkan,WebGPU", "--use-angle=swiftshader", "--use-webgpu-adapter=swiftshader"]  # app.mjs sets data-state to "ready" or "error" once the page has loaded or failed
 
 
 class QuietHandler(http.server.SimpleHTTPRequestHandler):
@@ -38,14 +41,15 @@ def serve(site: Path) -> Iterator[str]:
 
 
 @contextmanager
-def site_page(url: str, requests: list[str] | None = None, timeout_ms: int = 120_000) -> Iterator[Any]:
-    """A fresh headless Chromium page at `url`, once the site has loaded (or failed); every URL it requests is
-    appended to `requests` when given."""
+def site_page(url: str, requests: list[str] | None = None, timeout_ms: int = 120_000,
+              args: list[str] = CHROMIUM_ARGS) -> Iterator[Any]:
+    """A fresh headless Chromium page at `url` (launched with `args`), once the site has loaded (or failed); every
+    URL it requests is appended to `requests` when given."""
     from playwright.sync_api import sync_playwright
 
     os.environ.setdefault("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=args)
         try:
             page = browser.new_page(viewport=VIEWPORT)
             if requests is not None:
