@@ -62,7 +62,7 @@ export class VAE {
     const { manifest, files, where } = await readBundle(source);
     const runtime = ort ?? (await import(isNode ? 'onnxruntime-node' : 'onnxruntime-web'));
     const used = await chooseBackend(backend);
-    const open = async (name, inputs, outputs) => {
+    const open = async (name, inputs, outputs, itemShape) => {
       let session;
       try {
         session = await runtime.InferenceSession.create(files.get(name), { ...sessionOptions, executionProviders: [used] });
@@ -75,11 +75,16 @@ export class VAE {
         throw new BundleError(`${where}/${name}: the graph's tensors (inputs ${session.inputNames}, outputs ${session.outputNames}) ` +
                               `differ from the manifest's; the bundle is inconsistent, re-export it`);
       }
+      const declared = session.inputMetadata?.[0]?.shape?.slice(1); // absent in runtimes without metadata
+      if (declared && (declared.length !== itemShape.length || declared.some((dim, i) => typeof dim === 'number' && dim !== itemShape[i]))) {
+        throw new BundleError(`${where}/${name}: input '${inputs[0]}' has per-item shape (${declared}), but the manifest says ` +
+                              `(${itemShape}); the bundle is inconsistent, re-export it`);
+      }
       files.delete(name);
       return session;
     };
-    const encoder = await open(ENCODER_FILE, ['image'], ['mean', 'logvar']);
-    const decoder = await open(DECODER_FILE, ['latent'], DECODER_OUTPUTS[manifest.likelihood]);
+    const encoder = await open(ENCODER_FILE, ['image'], ['mean', 'logvar'], manifest.image_shape);
+    const decoder = await open(DECODER_FILE, ['latent'], DECODER_OUTPUTS[manifest.likelihood], [manifest.latent_dim]);
     return new VAE({ manifest, files, where, ort: runtime, backend: used, encoder, decoder, batchSize });
   }
 

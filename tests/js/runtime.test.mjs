@@ -147,6 +147,18 @@ describe('a changed bundle is refused, naming the file', { skip }, () => {
       await rm(dir, { recursive: true });
     }
   });
+  test('a manifest whose latent_dim differs from the graphs\'', async () => {
+    const dir = await copy();
+    try {
+      const manifest = JSON.parse(await readFile(join(dir, 'manifest.json'), 'utf8'));
+      manifest.latent_dim += 1;
+      delete manifest.latent_pca;
+      await writeFile(join(dir, 'manifest.json'), JSON.stringify(manifest));
+      await assert.rejects(VAE.load(dir), /decoder\.onnx: input 'latent' has per-item shape \(3\), but the manifest says \(4\)/);
+    } finally {
+      await rm(dir, { recursive: true });
+    }
+  });
   test('a missing file', async () => {
     await assert.rejects(VAE.load(join(ROOT, 'no-such-bundle')), /no-such-bundle.*manifest\.json: missing/);
   });
