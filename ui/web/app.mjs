@@ -152,7 +152,14 @@ async function main() {
   setUpTabs();
   ort.env.wasm.wasmPaths = new URL('./ort/', location.href).href;
   ort.env.wasm.numThreads = globalThis.crossOriginIsolated ? Math.min(4, navigator.hardwareConcurrency) : 1;
-  const vae = await VAE.load(BUNDLE, { ort });
+  const backend = new URLSearchParams(location.search).get('backend') ?? 'auto'; // ?backend=wasm or webgpu forces one
+  let vae;
+  try {
+    vae = await VAE.load(BUNDLE, { ort, backend });
+  } catch (error) {
+    if (backend === 'auto' && / on webgpu /.test(error.message)) error.message += '; or open this page as ?backend=wasm';
+    throw error;
+  }
   window.vaekit = { vae, tile };
   const [c, h, w] = vae.imageShape;
   $('about').textContent = `A variational autoencoder of ${h}x${w} ${c === 1 ? 'grayscale' : 'colour'} images with ` +
