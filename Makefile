@@ -18,7 +18,13 @@ $(BIN)/.installed: pyproject.toml
 	$(BIN)/pip install -q -e '.[cpu,train,ui,dev]'
 	touch $@
 
-venv: $(BIN)/.installed
+# The JavaScript runtime's and static page's dependencies (onnxruntime-node, onnxruntime-web), exactly as
+# package-lock.json pins them; CUDA is skipped, so the install needs the npm registry only.
+node_modules/.installed: package.json package-lock.json
+	ONNXRUNTIME_NODE_INSTALL_CUDA=skip npm ci --no-audit --no-fund
+	touch $@
+
+venv: $(BIN)/.installed node_modules/.installed
 
 # Debian packages some tests need: Chromium for the browser tests (never a downloaded browser build) and
 # qemu's user-mode emulator, which runs int8 bundles on other CPU models. Installed when run as root.
@@ -34,6 +40,7 @@ demo: venv
 	$(BIN)/vaekit-export $(RUN) --out $(BUNDLE) --force
 	$(BIN)/vaekit-ui $(BUNDLE) --host $(HOST) --port $(PORT)
 
+# pytest runs `node --test` too (tests/js), on bundles it exports first.
 test: venv system-packages
 	$(BIN)/python -m pytest
 
@@ -44,4 +51,4 @@ bench: venv
 	$(BIN)/python benchmarks/run_all.py
 
 clean:
-	rm -rf $(VENV) runs bundles .pytest_cache
+	rm -rf $(VENV) runs bundles .pytest_cache node_modules

@@ -22,11 +22,6 @@ def integer(name: str, value: object, minimum: int = 1, maximum: int | None = No
     return int(value)
 
 
-def seed(value: object) -> int | None:
-    """A seed for numpy's default_rng: None (fresh entropy) or an integer >= 0."""
-    return None if value is None else integer("seed", value, minimum=0)
-
-
 def real(name: str, value: object, minimum: float | None = None, maximum: float | None = None) -> float:
     """`value` as a finite float in [minimum, maximum] (each bound only when given)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):

@@ -17,6 +17,7 @@ RUNTIME = "pip install 'vaekit[cpu]' (or 'vaekit[gpu]' on a CUDA machine; never 
 TRAIN = "pip install 'vaekit[train]'"
 EXPORT = "pip install 'vaekit[train,cpu]' (or 'vaekit[train,gpu]' on a CUDA machine; never cpu and gpu together)"
 UI = "pip install 'vaekit[ui,cpu]' (or 'vaekit[ui,gpu]')"
+BASE = "pip install vaekit"
 # command -> (modules it imports, the install line that brings them)
 NEEDS: dict[str, tuple[tuple[str, ...], str]] = {
     "vaekit-train": (("torch", "sklearn", "tqdm", "PIL", "matplotlib"), TRAIN),
@@ -24,6 +25,7 @@ NEEDS: dict[str, tuple[tuple[str, ...], str]] = {
     "vaekit-sample": (("onnxruntime", "PIL"), RUNTIME),
     "vaekit-check": (("onnxruntime",), RUNTIME),
     "vaekit-ui": (("onnxruntime", "gradio", "PIL"), UI),
+    "vaekit-web": (("numpy",), BASE),  # torch-free and onnxruntime-free: the page runs onnxruntime-web
 }
 DISTRIBUTIONS = {"sklearn": "scikit-learn", "PIL": "pillow", "onnxruntime": "onnxruntime (or onnxruntime-gpu)"}
 

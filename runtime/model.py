@@ -24,14 +24,8 @@ from .errors import InputError
 from .graphs import Graph
 from .images import as_image_batch, nchw_view, to_unit_float32
 from .latents import as_latent, as_latents, as_values, path
-from .likelihood import (
-    PARAMS,
-    kl_to_prior,
-    log_likelihood,
-    log_mean_exp,
-    log_posterior,
-    log_standard_normal,
-)
+from .likelihood import PARAMS, kl_to_prior, log_likelihood, log_mean_exp, log_posterior, log_standard_normal
+from .prior import prior_latents, seed_or_fresh, standard_normal
 
 
 def _check_graph(graph: Graph, tensors: dict[str, list[str]], input_dims: tuple[int, ...], where: Path) -> None:
@@ -58,7 +52,7 @@ class VAE:
 
     Thread-safety: one VAE may serve many threads at once. Shared between them are the two
     onnxruntime sessions (whose `run` is thread-safe), `manifest` (a dict: treat it as read-only) and
-    plain read-only attributes. Each call makes its own arrays, its own numpy Generator and, on
+    plain read-only attributes. Each call makes its own arrays and, on
     CUDA, its own IO binding, so no mutable state is shared between calls.
     """
 
@@ -147,12 +141,16 @@ class VAE:
         return self._batched(self._reconstruct_step, nchw_view(images, self.image_shape))[0]
 
     def sample(self, n: int, seed: int | None = None, temperature: float = 1.0) -> np.ndarray:
-        """`n` images decoded from latents `temperature * N(0, I)`, drawn with numpy's
-        default_rng(seed) as standard_normal((n, latent_dim), float32): the same seed gives the same images."""
+        """`n` images decoded from `prior_latents(n, seed, temperature)`: the same seed gives the same images,
+        in every vaekit runtime (Python, Node.js, the browser)."""
+        return self._decode(self.prior_latents(n, seed, temperature))
+
+    def prior_latents(self, n: int, seed: int | None = None, temperature: float = 1.0) -> np.ndarray:
+        """The latents `sample` decodes, float32 (n, latent_dim): `temperature` times N(0, I) drawn with vaekit's
+        portable generator (docs/bundle-format.md, "Seeded noise"); seed None draws a fresh seed."""
         n = checks.integer("n", n)
         temperature = checks.real("temperature", temperature, minimum=0.0)
-        z = np.random.default_rng(checks.seed(seed)).standard_normal((n, self.latent_dim), dtype=np.float32)
-        return self._decode(z * np.float32(temperature))
+        return prior_latents(n, self.latent_dim, seed, temperature)
 
     def interpolate(self, a: Any, b: Any, steps: int = 10, method: str = "slerp") -> np.ndarray:
         """`steps` images along the path from `a` to `b` (ends included); each end is a latent (D,) or
@@ -176,16 +174,17 @@ class VAE:
         sample for the reconstruction term, the KL in closed form), the importance-weighted bound
         with k samples for k > 1 (tighter, never below the ELBO on average). Higher means more typical.
 
-        The noise is default_rng(seed).standard_normal((N, k, latent_dim), float32), drawn in that
-        order, so results do not depend on `batch_size`; at most `batch_size` latents are decoded at once.
+        The noise (N, k, latent_dim) is normals 0 .. N * k * latent_dim - 1 of vaekit's portable generator for
+        `seed` (see `prior`), in that order, so results do not depend on `batch_size` and equal those of the
+        other vaekit runtimes; at most `batch_size` latents are decoded at once.
         """
         x = nchw_view(images, self.image_shape)
         k = checks.integer("k", k)
-        rng = np.random.default_rng(checks.seed(seed))
+        seed = seed_or_fresh(seed)
         per_chunk = max(1, self.batch_size // k)
         scores = np.empty(len(x), dtype=np.float64)
         for start in range(0, len(x), per_chunk):
-            scores[start : start + per_chunk] = self._score_chunk(x[start : start + per_chunk], k, rng)
+            scores[start : start + per_chunk] = self._score_chunk(x[start : start + per_chunk], k, seed, start)
         return scores
 
     def verify(self) -> Verification:
@@ -248,8 +247,9 @@ class VAE:
                              f"got a batch of {len(images)} images")
         return self._encode_step(images)[0][0]
 
-    def _score_chunk(self, x: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
-        """Scores of a few images, decoding their k posterior samples at most batch_size at a time."""
+    def _score_chunk(self, x: np.ndarray, k: int, seed: int, first: int) -> np.ndarray:
+        """Scores of a few images (the first is image `first` of the call), decoding their k posterior samples
+        at most batch_size at a time."""
         x = to_unit_float32(x)
         mean, logvar = self._encoder.run({"image": x}, ENCODER_OUTPUTS)
         std = np.exp(0.5 * logvar)
@@ -258,7 +258,8 @@ class VAE:
         log_w = np.empty((m, k), dtype=np.float64)
         for j in range(0, k, block):
             kb = min(block, k - j)
-            eps = rng.standard_normal((m, kb, self.latent_dim), dtype=np.float32)
+            # normals (first*k + j)*D onwards: contiguous, as a block holds either all k samples of each image or one image's
+            eps = standard_normal(seed, (first * k + j) * self.latent_dim, m * kb * self.latent_dim).reshape(m, kb, -1)
             z = mean[:, None] + std[:, None] * eps
             outputs = self._decoder.run({"latent": z.reshape(m * kb, self.latent_dim)}, names)
             params = {n: p.reshape(m, kb, *p.shape[1:]) for n, p in zip(names, outputs)}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -85,3 +86,18 @@ def test_cpu_extra_pulls_no_torch(tmp_path: Path) -> None:
     names = {item["metadata"]["name"].lower() for item in json.loads(report.read_text())["install"]}
     assert "onnxruntime" in names and "numpy" in names
     assert not names & set(FORBIDDEN), f".[cpu] pulls {sorted(names & set(FORBIDDEN))}"
+
+
+# The JavaScript part keeps the same one-way rule: the runtime (runtime/js) imports only itself, Node's
+# built-ins and onnxruntime; the page (ui/web) only the runtime (copied to ./vaekit/ in a site) and onnxruntime-web.
+JS_IMPORTS = {"runtime/js": ("./", "node:", "onnxruntime-node", "onnxruntime-web"),
+              "ui/web": ("./vaekit/", "onnxruntime-web")}
+
+
+@pytest.mark.parametrize("folder", sorted(JS_IMPORTS))
+def test_javascript_imports_go_one_way(folder: str) -> None:
+    specifiers = {(path.name, spec) for path in (ROOT / folder).glob("*.mjs")
+                  for spec in re.findall(r"""(?:\bfrom|\bimport)\s*\(?\s*['"]([^'"]+)['"]""", path.read_text())}
+    assert specifiers, f"no imports found in {folder}: the pattern is broken"
+    offenders = sorted((name, spec) for name, spec in specifiers if not spec.startswith(JS_IMPORTS[folder]))
+    assert not offenders, f"{folder}/ imports outside its allowed set: {offenders}"

@@ -80,9 +80,8 @@ class Handlers:
     # --- Interpolate --------------------------------------------------------------------------
 
     def seed_latent(self, seed: int) -> np.ndarray:
-        """The latent that seed `seed` stands for: the first latent `VAE.sample(n, seed)` draws."""
-        rng = np.random.default_rng(whole("seed", seed, 0, MAX_SEED))
-        return rng.standard_normal((1, self.vae.latent_dim), dtype=np.float32)[0]
+        """The latent that seed `seed` stands for: the first latent `VAE.sample(n, seed)` decodes."""
+        return self.vae.prior_latents(1, whole("seed", seed, 0, MAX_SEED))[0]
 
     def _interpolate(self, a: np.ndarray, b: np.ndarray, steps: int, method: str) -> tuple[Image.Image, str]:
         images = self.vae.interpolate(a, b, steps=whole("steps", steps, 2, MAX_STEPS),

@@ -19,6 +19,7 @@ from export_helpers import BATCH_SIZES, FILES, TOLERANCES, Bundle, grow, session
 from vaekit.export.cli import main
 from vaekit.export.graphs import all_nodes
 from vaekit.runtime.bundle import SCORE_QUANTILE_LEVELS, read_manifest
+from vaekit.runtime.prior import standard_normal
 from vaekit.train import load_run
 
 DECODER_OUTPUTS = {"bernoulli": ["image", "logits"], "gaussian": ["image", "logvar"]}
@@ -140,8 +141,8 @@ def _spec_scores(bundle: Path, images: np.ndarray, seed: int) -> np.ndarray:
     """Each image's ELBO (k=1) computed as docs/bundle-format.md says, with plain numpy and onnxruntime."""
     manifest = json.loads((bundle / "manifest.json").read_text(encoding="utf-8"))
     mean, logvar = session(bundle / "encoder.onnx").run(["mean", "logvar"], {"image": images})
-    eps = np.random.default_rng(seed).standard_normal((len(images), 1, manifest["latent_dim"]), dtype=np.float32)
-    z = mean + np.exp(0.5 * logvar) * eps[:, 0]
+    eps = standard_normal(seed, 0, len(images) * manifest["latent_dim"]).reshape(len(images), -1)  # spec: Seeded noise
+    z = mean + np.exp(0.5 * logvar) * eps
     names = DECODER_OUTPUTS[manifest["likelihood"]]
     params = {k: v.astype(np.float64) for k, v in zip(names, session(bundle / "decoder.onnx").run(names, {"latent": z}))}
     x = images.astype(np.float64)

@@ -12,6 +12,7 @@ from runtime_helpers import Exported, random_images, torch_encode, torch_params
 
 from vaekit.runtime import VAE
 from vaekit.runtime.graphs import Graph
+from vaekit.runtime.prior import standard_normal
 
 ATOL = 1e-4
 
@@ -51,7 +52,8 @@ def test_sample_is_seeded_and_matches_torch(vae: VAE, exported: Exported) -> Non
     images = vae.sample(7, seed=11, temperature=0.5)
     np.testing.assert_array_equal(images, vae.sample(7, seed=11, temperature=0.5))
     assert not np.array_equal(images, vae.sample(7, seed=12, temperature=0.5))
-    z = np.random.default_rng(11).standard_normal((7, vae.latent_dim), dtype=np.float32) * np.float32(0.5)
+    z = standard_normal(11, 0, 7 * vae.latent_dim).reshape(7, vae.latent_dim) * np.float32(0.5)
+    np.testing.assert_array_equal(vae.prior_latents(7, seed=11, temperature=0.5), z)
     np.testing.assert_allclose(images, torch_params(exported.model, z)["image"], atol=ATOL)
     assert images.dtype == np.float32 and 0.0 <= images.min() and images.max() <= 1.0
     zero = vae.sample(3, seed=1, temperature=0)
@@ -94,7 +96,7 @@ def _numpy_score(exported: Exported, x: np.ndarray, k: int, seed: int) -> np.nda
     n, d = len(x), exported.model.config.latent_dim
     mean, logvar = torch_encode(exported.model, x)
     sd = np.exp(0.5 * logvar)
-    eps = np.random.default_rng(seed).standard_normal((n, k, d), dtype=np.float32)
+    eps = standard_normal(seed, 0, n * k * d).reshape(n, k, d)
     z = mean[:, None] + sd[:, None] * eps
     params = {key: v.astype(np.float64).reshape(n, k, *x.shape[1:])
               for key, v in torch_params(exported.model, z.reshape(n * k, d)).items()}
