@@ -16,6 +16,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent / "results"
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "fashion-mnist.npz"
+SIMD_PREFIXES = ("sse", "ssse", "avx", "fma", "f16c", "amx")  # the CPU flags that decide which kernels run
 
 
 def data_argument(parser: argparse.ArgumentParser) -> None:
@@ -57,16 +58,19 @@ def load_fashion(path: Path) -> tuple[np.ndarray, np.ndarray]:
 
 
 def machine() -> dict[str, Any]:
-    """What ran the benchmark: CPU model, cores, load, library versions."""
-    cpu = platform.processor() or "unknown CPU"
+    """What ran the benchmark: CPU model and SIMD flags, cores, load, library versions."""
+    cpu, flags = "", []
     try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
     except OSError:
-        pass
-    return {"cpu": cpu, "cores": os.cpu_count(), "load_avg_1m": round(os.getloadavg()[0], 2),
+        lines = []
+    for line in lines:
+        key, _, value = line.partition(":")
+        if key.strip() == "model name" and not cpu:
+            cpu = value.strip()
+        elif key.strip() == "flags" and not flags:
+            flags = sorted(f for f in value.split() if f.startswith(SIMD_PREFIXES))
+    return {"cpu": cpu or platform.processor() or "unknown CPU", "simd": flags, "cores": os.cpu_count(), "load_avg_1m": round(os.getloadavg()[0], 2),
             "python": platform.python_version(), "platform": platform.platform()}
 
 
