@@ -66,8 +66,8 @@ def one_class(c: int, data: dict[str, np.ndarray], epochs: int, threads: int, wo
     test = data["x_test"][:, None]
     scores = normality(train_c[:, None], test, bundle, threads)
     anomalous = data["y_test"] != c
-    result = {"class": c, "name": CLASSES[c], "train_s": round(trained, 1), "score_s": round(time.perf_counter() - start, 1),
-              "auroc": {m: round(auroc(s, anomalous), 4) for m, s in scores.items()}}
+    result = {"class": c, "name": CLASSES[c], "train_s": round(trained, 1),
+              "score_s": round(time.perf_counter() - start, 1), "auroc": {m: round(auroc(s, anomalous), 4) for m, s in scores.items()}}
     print(f"{CLASSES[c]}: " + ", ".join(f"{m} {a:.3f}" for m, a in result["auroc"].items()), flush=True)
     return result
 
@@ -76,7 +76,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any] | None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--data", type=Path, default=DEFAULT_DATA, help=f"Fashion-MNIST .npz (default: {DEFAULT_DATA})")
     p.add_argument("--threads", type=int, default=1, help="threads for torch and onnxruntime (default 1)")
-    p.add_argument("--classes", type=int, nargs="+", default=list(range(10)), help="normal classes to run (default all)")
+    p.add_argument("--classes", type=int, nargs="+", default=list(range(10)),
+                   help="normal classes to run (default all)")
     p.add_argument("--epochs", type=int, default=10, help="training epochs per class (default 10)")
     args = p.parse_args(argv)
     if not args.data.is_file():

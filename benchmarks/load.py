@@ -233,7 +233,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     print_table(f"/sample of {SAMPLES} images, all users at once (queue {QUEUE_SIZE}, concurrency {CONCURRENCY})",
                 ["users", "answered", "503", "errors", "p50 ms", "p95 ms", "max ms", "503 max ms", "page max ms",
                  "server RSS MiB", "server CPU ms/answer", "answered/s"], rows)
-    result = {"samples": SAMPLES, "queue_size": QUEUE_SIZE, "assumed_request_s": REQUEST_SECONDS, "concurrency": CONCURRENCY, "timeout_s": args.timeout,
+    result = {"samples": SAMPLES, "queue_size": QUEUE_SIZE, "assumed_request_s": REQUEST_SECONDS,
+              "concurrency": CONCURRENCY, "timeout_s": args.timeout,
               "server_threads": args.threads, "bursts": bursts}
     print(f"\nwrote {write_result('load', result)}")
     return result

@@ -7,7 +7,8 @@
 
 from .bundle import FORMAT_VERSION, BundleError, read_manifest
 from .devices import DeviceError
-from .images import as_image_batch, load_image, make_grid, save_png, to_pil, to_uint8, upscale
+from .images import (ImageFileError, as_image_batch, fit_image, load_image, make_grid, save_png, to_pil, to_uint8,
+                     upscale)
 from .model import VAE
 
 __all__ = [
@@ -15,7 +16,9 @@ __all__ = [
     "VAE",
     "BundleError",
     "DeviceError",
+    "ImageFileError",
     "as_image_batch",
+    "fit_image",
     "load_image",
     "make_grid",
     "read_manifest",

@@ -144,7 +144,7 @@ class Run:
         self.quantiles = vae.manifest["score_quantiles"]["q"]
         self.verdicts: Counter[str] = Counter()
         self.unreadable = 0
-        self.worst: list[tuple[float, int, str, np.ndarray]] = []  # a max-heap (by -score) of the lowest `top`
+        self.worst: list[tuple[float, int, str, np.ndarray]] = []  # the lowest `top` scores; heapq root: the highest
         self.scores: list[float] = []
         self.labels: list[bool] = []
         self.seen = 0
