@@ -29,7 +29,7 @@ import numpy as np
 from .bundle import BundleError
 from .devices import DEVICES, DeviceError
 from .evaluation import Evaluation, evaluate
-from .images import make_grid, save_png, to_uint8, upscale
+from .images import IMAGE_SUFFIXES, make_grid, save_png, to_uint8, upscale
 from .model import VAE
 from .reading import reference_setting, share_below, verdict
 from .sources import Item, Source, SourceError, check, count, items
@@ -193,6 +193,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"vaekit-score: warning: --k {k} differs from the k={reference_k} of the bundle's reference scores; "
               "share_below and the readings compare unlike scores (a larger k scores higher)", file=sys.stderr)
     total = sum(count(s) for s in todo)
+    if total == 0:
+        raise SourceError(f"found no images in {', '.join(str(s.path) for s in todo)}: folders are searched for "
+                          f"{', '.join(IMAGE_SUFFIXES)} files; pass .npz files by name")
     current = Run(vae, k, seed, (args.top or 16) if args.grid else 0)
     progress = Progress(total, args.quiet)
     start = time.perf_counter()
@@ -213,7 +216,8 @@ def run(args: argparse.Namespace) -> int:
     seconds = time.perf_counter() - start
     print(f"scored {scored:,} images in {seconds:.1f} s with k={k} on {vae.device}: "
           + ", ".join(f"{current.verdicts[v]:,} {v}" for v in ("typical", "unusual", "very unusual"))
-          + (f"; {current.unreadable:,} files could not be read (see the error column)" if current.unreadable else ""))
+          + (f"; {current.unreadable:,} file{'s' * (current.unreadable != 1)} could not be read (see the error column)"
+             if current.unreadable else ""))
     print(f"wrote {out}")
     if args.grid and current.worst:
         worst = current.lowest()

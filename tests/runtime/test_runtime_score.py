@@ -100,6 +100,8 @@ def test_errors_are_one_line_and_write_nothing(exported: Exported, tmp_path: Pat
     assert missing.returncode == 1 and missing.stderr.startswith("vaekit-score: error:")
     assert "no such file or folder" in missing.stderr and "Traceback" not in missing.stderr
     assert score_cli.main([str(tmp_path / "no-bundle"), str(tmp_path), "--out", str(out)]) == score_cli.EXIT_ERROR
+    (tmp_path / "empty").mkdir()
+    assert score_cli.main([str(exported.path), str(tmp_path / "empty"), "--out", str(out)]) == score_cli.EXIT_ERROR
     assert not out.exists()
     with pytest.raises(SystemExit) as usage:
         score_cli.main([str(exported.path)])
