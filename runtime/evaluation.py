@@ -27,6 +27,7 @@ class Evaluation:
     tpr_at_threshold: float  # the anomalous images' share below it
 
     def as_dict(self) -> dict[str, Any]:
+        """The fields as a JSON-ready dict."""
         return asdict(self)
 
 

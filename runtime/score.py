@@ -95,6 +95,7 @@ class Progress:
         self.shown = self.start
 
     def update(self, done: int, unusual: int, final: bool = False) -> None:
+        """Show `done` of the total (at most every 0.2 s on a terminal), and always when `final`."""
         now = time.perf_counter()
         if self.quiet or (not final and now - self.shown < (0.2 if self.tty else 10.0)):
             return
@@ -171,9 +172,11 @@ class Run:
 
     @property
     def unusual(self) -> int:
+        """How many images read unusual or very unusual so far."""
         return self.verdicts["unusual"] + self.verdicts["very unusual"]
 
     def lowest(self) -> list[tuple[float, str, np.ndarray]]:
+        """The kept (score, name, image) triples, lowest score first."""
         return [(-neg, name, image) for neg, _, name, image in sorted(self.worst, reverse=True)]
 
 

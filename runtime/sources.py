@@ -81,7 +81,7 @@ def _npz_header(member: zipfile.ZipExtFile) -> tuple[tuple[int, ...], bool, np.d
     return read(member)
 
 
-def _npz_key(names: list[str], path: Path) -> str:
+def _npz_key(names: list[str]) -> str:
     """The images' key in an .npz: x or images, or its only array."""
     key = next((k for k in IMAGE_KEYS if k in names), names[0] if len(names) == 1 else None)
     if key is None:
@@ -95,7 +95,7 @@ def npz_count(path: Path) -> int:
     try:
         with zipfile.ZipFile(path) as archive:
             names = [n[:-4] for n in archive.namelist() if n.endswith(".npy")]
-            with archive.open(f"{_npz_key(names, path)}.npy") as member:
+            with archive.open(f"{_npz_key(names)}.npy") as member:
                 shape = _npz_header(member)[0]
         return shape[0] if shape else 0
     except (OSError, ValueError, zipfile.BadZipFile):
@@ -125,7 +125,7 @@ def _npz_items(source: Source, image_shape: Shape) -> Iterator[Item]:
     path = source.path
     with zipfile.ZipFile(path) as archive:
         names = [n[:-4] for n in archive.namelist() if n.endswith(".npy")]
-        key = _npz_key(names, path)
+        key = _npz_key(names)
         with archive.open(f"{key}.npy") as member:
             shape, fortran, dtype = _npz_header(member)
             if fortran or dtype.hasobject or not shape:

@@ -183,3 +183,22 @@ def test_metrics_match_scikit_learn_with_ties() -> None:
         assert auroc(scores, labels) == pytest.approx(sklearn.roc_auc_score(labels, -scores), abs=1e-12)
         assert average_precision(scores, labels) == pytest.approx(
             sklearn.average_precision_score(labels, -scores), abs=1e-12)
+
+
+def test_unusable_npz_files_are_rows_with_their_reason(exported: Exported, tmp_path: Path) -> None:
+    x = to_uint8(random_images(tuple(exported.model.config.image_shape), 2))
+    np.savez(tmp_path / "two.npz", a=x, b=x)
+    np.savez(tmp_path / "unlabelled.npz", x=x)
+    np.savez(tmp_path / "classes.npz", x=x, y=np.array([3, 7]))
+    np.savez(tmp_path / "small.npz", x=np.zeros((2, 5, 5), np.uint8))
+    (tmp_path / "junk.npz").write_bytes(b"not a zip")
+    code = score_cli.main([str(exported.path), str(tmp_path / "two.npz"), str(tmp_path / "small.npz"),
+                           str(tmp_path / "junk.npz"), "--labelled", str(tmp_path / "unlabelled.npz"),
+                           str(tmp_path / "classes.npz"), "--out", str(tmp_path / "s.csv"), "--quiet"])
+    errors = {Path(r["path"]).name: r["error"] for r in _rows(tmp_path / "s.csv")}
+    assert "holds a, b; save the images to score as 'x'" in errors["two.npz"]
+    assert "images have shape (2, 5, 5)" in errors["small.npz"]
+    assert "not a readable .npz file" in errors["junk.npz"]
+    assert "has no labels" in errors["unlabelled.npz"]
+    assert "--normal-label V" in errors["classes.npz"]
+    assert code == score_cli.EXIT_UNREADABLE and not (tmp_path / "s.metrics.json").exists()
