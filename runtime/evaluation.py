@@ -7,6 +7,7 @@ is a boolean per image; an image is flagged when its score is below the threshol
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -27,8 +28,8 @@ class Evaluation:
     tpr_at_threshold: float  # the anomalous images' share below it
 
     def as_dict(self) -> dict[str, Any]:
-        """The fields as a JSON-ready dict."""
-        return asdict(self)
+        """The fields as a JSON-ready dict (an infinite threshold, when every image may be flagged, as null)."""
+        return {k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in asdict(self).items()}
 
 
 def _labelled(scores: Any, anomalous: Any) -> tuple[np.ndarray, np.ndarray]:

@@ -168,6 +168,7 @@ def test_metrics_on_known_answers() -> None:
     assert threshold_at_fpr(scores, anomalous, 0.0) == (-3.0, 0.0, 1.0)  # flags below the lowest normal score
     result = evaluate(scores, anomalous, fpr=0.4)
     assert result.threshold == -2.0 and result.fpr_at_threshold == pytest.approx(1 / 3)
+    assert evaluate(scores, anomalous, fpr=1.0).as_dict()["threshold"] is None  # flag everything: no finite bound
     with pytest.raises(ValueError, match="both normal and anomalous"):
         auroc([1.0, 2.0], [False, False])
 
