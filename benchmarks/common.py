@@ -17,6 +17,7 @@ from vaekit.runtime.files import write_json
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent / "results"
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "fashion-mnist.npz"
+SIMD_PREFIXES = ("sse", "ssse", "avx", "fma", "f16c", "amx")  # the CPU flags that decide which kernels run
 
 
 def data_argument(parser: argparse.ArgumentParser) -> None:

@@ -24,6 +24,7 @@ NEEDS: dict[str, tuple[tuple[str, ...], str]] = {
     "vaekit-export": (("torch", "onnx", "onnxscript", "sklearn", "onnxruntime"), EXPORT),
     "vaekit-sample": (("onnxruntime", "PIL"), RUNTIME),
     "vaekit-check": (("onnxruntime",), RUNTIME),
+    "vaekit-score": (("onnxruntime", "PIL"), RUNTIME),
     "vaekit-ui": (("onnxruntime", "gradio", "PIL"), UI),
     "vaekit-web": (("numpy",), BASE),  # torch-free and onnxruntime-free: the page runs onnxruntime-web
 }

@@ -4,12 +4,15 @@ In: uint8 (0-255) or float ([0, 1]) arrays laid out HW, CHW, HWC (one image) or 
 (a batch), converted to the float32 NCHW batch in [0, 1] that a bundle's encoder takes; a layout
 that fits two ways (square images with as many rows as channels) is read channels-first.
 Out: float32 NCHW in [0, 1]; helpers turn them into uint8, Pillow images, grids and PNG files.
+Files of any size: `fit_image` reads one as a bundle's image (centre-cropped, area-averaged), with a
+clear ImageFileError for anything that is not a usable picture.
 Pillow is imported only by the helpers that need it.
 """
 
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -25,6 +28,13 @@ if TYPE_CHECKING:
     from PIL import Image as PILImage
 
 Shape = tuple[int, int, int]
+IMAGE_FORMATS = ("PNG", "JPEG", "GIF", "BMP", "WEBP")  # the formats read; Pillow knows far more (EPS runs Ghostscript)
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp")
+MAX_PIXELS = 40_000_000  # larger images are refused before they are decoded
+
+
+class ImageFileError(InputError):
+    """A file that cannot be used as an image for a bundle; the message says why."""
 
 
 def _layouts(shape: Shape) -> list[tuple[str, tuple[int, ...], Callable[[np.ndarray], np.ndarray]]]:
@@ -171,3 +181,44 @@ def load_image(path: str | os.PathLike[str], channels: int) -> np.ndarray:
                 picture.height, picture.width, channels)
     except OSError as e:  # missing, unreadable or not an image (Pillow's UnidentifiedImageError is an OSError)
         raise InputError(f"{path}: cannot read this image ({e}); pass a PNG, JPEG or other image file") from e
+
+
+def _open_checked(path: str | os.PathLike[str]) -> Any:
+    """The file as a lazily decoded Pillow image, or ImageFileError when it is not a readable picture."""
+    image = _pil()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", image.DecompressionBombWarning)  # the size check below is stricter
+            picture = image.open(path, formats=IMAGE_FORMATS)
+    except image.DecompressionBombError:
+        raise ImageFileError(f"the image is far too large (over {2 * image.MAX_IMAGE_PIXELS / 1e6:.0f} megapixels); "
+                             f"the limit is {MAX_PIXELS / 1e6:.0f} megapixels: downscale it first") from None
+    except (FileNotFoundError, PermissionError, IsADirectoryError) as e:
+        raise ImageFileError(f"cannot open the file: {e.strerror}") from None
+    except OSError:  # UnidentifiedImageError is one
+        raise ImageFileError("this file is not an image vaekit can read: use a PNG, JPEG, GIF, BMP or WebP "
+                             "picture") from None
+    width, height = picture.size
+    if width * height > MAX_PIXELS:
+        picture.close()
+        raise ImageFileError(f"the image is {width}x{height} pixels ({width * height / 1e6:.0f} megapixels); the "
+                             f"limit is {MAX_PIXELS / 1e6:.0f} megapixels: downscale it first")
+    return picture
+
+
+def fit_image(path: str | os.PathLike[str], image_shape: Shape) -> np.ndarray:
+    """The image file at `path` as uint8 (H, W, C) for a bundle of `image_shape` (C, H, W): its first frame,
+    grayscale or RGB, turned as its EXIF says, centre-cropped to the bundle's aspect ratio and resized by
+    area averaging. Transparency is dropped (a pixel keeps the colour stored under it)."""
+    from PIL import Image, ImageOps
+
+    channels, height, width = image_shape
+    mode = "L" if channels == 1 else "RGB"
+    with _open_checked(path) as picture:
+        try:
+            picture.draft(mode, (width, height))  # JPEG: decode at a reduced scale, much faster for photos
+            picture = ImageOps.exif_transpose(picture).convert(mode)
+        except (OSError, ValueError, SyntaxError):
+            raise ImageFileError("this image file is damaged or truncated and cannot be decoded") from None
+        fitted = ImageOps.fit(picture, (width, height), method=Image.Resampling.BOX)
+    return np.asarray(fitted, dtype=np.uint8).reshape(height, width, channels)

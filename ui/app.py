@@ -41,7 +41,15 @@ log = logging.getLogger("vaekit.ui")
 API_NAMES = ("sample", "new_seed", "interpolate_seeds", "interpolate_images", "explore", "explore_center",
              "explore_random", "reconstruct", "model")
 CONCURRENCY = 2  # runs of one endpoint at once; the rest wait in the queue, first come first served
-QUEUE_SIZE = 64  # waiting requests beyond this are turned away with "queue full"
+# The queue holds what the server drains within QUEUE_TIMEOUT; beyond that, a request is turned away at once
+# with HTTP 503 "queue full" rather than left waiting longer than a client would. REQUEST_SECONDS is the server
+# time one API call takes (POST, run, result stream; /sample of 16 images, 2 cores, calls arriving together:
+# benchmarks/load.py measures it). Heavier calls (100 samples, uploads) drain slower, but still within seconds.
+QUEUE_TIMEOUT = 10.0
+REQUEST_SECONDS = 0.025
+QUEUE_SIZE = int(QUEUE_TIMEOUT / REQUEST_SECONDS)
+STATUS_EVERY = 1.0  # seconds between queue-position updates ("auto" sends one to every waiting call per job: n^2)
+SESSIONS = 2 * QUEUE_SIZE  # per-visitor state gradio keeps (every API call is a session); the oldest go first
 CACHE_CLEANUP = (600, 3600)  # every 10 minutes, delete uploads and results older than an hour
 DEFAULTS = {"n": 36, "seed": 0, "temperature": 1.0, "seed_b": 1, "steps": 10, "method": "slerp"}
 STYLE = (Path(__file__).with_name("style.css")).read_text(encoding="utf-8")
@@ -212,8 +220,9 @@ def _model_tab(h: Handlers) -> None:
         gr.JSON(info["manifest"], show_label=False)
 
 
-def build_app(bundle: str | os.PathLike[str], *, device: str = "auto") -> gr.Blocks:
-    """The Blocks app for the bundle folder `bundle`, loaded on `device` (auto, cpu or cuda).
+def build_app(bundle: str | os.PathLike[str], *, device: str = "auto", queue_size: int = QUEUE_SIZE) -> gr.Blocks:
+    """The Blocks app for the bundle folder `bundle`, loaded on `device` (auto, cpu or cuda), whose queue
+    holds at most `queue_size` waiting calls.
 
     Launch it with `app.launch(**launch_settings(bundle))` (or use `serve`) to get its safety settings.
     """
@@ -234,7 +243,7 @@ def build_app(bundle: str | os.PathLike[str], *, device: str = "auto") -> gr.Blo
                 with gr.Tab(name, id=name.lower()):
                     tab(h)
         gr.api(h.model_info, api_name="model")
-    app.queue(default_concurrency_limit=CONCURRENCY, max_size=QUEUE_SIZE)
+    app.queue(default_concurrency_limit=CONCURRENCY, max_size=queue_size, status_update_rate=STATUS_EVERY)
     return app
 
 
@@ -242,6 +251,7 @@ def launch_settings(bundle: str | os.PathLike[str]) -> dict[str, Any]:
     """Keyword arguments for `Blocks.launch`: look, upload cap, and the files that may never be served."""
     return {
         "max_file_size": MAX_UPLOAD_BYTES,
+        "state_session_capacity": SESSIONS,
         "allowed_paths": [],
         "blocked_paths": [str(Path(bundle).resolve())],
         "show_error": False,

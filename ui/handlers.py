@@ -19,6 +19,7 @@ from PIL import Image
 from vaekit.runtime import VAE, checks
 from vaekit.runtime.choices import METHODS  # the paths VAE.interpolate takes
 from vaekit.runtime.errors import InputError
+from vaekit.runtime.reading import reference_setting
 
 from .axes import BASES, explore_axes
 from .display import STRIP_PX, enlarge, gif_bytes, tile, write_once
@@ -135,9 +136,10 @@ class Handlers:
         """The uploaded image as the model sees it, its reconstruction, its score (nats, k and seed as
         recorded for the reference images) and what that score means."""
         x = self.upload(image)
-        reference = self.vae.manifest["score_quantiles"]
-        score = float(self.vae.score(x, k=reference["k"], seed=reference.get("seed", 0))[0])
-        return enlarge(x), enlarge(self.vae.reconstruct(x)[0]), score, read_score(score, reference).text
+        k, seed = reference_setting(self.vae.manifest)
+        score = float(self.vae.score(x, k=k, seed=seed)[0])
+        return (enlarge(x), enlarge(self.vae.reconstruct(x)[0]), score,
+                read_score(score, self.vae.manifest["score_quantiles"]).text)
 
     # --- Model --------------------------------------------------------------------------------
 

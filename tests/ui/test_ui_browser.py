@@ -98,6 +98,6 @@ def test_the_page_samples_interpolates_explores_and_reconstructs(served: tuple[s
         page.locator("#reconstruct-upload").get_by_role("button", name="Remove Image").click()
         (tmp_path / "notes.png").write_text("these are notes, not a picture")
         page.locator("#reconstruct-upload input[type=file]").set_input_files(tmp_path / "notes.png")
-        page.get_by_text("not an image this app can read").first.wait_for(timeout=10_000)
+        page.get_by_text("not an image vaekit can read").first.wait_for(timeout=10_000)
     elsewhere = [r for r in requested if not r.startswith((url, "data:", "blob:"))]
     assert requested and not elsewhere, f"the page fetched from elsewhere: {elsewhere}"

@@ -14,11 +14,12 @@ from PIL import Image
 from ui_helpers import write_image
 
 from vaekit.runtime.bundle import latent_pca
+from vaekit.runtime.reading import share_below
 from vaekit.ui import uploads
 from vaekit.ui.axes import dimension_axes, principal_axes
 from vaekit.ui.display import enlarge, factor_for, gif_bytes, tile, write_once
 from vaekit.ui.model_card import markdown_table
-from vaekit.ui.reading import read_score, share_below
+from vaekit.ui.reading import read_score
 from vaekit.ui.uploads import UploadError, read_upload
 
 QUANTILES = {"k": 1, "n": 200, "seed": 0,
@@ -77,7 +78,7 @@ def test_non_images_are_refused_with_a_clear_message(tmp_path: Path, content: by
 def test_other_image_formats_are_refused(tmp_path: Path) -> None:
     """A real TIFF (and anything else outside PNG, JPEG, GIF, BMP, WebP) never reaches a decoder."""
     Image.new("L", (8, 8), 200).save(tmp_path / "upload.png", format="TIFF")
-    with pytest.raises(UploadError, match="not an image this app can read"):
+    with pytest.raises(UploadError, match="not an image vaekit can read"):
         read_upload(tmp_path / "upload.png", (1, 8, 8))
 
 

@@ -87,8 +87,8 @@ def test_model_endpoint(client: Client, local: Handlers) -> None:
 
 
 @pytest.mark.parametrize("content, message", [
-    (b"just some text", "not an image this app can read"),
-    (b"GIF89a truncated", "not an image this app can read"),
+    (b"just some text", "not an image vaekit can read"),
+    (b"GIF89a truncated", "not an image vaekit can read"),
 ])
 def test_bad_uploads_get_a_clear_message(client: Client, tmp_path: Path, content: bytes, message: str) -> None:
     (tmp_path / "upload.png").write_bytes(content)
