@@ -11,6 +11,7 @@ from .config import TrainConfig
 EPILOG = """examples:
   vaekit-train                                   # built-in digits, sensible defaults, < 1 minute
   vaekit-train --data ~/photos --image-size 32 --channels 3 --likelihood gaussian --out runs/photos
+  vaekit-train --data emoji --image-size 64 --likelihood gaussian --max-time 600 --out runs/emoji
   vaekit-train --data fashion-mnist.npz --model conv --epochs 10 --out runs/fashion
   vaekit-train --resume runs/fashion             # continue a stopped or killed run exactly
   torchrun --nproc_per_node=2 -m vaekit.train --data x.npz --out runs/ddp   # several processes
@@ -30,9 +31,11 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="vaekit-train", description="Train a variational autoencoder on images.",
                                 epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     d = p.add_argument_group("data")
-    d.add_argument("--data", default="digits", help="'digits' (built in), an .npz (x_train/x_test or x), an MNIST "
-                   "IDX file (.gz ok) or a folder of PNG/JPEG/WebP images (default: digits)")
-    d.add_argument("--image-size", type=int, help="resize folder images to NxN (centre crop to square, then Lanczos)")
+    d.add_argument("--data", default="digits", help="'digits' (built in), 'emoji' (colour, drawn from Debian's "
+                   "fonts-noto-color-emoji), an .npz (x_train/x_test or x), an MNIST IDX file (.gz ok) or a folder "
+                   "of PNG/JPEG/WebP images (default: digits)")
+    d.add_argument("--image-size", type=int, help="resize folder images (and emoji) to NxN (centre crop to square, "
+                   "then Lanczos)")
     d.add_argument("--channels", type=int, choices=(1, 3), help="1 = grayscale, 3 = RGB (folders; default: as found)")
     d.add_argument("--test-fraction", type=float, default=0.1, help="held-out share when the data has no test split")
     d.add_argument("--skip-bad-images", action="store_true", help="skip unreadable images instead of stopping")
@@ -42,11 +45,14 @@ def parser() -> argparse.ArgumentParser:
     m.add_argument("--model", choices=("mlp", "conv"), help="fully connected or convolutional (default: by image size)")
     m.add_argument("--latent-dim", type=int, help="size of the latent code")
     m.add_argument("--hidden", type=_ints, help="hidden layer sizes, e.g. 512,256")
-    m.add_argument("--conv-channels", type=_ints, help="conv channels per stride-2 layer, e.g. 32,64")
-    m.add_argument("--conv-decoder", choices=("transpose", "upsample"), default="transpose")
-    m.add_argument("--activation", choices=("relu", "elu", "gelu", "tanh"))
+    m.add_argument("--conv-channels", type=_ints, help="conv channels per level (each halves H and W), e.g. "
+                   "32,64,128 (default: from the image size, down to a grid of about 4x4)")
+    m.add_argument("--conv-blocks", type=int, default=1, help="residual blocks per conv level (default 1)")
+    m.add_argument("--activation", choices=("relu", "elu", "gelu", "silu", "tanh"))
     m.add_argument("--likelihood", choices=("bernoulli", "gaussian"), default="bernoulli",
                    help="bernoulli for (near) black-and-white images, gaussian (learned variance) for photos")
+    m.add_argument("--variance", choices=("shared", "pixel"), help="gaussian: one learned variance for all pixels "
+                   "(sigma-VAE, sharp samples; default) or one per pixel")
     o = p.add_argument_group("objective")
     o.add_argument("--beta", type=float, default=1.0, help="KL weight (beta-VAE)")
     o.add_argument("--kl-warmup-epochs", type=float, help="raise the KL weight linearly to beta over this many epochs")
@@ -55,7 +61,7 @@ def parser() -> argparse.ArgumentParser:
     t = p.add_argument_group("training")
     t.add_argument("--epochs", type=int, help="number of passes over the data (default: by data size)")
     t.add_argument("--max-time", type=float, help="stop cleanly after this many seconds of training")
-    t.add_argument("--batch-size", type=int, default=128)
+    t.add_argument("--batch-size", type=int, help="images per step (default: 128, less for big images)")
     t.add_argument("--lr", type=float, help="AdamW learning rate")
     t.add_argument("--weight-decay", type=float, default=0.0)
     t.add_argument("--schedule", choices=("cosine", "constant"), default="cosine", help="learning-rate schedule")
@@ -98,7 +104,8 @@ def main(argv: list[str] | None = None) -> int:
 
         s = json.loads(summary.read_text())
         print(f"test ELBO {s['test_elbo']:.2f} nats, test NLL (IWAE, k={s['iwae_k']}) {s['test_nll_iwae']:.2f} nats "
-              f"on {s['n_test_nll']} held-out images; {s['steps']} steps in {s['wall_time_s']:.1f} s")
+              f"({s['test_bits_per_dim']:.3f} bits/dim) on {s['n_test_nll']} held-out images; {s['steps']} steps in "
+              f"{s['wall_time_s']:.1f} s")
     return 0
 
 
