@@ -24,7 +24,7 @@ from .config import TrainConfig, resolve
 from .data import Data, load_data
 from .distributed import Distributed
 from .models import VAE, ModelConfig, build_model
-from .objectives import Objective, elbo_terms, nll_estimate
+from .objectives import Objective, bits_per_dim, elbo_terms, eval_chunk, nll_estimate, unit
 from .plots import save_grid, save_loss_curve
 
 VERSION = "0.1.0"
@@ -57,10 +57,11 @@ def select_device(name: str) -> torch.device:
 
 
 def heldout_images(test: np.ndarray, cfg: TrainConfig) -> torch.Tensor:
-    """Held-out images in [0, 1]; binarized once, with a fixed seed, for dynamically binarized runs."""
-    x = torch.from_numpy(test).float().div_(255)
+    """Held-out images, uint8 (converted to [0, 1] chunk by chunk); binarized once (to 0 and 255), with a
+    fixed seed, for dynamically binarized runs."""
+    x = torch.from_numpy(test)
     if cfg.binarize == "dynamic":
-        x = torch.bernoulli(x, generator=_generator(cfg.seed, -EVAL_SEED_OFFSET))
+        x = torch.bernoulli(unit(x), generator=_generator(cfg.seed, -EVAL_SEED_OFFSET)).mul_(255).to(torch.uint8)
     return x
 
 
@@ -156,7 +157,8 @@ class Trainer:
         model.eval()
         g = _generator(self.cfg.seed, EVAL_SEED_OFFSET)
         sums = {"elbo": 0.0, "recon": 0.0, "kl": 0.0}
-        for xb in self.test_x.split(1024):
+        for xb in self.test_x.split(eval_chunk(self.model_cfg)):
+            xb = unit(xb)
             eps = torch.randn(len(xb), self.model_cfg.latent_dim, generator=g).to(self.device)
             recon, kl_dims, _ = elbo_terms(model, xb, eps)
             kl = kl_dims.sum(1)
@@ -170,9 +172,11 @@ class Trainer:
     def write_images(self, model: VAE, epoch: int) -> None:
         model.eval()
         z = torch.randn(64, self.model_cfg.latent_dim, generator=_generator(self.cfg.seed, -1)).to(self.device)
-        samples = model.decoder.likelihood_params(z)["image"]
-        x = self.test_x[:32]
-        recon = model.decoder.likelihood_params(model.encoder(x)[0])["image"]
+        decode = lambda z: torch.cat([model.decoder.likelihood_params(zb)["image"]  # noqa: E731
+                                      for zb in z.split(eval_chunk(self.model_cfg))])
+        samples = decode(z)
+        x = unit(self.test_x[:32])
+        recon = decode(model.encoder(x)[0])
         pairs = torch.stack([x, recon], 1).flatten(0, 1)  # original, reconstruction, original, ...
         save_grid(samples.cpu().numpy(), self.run_dir / f"samples_epoch{epoch:03d}.png")
         save_grid(pairs.cpu().numpy(), self.run_dir / f"recon_epoch{epoch:03d}.png")
@@ -267,6 +271,7 @@ class Trainer:
                 "epochs": state.step / self.steps_per_epoch, "steps": state.step, "wall_time_s": state.elapsed,
                 "data": self.source, "test_elbo": final["elbo"], "test_recon": final["recon"], "test_kl": final["kl"],
                 "test_nll_iwae": float(nll.mean()), "iwae_k": self.cfg.nll_k, "n_test_nll": n,
+                "test_bits_per_dim": bits_per_dim(float(nll.mean()), self.model_cfg.image_shape),
                 "nll_time_s": time.perf_counter() - t0, "binarized": self.cfg.binarize == "dynamic",
             }
             self.log({"kind": "final", **summary})
@@ -304,7 +309,8 @@ def train(config: TrainConfig | dict[str, Any], resume: str | Path | None = None
             cfg.validate()
             saved = None
         data = load_data(cfg.data, image_size=cfg.image_size, channels=cfg.channels,
-                         test_fraction=cfg.test_fraction, seed=cfg.seed, skip_bad_images=cfg.skip_bad_images)
+                         test_fraction=cfg.test_fraction, seed=cfg.seed, skip_bad_images=cfg.skip_bad_images,
+                         progress=cfg.progress)
         for bad in data.skipped:
             tqdm.write(f"skipped unreadable image: {bad}")
         cfg, model_cfg = resolve(cfg, data.image_shape, len(data.train))
