@@ -108,6 +108,7 @@ def run_provenance(run: Any) -> dict[str, Any]:
         "test_nll": s.get("test_nll_iwae"),
         "test_nll_k": s.get("iwae_k"),
         "test_nll_images": s.get("n_test_nll"),
+        "test_bits_per_dim": s.get("test_bits_per_dim"),
         "binarized": s.get("binarized"),
         "train_config": run.train_config,
     }
