@@ -9,7 +9,7 @@ PORT   ?= 7860
 # torch is pinned only here (a CPU wheel on this machine's disk); pyproject keeps the range.
 TORCH  ?= torch==2.13.0
 
-.PHONY: venv demo test test-fast bench clean browsers
+.PHONY: venv demo test test-fast bench clean browsers fonts
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,12 +26,19 @@ browsers:
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium; \
 	  else echo "chromium missing: sudo apt-get install -y chromium (browser tests will skip)"; fi; }
 
+# The colour test and benchmark data (`--data emoji`) is drawn from Debian's emoji font.
+EMOJI_FONT := /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf
+fonts:
+	@test -f $(EMOJI_FONT) || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq fonts-noto-color-emoji; \
+	  else echo "emoji font missing: sudo apt-get install -y fonts-noto-color-emoji (emoji tests will skip)"; fi; }
+
 demo: venv
 	$(BIN)/vaekit-train --data digits --out $(RUN) --force
 	$(BIN)/vaekit-export $(RUN) --out $(BUNDLE) --force
 	$(BIN)/vaekit-ui $(BUNDLE) --host $(HOST) --port $(PORT)
 
-test: venv browsers
+test: venv browsers fonts
 	$(BIN)/python -m pytest
 
 test-fast: venv
