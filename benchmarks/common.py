@@ -56,18 +56,25 @@ def load_fashion(path: Path) -> tuple[np.ndarray, np.ndarray]:
     return data.train, data.test
 
 
+SIMD_FLAGS = ("sse4_2", "avx", "avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512_vnni", "avx_vnni", "avx512_bf16",
+              "amx_bf16", "amx_int8")
+
+
 def machine() -> dict[str, Any]:
-    """What ran the benchmark: CPU model, cores, load, library versions."""
-    cpu = platform.processor() or "unknown CPU"
+    """What ran the benchmark: CPU model and SIMD flags (as lscpu reports them), cores, load, versions."""
+    cpu, flags = platform.processor() or "unknown CPU", set()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
                 cpu = line.split(":", 1)[1].strip()
+            elif line.startswith("flags"):
+                flags = set(line.split(":", 1)[1].split())
                 break
     except OSError:
         pass
-    return {"cpu": cpu, "cores": os.cpu_count(), "load_avg_1m": round(os.getloadavg()[0], 2),
-            "python": platform.python_version(), "platform": platform.platform()}
+    return {"cpu": cpu, "simd": [f for f in SIMD_FLAGS if f in flags], "cores": os.cpu_count(),
+            "load_avg_1m": round(os.getloadavg()[0], 2), "python": platform.python_version(),
+            "platform": platform.platform()}
 
 
 def matmul_peak_gflops(n: int = 2048, repeats: int = 5) -> float:
