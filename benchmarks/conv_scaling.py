@@ -20,6 +20,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -36,25 +37,31 @@ def train_once(size: int, seconds: float, threads: int, nll_k: int, nll_images: 
            "--likelihood", "gaussian", "--max-time", str(seconds), "--nll-k", str(nll_k), "--nll-images",
            str(nll_images), "--no-progress", "--device", "cpu", "--out", str(out), "--force"]
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+    start = time.perf_counter()
     process = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     _, status, usage = os.wait4(process.pid, 0)
+    process_s = time.perf_counter() - start
     if os.waitstatus_to_exitcode(status) != 0:
         sys.exit(f"vaekit-train failed at {size} px: {process.stderr.read()[-2000:] if process.stderr else ''}")
     summary = json.loads((out / "summary.json").read_text())
     config = json.loads((out / "config.json").read_text())
     records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     dims = 3 * size * size * math.log(2)
-    times = {r["epoch"]: r["time"] for r in records if r["kind"] == "train"}
+    trains = [r for r in records if r["kind"] == "train"]  # "time": training seconds at the end of each epoch
+    times = {r["epoch"]: r["time"] for r in trains}
     curve = [{"train_s": times[r["epoch"]], "elbo_bits_per_dim": -r["elbo"] / dims}
              for r in records if r["kind"] == "eval"]
     batch = config["train"]["batch_size"]
     return {
         "image_size": size,
         "model": config["model"],
+        "parameters": parameters(config["model"]),
         "batch_size": batch,
         "steps": summary["steps"],
-        "train_s": summary["wall_time_s"],
-        "images_per_s": summary["steps"] * batch / summary["wall_time_s"],
+        "train_s": trains[-1]["time"],
+        "images_per_s": summary["steps"] * batch / trains[-1]["time"],
+        "pixels_per_s": summary["steps"] * batch * size * size / trains[-1]["time"],
+        "process_s": process_s,
         "epochs": summary["epochs"],
         "peak_rss_mib": usage.ru_maxrss / 1024,
         "rss_target_mib": RSS_TARGET_MIB.get(size),
@@ -66,6 +73,13 @@ def train_once(size: int, seconds: float, threads: int, nll_k: int, nll_images: 
         "nll_time_s": summary["nll_time_s"],
         "curve": curve,
     }
+
+
+def parameters(model: dict[str, Any]) -> int:
+    """The parameter count of a model config (as config.json stores it)."""
+    from vaekit.train.models import build_model
+
+    return sum(p.numel() for p in build_model(model).parameters())
 
 
 def plot(points: list[dict[str, Any]], path: Path) -> None:
@@ -103,13 +117,15 @@ def main() -> None:
             points.append(train_once(size, args.seconds, args.threads, args.nll_k, args.nll_images, Path(tmp) / str(size)))
             print(f"{size} px: {points[-1]['images_per_s']:.1f} images/s, peak RSS {points[-1]['peak_rss_mib']:.0f} MiB",
                   flush=True)
-    rows = [[f"{q['image_size']}x{q['image_size']}", q["model"]["conv_channels"], q["batch_size"],
-             f"{q['images_per_s']:.1f}", f"{q['train_s']:.0f} s ({q['epochs']:.2f} epochs)",
+    rows = [[f"{q['image_size']}x{q['image_size']}", q["model"]["conv_channels"], f"{q['parameters'] / 1e6:.1f} M",
+             q["batch_size"], f"{q['images_per_s']:.1f}", f"{q['pixels_per_s'] / points[0]['pixels_per_s']:.2f}x",
+             f"{q['train_s']:.0f} s ({q['epochs']:.2f} epochs)",
+             f"{q['process_s']:.0f} s",
              f"{q['peak_rss_mib']:.0f}" + (f" (<= {q['rss_target_mib']})" if q["rss_target_mib"] else ""),
              f"{q['test_elbo_bits_per_dim']:.3f}", f"{q['test_bits_per_dim']:.3f}"] for q in points]
     print_table(f"Conv recipe on emoji (RGB), {args.threads} thread(s), {args.seconds:g} s budget each",
-                ["size", "channels", "batch", "images/s", "trained", "peak RSS MiB", "ELBO bits/dim",
-                 "IWAE bits/dim"], rows)
+                ["size", "channels", "parameters", "batch", "images/s", f"pixels/s vs {points[0]['image_size']} px", "trained", "whole run", "peak RSS MiB",
+                 "ELBO bits/dim", "IWAE bits/dim"], rows)
     plot(points, RESULTS / "conv_scaling.png")
     path = write_result("conv_scaling", {
         "threads": args.threads, "seconds": args.seconds, "data": "emoji (Noto Color Emoji), white background",

@@ -10,9 +10,13 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from tqdm.auto import tqdm
+
+if TYPE_CHECKING:
+    from PIL.ImageFont import FreeTypeFont
 
 FONT = Path("/usr/share/fonts/truetype/noto/NotoColorEmoji.ttf")
 FONT_SIZE = 109  # the only size of the font's colour bitmaps
@@ -29,7 +33,8 @@ class FontMissing(ValueError):
     """The emoji font is not installed."""
 
 
-def _font() -> object:
+def _font() -> FreeTypeFont:
+    """The emoji font at the size of its colour bitmaps; FontMissing says how to install it."""
     from PIL import ImageFont
 
     if not FONT.is_file():

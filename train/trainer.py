@@ -168,15 +168,17 @@ class Trainer:
         model.train()
         return {key: value / len(self.test_x) for key, value in sums.items()}
 
+    def _decode(self, model: VAE, z: torch.Tensor) -> torch.Tensor:
+        """The decoder's images for latents `z`, in chunks of the evaluation budget."""
+        return torch.cat([model.decoder.likelihood_params(zb)["image"] for zb in z.split(eval_chunk(self.model_cfg))])
+
     @torch.no_grad()
     def write_images(self, model: VAE, epoch: int) -> None:
         model.eval()
         z = torch.randn(64, self.model_cfg.latent_dim, generator=_generator(self.cfg.seed, -1)).to(self.device)
-        decode = lambda z: torch.cat([model.decoder.likelihood_params(zb)["image"]  # noqa: E731
-                                      for zb in z.split(eval_chunk(self.model_cfg))])
-        samples = decode(z)
+        samples = self._decode(model, z)
         x = unit(self.test_x[:32])
-        recon = decode(model.encoder(x)[0])
+        recon = self._decode(model, model.encoder(x)[0])
         pairs = torch.stack([x, recon], 1).flatten(0, 1)  # original, reconstruction, original, ...
         save_grid(samples.cpu().numpy(), self.run_dir / f"samples_epoch{epoch:03d}.png")
         save_grid(pairs.cpu().numpy(), self.run_dir / f"recon_epoch{epoch:03d}.png")
