@@ -10,8 +10,9 @@ import onnxruntime as ort
 import torch
 
 from vaekit.runtime.bundle import DECODER_FILE, DECODER_OUTPUTS, ENCODER_FILE, ENCODER_OUTPUTS
+from vaekit.runtime.chunks import DEFAULT_BUDGET_BYTES, items_per_chunk
 from vaekit.train.models import VAE
-from vaekit.train.objectives import eval_chunk
+from vaekit.train.objectives import eval_bytes_per_item
 
 from .errors import ExportError, ParityError
 from .graphs import SIMPLIFIER
@@ -75,7 +76,8 @@ def _compare(worst: dict[str, float], scale: dict[str, float], prefix: str, name
 def batch_sizes(model: VAE) -> tuple[int, ...]:
     """BATCH_SIZES, the largest capped (at 8 or more) by the images per chunk of the memory budget."""
     *small, largest = BATCH_SIZES
-    return (*small, min(largest, max(small[-1] + 1, eval_chunk(model.config))))
+    chunk = items_per_chunk(DEFAULT_BUDGET_BYTES, eval_bytes_per_item(model.config))
+    return (*small, min(largest, max(small[-1] + 1, chunk)))
 
 
 def measure(model: VAE, graphs: dict[str, bytes], heldout: np.ndarray, precision: str) -> dict[str, Any]:

@@ -66,6 +66,13 @@ def test_modules_import_where_torch_cannot(package: str) -> None:
     assert result.stdout.strip().splitlines()[-1] == "[]"
 
 
+def test_train_never_imports_the_runtime() -> None:
+    """vaekit.train needs torch, not onnxruntime (which importing vaekit.runtime would pull in)."""
+    offenders = [f"{path.relative_to(ROOT)}: {name}" for path in sorted((ROOT / "train").rglob("*.py"))
+                 for name in _imported_names(path.read_text(encoding="utf-8")) if name.startswith("vaekit.runtime")]
+    assert not offenders, f"train/ must not import vaekit.runtime: {offenders}"
+
+
 def test_scanner_finds_a_torch_import() -> None:
     """Guards the guard: the scanner must see every import form it claims to."""
     source = "import torch.nn\nfrom torch import nn\nimport importlib\nimportlib.import_module('torch')\n"

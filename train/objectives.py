@@ -12,11 +12,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vaekit.runtime.chunks import DEFAULT_BUDGET_BYTES, items_per_chunk
-
 from .models import VAE, ModelConfig
 
 LOG_2PI = math.log(2 * math.pi)
+# What one evaluation chunk may hold: vaekit.runtime.chunks.DEFAULT_BUDGET_BYTES, which train does not
+# import (it needs torch only, not onnxruntime); a test checks that the two planners agree.
+EVAL_BUDGET_BYTES = 256 * 2**20
 # Tensors of one image alive at once while it is evaluated without gradients: activations of its widest
 # layer (input, output, residual, normalisation) and the likelihood's per-pixel terms.
 EVAL_LIVE_ACTIVATIONS, EVAL_LIVE_IMAGES = 6, 8
@@ -28,9 +29,10 @@ def eval_bytes_per_item(cfg: ModelConfig) -> int:
     return 4 * (EVAL_LIVE_ACTIVATIONS * cfg.activation_floats() + EVAL_LIVE_IMAGES * c * h * w)
 
 
-def eval_chunk(cfg: ModelConfig, budget_bytes: int = DEFAULT_BUDGET_BYTES) -> int:
-    """Images (or latents) per evaluation chunk of this model within `budget_bytes`."""
-    return items_per_chunk(budget_bytes, eval_bytes_per_item(cfg))
+def eval_chunk(cfg: ModelConfig, budget_bytes: int = EVAL_BUDGET_BYTES) -> int:
+    """Images (or latents) per evaluation chunk of this model within `budget_bytes` (at least one): the rule
+    of vaekit.runtime.chunks.items_per_chunk."""
+    return max(1, budget_bytes // eval_bytes_per_item(cfg))
 
 
 def unit(x: torch.Tensor) -> torch.Tensor:
@@ -106,7 +108,7 @@ def iwae_bound(model: VAE, x: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
 
 @torch.no_grad()
 def nll_estimate(
-    model: VAE, x: torch.Tensor, *, k: int = 1000, generator: torch.Generator, budget_bytes: int = DEFAULT_BUDGET_BYTES
+    model: VAE, x: torch.Tensor, *, k: int = 1000, generator: torch.Generator, budget_bytes: int = EVAL_BUDGET_BYTES
 ) -> torch.Tensor:
     """Per-image NLL upper bound (-IWAE with k samples) of images `x` (uint8 or float in [0, 1]), in
     chunks of as many decoded latents as `budget_bytes` holds at this image size (see `eval_chunk`)."""

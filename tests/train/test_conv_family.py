@@ -12,11 +12,11 @@ import torch
 
 from conftest import tiny_config
 from vaekit.runtime import VAE
-from vaekit.runtime.chunks import items_per_chunk, runtime_batch_size
+from vaekit.runtime.chunks import DEFAULT_BUDGET_BYTES, items_per_chunk, runtime_batch_size
 from vaekit.train import RunError, load_run, train
 from vaekit.train.config import TrainConfig, resolve
 from vaekit.train.models import ModelConfig, build_model
-from vaekit.train.objectives import bits_per_dim, eval_bytes_per_item, eval_chunk
+from vaekit.train.objectives import EVAL_BUDGET_BYTES, bits_per_dim, eval_bytes_per_item, eval_chunk
 
 
 def _npz(path: Path, shape: tuple[int, int, int], n: int = 24) -> Path:
@@ -115,6 +115,9 @@ def test_the_chunk_planner_keeps_one_decoded_chunk_under_its_budget() -> None:
     widest = n * cfg.activation_floats() * 4  # the decoder's largest activation of the chunk
     assert decoded + widest <= budget
     assert items_per_chunk(100, 1000) == 1 and items_per_chunk(1000, 10) == 100
+    for budget in (1, 10**6, 8 * 2**20, DEFAULT_BUDGET_BYTES):  # train's copy of the rule (it imports no runtime)
+        assert eval_chunk(cfg, budget) == items_per_chunk(budget, eval_bytes_per_item(cfg))
+    assert EVAL_BUDGET_BYTES == DEFAULT_BUDGET_BYTES
     assert runtime_batch_size((3, 128, 128)) < runtime_batch_size((1, 28, 28)) < runtime_batch_size((1, 8, 8))
     with pytest.raises(ValueError, match="bytes_per_item"):
         items_per_chunk(100, 0)
