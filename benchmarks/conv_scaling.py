@@ -9,6 +9,9 @@ image grids included. Bits/dim: the held-out ELBO of every epoch (an upper bound
 estimate, as `summary.json` reports it (a continuous density of pixels in [0, 1]: see README).
 
     python benchmarks/conv_scaling.py [--sizes 32 64 128] [--seconds 60] [--threads 1]
+
+It prints a table, writes benchmarks/results/conv_scaling.{json,png} and the README's table between
+its conv-bench markers.
 """
 
 from __future__ import annotations
@@ -25,10 +28,12 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import RESULTS, print_table, write_result  # noqa: E402
+from common import ROOT, RESULTS, print_table, write_result  # noqa: E402
+from report import replace_between  # noqa: E402
 
-# What the issue asks a whole run to stay under, by image side.
+# What a whole run must stay under, by image side.
 RSS_TARGET_MIB = {64: 3 * 1024, 128: 6 * 1024}
+START, END = "<!-- conv-bench:start -->", "<!-- conv-bench:end -->"
 
 
 def train_once(size: int, seconds: float, threads: int, nll_k: int, nll_images: int, out: Path) -> dict[str, Any]:
@@ -103,6 +108,35 @@ def plot(points: list[dict[str, Any]], path: Path) -> None:
     plt.close(fig)
 
 
+def readme_section(result: dict[str, Any]) -> str:
+    """The README's table of `result` (what write_result stored)."""
+    m, points = result["machine"], result["points"]
+    lines = [
+        f"Latest run: {result['date']}, {m['cpu']} ({', '.join(m['simd'])}), {m['cores']} cores, "
+        f"{result['threads']} thread(s), {result['seconds']:g} s training budget per size, load average "
+        f"{m['load_avg_1m']} at the end: the machine was shared with other engineers' jobs, so the speeds are "
+        "low and noisy. Training time is the training loop's own clock (a step is not cut short, so a budget "
+        "overruns by up to one step); *whole run* is the process from start to exit (data, per-epoch "
+        "evaluation, final IWAE estimate with k="
+        f"{points[0]['nll_k']} on {points[0]['nll_images']} held-out images, grids, checkpoints).",
+        "",
+        "| size | channels | parameters | batch | training images/s | pixels/s vs 32 px | trained | whole run | "
+        "peak RSS (target) | held-out bits/dim, ELBO / IWAE |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for q in points:
+        target = f" (<= {q['rss_target_mib'] / 1024:.0f} GiB: {'met' if q['peak_rss_mib'] <= q['rss_target_mib'] else '**not met**'})" \
+            if q["rss_target_mib"] else ""
+        lines.append(
+            f"| {q['image_size']}x{q['image_size']} RGB | {','.join(map(str, q['model']['conv_channels']))} | "
+            f"{q['parameters'] / 1e6:.1f} M | {q['batch_size']} | {q['images_per_s']:.1f} | "
+            f"{q['pixels_per_s'] / points[0]['pixels_per_s']:.2f}x | {q['train_s']:.0f} s ({q['epochs']:.2f} epochs) | "
+            f"{q['process_s']:.0f} s | {q['peak_rss_mib']:.0f} MiB{target} | "
+            f"{q['test_elbo_bits_per_dim']:.3f} / {q['test_bits_per_dim']:.3f} |")
+    lines += ["", "![held-out bits/dim against training time](benchmarks/results/conv_scaling.png)"]
+    return "\n".join(lines)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--sizes", type=int, nargs="+", default=[32, 64, 128])
@@ -132,7 +166,8 @@ def main() -> None:
         "points": points,
         "rss_targets_met": all(q["peak_rss_mib"] <= q["rss_target_mib"] for q in points if q["rss_target_mib"]),
     })
-    print(f"wrote {path} and {RESULTS / 'conv_scaling.png'}")
+    replace_between(ROOT / "README.md", START, END, readme_section(json.loads(path.read_text())))
+    print(f"wrote {path}, {RESULTS / 'conv_scaling.png'} and the README's table")
 
 
 if __name__ == "__main__":
