@@ -16,7 +16,7 @@ import numpy as np
 from vaekit.runtime import VAE, make_grid, save_png, upscale
 from vaekit.train.data import load_data
 
-SCALE = 3  # nearest-neighbour enlargement of the 32x32 images
+SCALE = 2  # nearest-neighbour enlargement of the 32x32 images
 
 
 def heldout(vae: VAE) -> np.ndarray:
@@ -33,7 +33,7 @@ def main() -> None:
     args = p.parse_args()
     vae = VAE.load(args.bundle, device="cpu")
     images = heldout(vae)
-    save_png(upscale(make_grid(vae.sample(64, seed=0), nrow=8, pad_value=128), SCALE), args.out / "emoji_samples.png")
+    save_png(upscale(make_grid(vae.sample(32, seed=0), nrow=8, pad_value=128), SCALE), args.out / "emoji_samples.png")
     originals = images[:16]
     pairs = np.stack([originals, vae.reconstruct(originals)], 1).reshape(-1, *originals.shape[1:])
     save_png(upscale(make_grid(pairs, nrow=8, pad_value=128), SCALE), args.out / "emoji_recon.png")
