@@ -26,9 +26,10 @@ node_modules/.installed: package.json package-lock.json
 
 venv: $(BIN)/.installed node_modules/.installed
 
-# Debian packages some tests need: Chromium for the browser tests (never a downloaded browser build) and
-# qemu's user-mode emulator, which runs int8 bundles on other CPU models. Installed when run as root.
-SYSTEM_PACKAGES := chromium qemu-user
+# Debian packages some tests need: Chromium for the browser tests (never a downloaded browser build), qemu's
+# user-mode emulator, which runs int8 bundles on other CPU models, and the emoji font that `--data emoji`
+# (colour test and benchmark data) draws from. Installed when run as root.
+SYSTEM_PACKAGES := chromium qemu-user fonts-noto-color-emoji
 system-packages:
 	@missing=$$(for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then \

@@ -58,7 +58,8 @@ def load_fashion(path: Path) -> tuple[np.ndarray, np.ndarray]:
     return data.train, data.test
 
 
-SIMD_FLAGS = ("sse4_2", "avx", "avx2", "fma", "avx512f", "avx512bw", "avx512_vnni", "avx512_bf16", "amx_int8")
+SIMD_FLAGS = ("sse4_2", "avx", "avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512_vnni", "avx_vnni", "avx512_bf16",
+              "amx_bf16", "amx_int8")
 
 
 def machine() -> dict[str, Any]:

@@ -70,9 +70,10 @@ def steps_per_second(data: Path, out: Path, seconds: float = 10.0) -> float:
 def vaekit_points(data: Path, budgets: list[float], work: Path) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """One recipe run per budget, its epochs fitted to the budget; each run's own summary.json figures."""
     from vaekit.train import TrainConfig, train
+    from vaekit.train.config import recipe_for
 
     speed = steps_per_second(data, work / "calibration")
-    steps_per_epoch = -(-60_000 // TrainConfig().batch_size)
+    steps_per_epoch = -(-60_000 // recipe_for((1, 28, 28), 60_000, None)["batch_size"])
     points, recipe = [], {}
     for budget in budgets:
         out = work / f"budget{budget:g}"

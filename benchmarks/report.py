@@ -175,11 +175,16 @@ def _floor(cpu: dict[str, Any], key: str) -> str:
             f"({bare / torch_ms:.2f}x of torch), vaekit's checks and copies add {ours - bare:.3f} ms.")
 
 
-def update_readme(readme: Path, minutes: float, note: str) -> None:
-    """Replace the text between the bench markers (read just before writing; written atomically)."""
+def replace_between(readme: Path, start: str, end: str, body: str) -> None:
+    """Replace the text between two markers of `readme` (read just before writing; written atomically)."""
     text = readme.read_text()
-    if START not in text or END not in text:
-        raise SystemExit(f"{readme}: the {START} / {END} markers are missing; add them where the results belong")
-    head, rest = text.split(START, 1)
-    _, tail = rest.split(END, 1)
-    write_bytes(readme, f"{head}{START}\n{section(minutes, note)}\n{END}{tail}".encode("utf-8"))
+    if start not in text or end not in text:
+        raise SystemExit(f"{readme}: the {start} / {end} markers are missing; add them where the results belong")
+    head, rest = text.split(start, 1)
+    _, tail = rest.split(end, 1)
+    write_bytes(readme, f"{head}{start}\n{body}\n{end}{tail}".encode("utf-8"))
+
+
+def update_readme(readme: Path, minutes: float, note: str) -> None:
+    """Replace the text between the bench markers."""
+    replace_between(readme, START, END, section(minutes, note))

@@ -9,18 +9,15 @@ import numpy as np
 import onnxruntime as ort
 import torch
 
-from vaekit.runtime.bundle import (
-    DECODER_FILE,
-    DECODER_OUTPUTS,
-    ENCODER_FILE,
-    ENCODER_OUTPUTS,
-)
+from vaekit.runtime.bundle import DECODER_FILE, DECODER_OUTPUTS, ENCODER_FILE, ENCODER_OUTPUTS
+from vaekit.runtime.chunks import DEFAULT_BUDGET_BYTES, items_per_chunk
 from vaekit.train.models import VAEModule
+from vaekit.train.objectives import eval_bytes_per_item
 
 from .errors import ExportError, ParityError
 from .graphs import SIMPLIFIER
 
-BATCH_SIZES = (1, 7, 64)
+BATCH_SIZES = (1, 7, 64)  # the largest shrinks for big images, to what the evaluation budget holds (see batch_sizes)
 LATENT_SEED = 0
 # float32 must match torch to TOLERANCE absolutely; float16 and int8 to TOLERANCE * max(1, max|torch output|),
 # since their error grows with the size of the values (logits of a confident decoder reach tens).
@@ -76,19 +73,27 @@ def _compare(worst: dict[str, float], scale: dict[str, float], prefix: str, name
         scale[key] = max(scale.get(key, 0.0), float(np.max(np.abs(ref_np))) if ref_np.size else 0.0)
 
 
+def batch_sizes(model: VAEModule) -> tuple[int, ...]:
+    """BATCH_SIZES, the largest capped (at 8 or more) by the images per chunk of the memory budget."""
+    *small, largest = BATCH_SIZES
+    chunk = items_per_chunk(DEFAULT_BUDGET_BYTES, eval_bytes_per_item(model.config))
+    return (*small, min(largest, max(small[-1] + 1, chunk)))
+
+
 def measure(model: VAEModule, graphs: dict[str, bytes], heldout: np.ndarray, precision: str) -> dict[str, Any]:
-    """Max abs differences of every output over batch sizes 1, 7, 64: the encoder on held-out images,
-    the decoder on seeded N(0, I) latents and on the images' posterior means."""
+    """Max abs differences of every output over `batch_sizes` (1, 7, 64 unless the images are big): the
+    encoder on held-out images, the decoder on seeded N(0, I) latents and on the images' posterior means."""
     cfg = model.config
+    sizes = batch_sizes(model)
     names = DECODER_OUTPUTS[cfg.likelihood]
     encoder = _session(graphs[ENCODER_FILE], "encoder", precision)
     decoder = _session(graphs[DECODER_FILE], "decoder", precision)
-    images = _grow(heldout, max(BATCH_SIZES))
-    latents = np.random.default_rng(LATENT_SEED).standard_normal((max(BATCH_SIZES), cfg.latent_dim), dtype=np.float32)
+    images = _grow(heldout, max(sizes))
+    latents = np.random.default_rng(LATENT_SEED).standard_normal((max(sizes), cfg.latent_dim), dtype=np.float32)
     worst: dict[str, float] = {}
     scale: dict[str, float] = {}
     with torch.no_grad():
-        for b in BATCH_SIZES:
+        for b in sizes:
             x = images[:b]
             expected = model.encoder(torch.from_numpy(x))
             _compare(worst, scale, "encoder", ENCODER_OUTPUTS, list(expected), _run(encoder, ENCODER_OUTPUTS, {"image": x}, precision))
@@ -100,8 +105,8 @@ def measure(model: VAEModule, graphs: dict[str, bytes], heldout: np.ndarray, pre
     return {
         "reference": f"torch {torch.__version__} float32 model on CPU",
         "runtime": f"onnxruntime {ort.__version__} CPUExecutionProvider",
-        "batch_sizes": list(BATCH_SIZES),
-        "inputs": (f"encoder: {min(len(heldout), max(BATCH_SIZES))} held-out images (repeated up to {max(BATCH_SIZES)}); decoder: "
+        "batch_sizes": list(sizes),
+        "inputs": (f"encoder: {min(len(heldout), max(sizes))} held-out images (repeated up to {max(sizes)}); decoder: "
                    f"N(0, I) latents (numpy seed {LATENT_SEED}) and the images' posterior means"),
         "precision": precision,
         "tolerance": tolerance,

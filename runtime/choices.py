@@ -9,8 +9,8 @@ LIKELIHOODS = ("bernoulli", "gaussian")
 METHODS = ("slerp", "lerp")  # interpolation paths between two latents
 # vaekit-train's model and objective
 MODEL_KINDS = ("mlp", "conv")
-ACTIVATIONS = ("relu", "elu", "gelu", "tanh")
-CONV_DECODERS = ("transpose", "upsample")
+ACTIVATIONS = ("relu", "elu", "gelu", "silu", "tanh")
+VARIANCES = ("pixel", "shared")  # a Gaussian decoder's variance: one per pixel, or one learned for all
 SCHEDULES = ("cosine", "constant")
 BINARIZE = ("dynamic", "none")
 # vaekit-export's precisions: --dtype, and --quantize on float32 graphs

@@ -10,14 +10,8 @@ from typing import Any
 import numpy as np
 
 from . import checks
-from .bundle import (
-    DECODER_FILE,
-    DECODER_OUTPUTS,
-    ENCODER_FILE,
-    ENCODER_OUTPUTS,
-    BundleError,
-    read_manifest,
-)
+from .bundle import DECODER_FILE, DECODER_OUTPUTS, ENCODER_FILE, ENCODER_OUTPUTS, BundleError, read_manifest
+from .chunks import runtime_batch_size
 from .conformance import GRAPH_INPUTS, Verification, compare, read_vector
 from .devices import SessionConfig, open_sessions
 from .errors import InputError
@@ -77,16 +71,20 @@ class VAE:
         intra_op_threads: int | None = None,
         inter_op_threads: int | None = None,
         graph_optimization: str = "all",
-        batch_size: int = 256,
+        batch_size: int | None = None,
     ) -> "VAE":
         """Open the bundle folder at `path` on `device` ("auto": CUDA when it works, else CPU).
 
-        Raises BundleError for a missing, corrupt (checksum) or unsupported bundle and DeviceError
-        when device="cuda" cannot run; `graph_optimization` is disable|basic|extended|all.
+        `batch_size` (images or latents per graph call) defaults to what `chunks.DEFAULT_BUDGET_BYTES`
+        holds at the bundle's image size. Raises BundleError for a missing, corrupt (checksum) or
+        unsupported bundle and DeviceError when device="cuda" cannot run; `graph_optimization` is
+        disable|basic|extended|all.
         """
-        batch_size = checks.integer("batch_size", batch_size)
+        if batch_size is not None:
+            batch_size = checks.integer("batch_size", batch_size)
         config = SessionConfig(intra_op_threads, inter_op_threads, graph_optimization)
         manifest = read_manifest(path, verify_checksums=verify_checksums)
+        batch_size = batch_size or runtime_batch_size(tuple(manifest["image_shape"]))
         root = Path(path)
         return cls._open(root, manifest, [root / ENCODER_FILE, root / DECODER_FILE], device, config, batch_size)
 

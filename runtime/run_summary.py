@@ -34,6 +34,7 @@ class RunSummary:
     test_nll_images: int
     test_nll_time_s: float
     binarized: bool  # whether training binarized images dynamically (Bernoulli likelihood)
+    test_bits_per_dim: float | None = None  # test_nll / (C * H * W * ln 2): the colour-image field's unit
     heldout_images: int | None = None  # held-out images stored in the run folder for export (heldout.npy)
     heldout_sha256: str | None = None  # that file's checksum
     vaekit_version: str | None = None

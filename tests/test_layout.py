@@ -67,6 +67,15 @@ def test_modules_import_where_torch_cannot(package: str) -> None:
     assert result.stdout.strip().splitlines()[-1] == "[]"
 
 
+def test_train_imports_where_onnxruntime_cannot() -> None:
+    """vaekit.train needs torch, never onnxruntime: it uses only the runtime's standard-library modules
+    (errors, files, choices, the run summary and the chunk planner), and the runtime loads names lazily."""
+    code = BLOCK_AND_IMPORT.format(package="vaekit.train", forbidden=("onnxruntime",))
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.strip().splitlines()[-1] == "[]"
+
+
 def test_scanner_finds_a_torch_import() -> None:
     """Guards the guard: the scanner must see every import form it claims to."""
     source = "import torch.nn\nfrom torch import nn\nimport importlib\nimportlib.import_module('torch')\n"

@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import TYPE_CHECKING
 
-from vaekit.runtime.choices import ACTIVATIONS, BINARIZE, CONV_DECODERS, LIKELIHOODS, MODEL_KINDS, SCHEDULES
+from vaekit.runtime.choices import ACTIVATIONS, BINARIZE, LIKELIHOODS, MODEL_KINDS, SCHEDULES, VARIANCES
 from vaekit.runtime.errors import VaekitError
 from vaekit.runtime.extras import require
 
@@ -18,6 +18,7 @@ PROG = "vaekit-train"
 EPILOG = """examples:
   vaekit-train                                   # built-in digits, sensible defaults, < 1 minute
   vaekit-train --data ~/photos --image-size 32 --channels 3 --likelihood gaussian --out runs/photos
+  vaekit-train --data emoji --image-size 64 --likelihood gaussian --max-time 600 --out runs/emoji
   vaekit-train --data fashion-mnist.npz --model conv --epochs 10 --out runs/fashion
   vaekit-train --resume runs/fashion             # continue a stopped or killed run exactly
   torchrun --nproc_per_node=2 -m vaekit.train --data x.npz --out runs/ddp   # several processes
@@ -37,9 +38,11 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=PROG, description="Train a variational autoencoder on images.",
                                 epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     d = p.add_argument_group("data")
-    d.add_argument("--data", default="digits", help="'digits' (built in), an .npz (x_train/x_test or x), an MNIST "
-                   "IDX file (.gz ok) or a folder of PNG/JPEG/WebP images (default: digits)")
-    d.add_argument("--image-size", type=int, help="resize folder images to NxN (centre crop to square, then Lanczos)")
+    d.add_argument("--data", default="digits", help="'digits' (built in), 'emoji' (colour, drawn from Debian's "
+                   "fonts-noto-color-emoji), an .npz (x_train/x_test or x), an MNIST IDX file (.gz ok) or a folder "
+                   "of PNG/JPEG/WebP images (default: digits)")
+    d.add_argument("--image-size", type=int, help="resize folder images (and emoji) to NxN (centre crop to square, "
+                   "then Lanczos)")
     d.add_argument("--channels", type=int, choices=(1, 3), help="1 = grayscale, 3 = RGB (folders; default: as found)")
     d.add_argument("--test-fraction", type=float, default=0.1, help="held-out share when the data has no test split")
     d.add_argument("--skip-bad-images", action="store_true", help="skip unreadable images instead of stopping")
@@ -49,11 +52,14 @@ def parser() -> argparse.ArgumentParser:
     m.add_argument("--model", choices=MODEL_KINDS, help="fully connected or convolutional (default: by image size)")
     m.add_argument("--latent-dim", type=int, help="size of the latent code")
     m.add_argument("--hidden", type=_ints, help="hidden layer sizes, e.g. 512,256")
-    m.add_argument("--conv-channels", type=_ints, help="conv channels per stride-2 layer, e.g. 32,64")
-    m.add_argument("--conv-decoder", choices=CONV_DECODERS, default="transpose")
+    m.add_argument("--conv-channels", type=_ints, help="conv channels per level (each halves H and W), e.g. "
+                   "32,64,128 (default: from the image size, down to a grid of about 4x4)")
+    m.add_argument("--conv-blocks", type=int, default=1, help="residual blocks per conv level (default 1)")
     m.add_argument("--activation", choices=ACTIVATIONS)
     m.add_argument("--likelihood", choices=LIKELIHOODS, default="bernoulli",
                    help="bernoulli for (near) black-and-white images, gaussian (learned variance) for photos")
+    m.add_argument("--variance", choices=VARIANCES, help="gaussian: one learned variance for all pixels "
+                   "(sigma-VAE, sharp samples; default) or one per pixel")
     o = p.add_argument_group("objective")
     o.add_argument("--beta", type=float, default=1.0, help="KL weight (beta-VAE)")
     o.add_argument("--kl-warmup-epochs", type=float, help="raise the KL weight linearly to beta over this many epochs")
@@ -62,7 +68,7 @@ def parser() -> argparse.ArgumentParser:
     t = p.add_argument_group("training")
     t.add_argument("--epochs", type=int, help="number of passes over the data (default: by data size)")
     t.add_argument("--max-time", type=float, help="stop cleanly after this many seconds of training")
-    t.add_argument("--batch-size", type=int, default=128)
+    t.add_argument("--batch-size", type=int, help="images per step (default: 128, less for big images)")
     t.add_argument("--lr", type=float, help="AdamW learning rate")
     t.add_argument("--weight-decay", type=float, default=0.0)
     t.add_argument("--schedule", choices=SCHEDULES, default="cosine", help="learning-rate schedule")
@@ -107,8 +113,8 @@ def main(argv: list[str] | None = None) -> int:
     if summary is not None:  # None on the other processes of a torchrun job
         print(f"run written to {summary.run}")
         print(f"test ELBO {summary.metrics['test_elbo']:.2f} nats, test NLL (IWAE, k={summary.test_nll_k}) "
-              f"{summary.test_nll:.2f} nats on {summary.test_nll_images} held-out images; {summary.steps} steps in "
-              f"{summary.wall_time_s:.1f} s")
+              f"{summary.test_nll:.2f} nats ({summary.test_bits_per_dim:.3f} bits/dim) on {summary.test_nll_images} "
+              f"held-out images; {summary.steps} steps in {summary.wall_time_s:.1f} s")
     return 0
 
 

@@ -13,7 +13,10 @@ from typing import Any
 from vaekit.runtime.choices import BINARIZE, DEVICES, SCHEDULES
 
 from .errors import ConfigError
-from .models import ModelConfig
+from .models import ModelConfig, conv_depth_for
+
+# Options of earlier versions that runs may still hold in config.json; ignored when they are read back.
+REMOVED_OPTIONS = {"conv_decoder"}
 
 
 @dataclass
@@ -32,9 +35,10 @@ class TrainConfig:
     latent_dim: int | None = None
     hidden: list[int] | None = None
     conv_channels: list[int] | None = None
-    conv_decoder: str = "transpose"
+    conv_blocks: int = 1
     activation: str | None = None
     likelihood: str = "bernoulli"
+    variance: str | None = None  # gaussian: "shared" (sigma-VAE, the default) or "pixel"
     # objective
     beta: float = 1.0
     kl_warmup_epochs: float | None = None
@@ -43,7 +47,7 @@ class TrainConfig:
     # optimisation
     epochs: int | None = None
     max_time: float | None = None
-    batch_size: int = 128
+    batch_size: int | None = None
     lr: float | None = None
     weight_decay: float = 0.0
     schedule: str = "cosine"  # or "constant"
@@ -66,6 +70,7 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":
         names = {f.name for f in fields(cls)}
+        d = {k: v for k, v in d.items() if k not in REMOVED_OPTIONS}
         unknown = sorted(set(d) - names)
         if unknown:
             raise ConfigError(f"unknown training options {unknown}; see `vaekit-train --help`")
@@ -74,7 +79,7 @@ class TrainConfig:
     def validate(self) -> None:
         """Raise ConfigError naming the option and what it accepts."""
         checks = [
-            (self.batch_size >= 1, f"batch_size must be at least 1, got {self.batch_size}"),
+            (self.batch_size is None or self.batch_size >= 1, f"batch_size must be at least 1, got {self.batch_size}"),
             (self.epochs is None or self.epochs >= 1, f"epochs must be at least 1, got {self.epochs}"),
             (self.max_time is None or self.max_time > 0, f"max_time must be positive seconds, got {self.max_time}"),
             (self.beta >= 0, f"beta must be non-negative, got {self.beta}"),
@@ -86,6 +91,7 @@ class TrainConfig:
             (self.device in DEVICES or self.device.startswith("cuda:"),
              f"device must be auto, cpu or cuda[:N], got {self.device!r}"),
             (self.channels in (None, 1, 3), f"channels must be 1 or 3, got {self.channels}"),
+            (self.variance in (None, "shared", "pixel"), f"variance must be 'shared' or 'pixel', got {self.variance!r}"),
         ]
         for ok, message in checks:
             if not ok:
@@ -94,19 +100,28 @@ class TrainConfig:
             raise ConfigError("--binarize dynamic needs --likelihood bernoulli")
 
 
-def recipe_for(image_shape: tuple[int, int, int], n_train: int, batch_size: int) -> dict[str, Any]:
-    """Defaults for data of this shape and size: the recommended recipe (measured by benchmarks/quality.py)."""
+def recipe_for(image_shape: tuple[int, int, int], n_train: int, batch_size: int | None,
+               model: str | None = None) -> dict[str, Any]:
+    """Defaults for data of this shape and size (and for `model` when the user chose it): the recommended
+    recipe (measured by benchmarks/quality.py and benchmarks/conv_scaling.py). Images of 32x32 and more
+    whose sides halve at least twice get the conv family, with a batch that shrinks as the images grow
+    (training memory grows with the pixels)."""
     c, h, w = image_shape
-    pixels = c * h * w
-    steps_per_epoch = max(1, math.ceil(n_train / batch_size))
-    if pixels <= 256:  # tiny images such as the 8x8 digits
-        recipe: dict[str, Any] = {"model": "mlp", "latent_dim": 8, "hidden": [256, 128], "activation": "elu"}
-    elif h == w and h % 4 == 0 and h >= 32:
-        recipe = {"model": "conv", "latent_dim": 32, "hidden": [512], "activation": "elu"}
+    if model is None:
+        model = "conv" if min(h, w) >= 32 and conv_depth_for(h, w) >= 2 else "mlp"
+    if model == "conv":
+        recipe: dict[str, Any] = {
+            "model": "conv", "latent_dim": 32 if h * w <= 32 * 32 else 64, "hidden": [], "activation": "silu",
+            "batch_size": 128 if h * w <= 32 * 32 else 32 if h * w <= 64 * 64 else 16,
+        }
+    elif c * h * w <= 256:  # tiny images such as the 8x8 digits
+        recipe = {"model": "mlp", "latent_dim": 8, "hidden": [256, 128], "activation": "elu", "batch_size": 128}
     else:
-        recipe = {"model": "mlp", "latent_dim": 32, "hidden": [512, 256], "activation": "elu"}
+        recipe = {"model": "mlp", "latent_dim": 32, "hidden": [512, 256], "activation": "elu", "batch_size": 128}
+    steps_per_epoch = max(1, math.ceil(n_train / (batch_size or recipe["batch_size"])))
     recipe.update(
         lr=2e-3,
+        variance="shared",
         kl_warmup_epochs=min(10.0, max(1.0, 2000 / steps_per_epoch)),
         # at least ~2,000 steps, between 10 and 100 epochs
         epochs=int(min(100, max(10, math.ceil(2000 / steps_per_epoch)))),
@@ -117,7 +132,7 @@ def recipe_for(image_shape: tuple[int, int, int], n_train: int, batch_size: int)
 def resolve(cfg: TrainConfig, image_shape: tuple[int, int, int], n_train: int) -> tuple[TrainConfig, ModelConfig]:
     """Fill the config's None fields from `recipe_for` and build the ModelConfig it implies."""
     filled = TrainConfig.from_dict(cfg.to_dict())
-    recipe = recipe_for(image_shape, n_train, cfg.batch_size)
+    recipe = recipe_for(image_shape, n_train, cfg.batch_size, cfg.model)
     for key, value in recipe.items():
         if getattr(filled, key) is None:
             setattr(filled, key, value)
@@ -134,8 +149,9 @@ def resolve(cfg: TrainConfig, image_shape: tuple[int, int, int], n_train: int) -
         latent_dim=filled.latent_dim,
         likelihood=filled.likelihood,
         hidden=filled.hidden,
-        conv_channels=filled.conv_channels or [32, 64],
-        conv_decoder=filled.conv_decoder,
+        conv_channels=filled.conv_channels,
+        conv_blocks=filled.conv_blocks,
+        variance=filled.variance if filled.likelihood == "gaussian" else "pixel",  # the field's default
         activation=filled.activation,
     )
     return filled, model

@@ -1,7 +1,8 @@
 """Image data sources, held in memory as uint8 arrays shaped (N, C, H, W).
 
-Sources: the built-in `digits` (scikit-learn's bundled 8x8 handwritten digits), `.npz` files,
-MNIST-format IDX files (plain or gzipped) and folders of PNG/JPEG/WebP images. Each load returns
+Sources: the built-in `digits` (scikit-learn's bundled 8x8 handwritten digits), `emoji` (colour
+images rendered from Debian's emoji font, see `emoji.py`), `.npz` files, MNIST-format IDX files
+(plain or gzipped) and folders of PNG/JPEG/WebP images (read into one preallocated uint8 array). Each load returns
 a training split and a held-out split: the file's own test split where it has one, else a seeded
 fraction of the images.
 """
@@ -14,7 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from tqdm.auto import tqdm
 
+from . import emoji
 from .errors import DataError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
@@ -44,15 +47,24 @@ def load_data(
     test_fraction: float = 0.1,
     seed: int = 0,
     skip_bad_images: bool = False,
+    progress: bool = False,
 ) -> Data:
-    """Load `source` ('digits', an .npz, an IDX file or an image folder) with its held-out split."""
+    """Load `source` ('digits', 'emoji', an .npz, an IDX file or an image folder) with its held-out split;
+    `progress` shows a bar while a folder is read or the emoji are drawn."""
     if str(source) == "digits":
-        return _split(_digits(), None, "digits (scikit-learn)", test_fraction, seed)
+        return _split(_to_nchw(_digits(), "digits"), None, "digits (scikit-learn)", test_fraction, seed)
+    if str(source) == "emoji":
+        size = image_size or emoji.DEFAULT_SIZE
+        try:
+            images = emoji.emoji_images(size, channels or 3, progress=progress)
+        except emoji.FontMissing as e:
+            raise DataError(str(e)) from None
+        return _split(images, None, f"emoji (Noto Color Emoji, {size}x{size})", test_fraction, seed)
     path = Path(source)
     if not path.exists():
         raise DataError(f"data path {str(path)!r} does not exist; pass an .npz, an IDX file, an image folder or 'digits'")
     if path.is_dir():
-        images, skipped = _read_folder(path, image_size, channels, skip_bad_images)
+        images, skipped = _read_folder(path, image_size, channels, skip_bad_images, progress)
         data = _split(images, None, f"image folder {path}", test_fraction, seed)
         data.skipped = skipped
         return data
@@ -63,7 +75,8 @@ def load_data(
         train, test = _read_idx(path), None
     else:
         raise DataError(f"{path}: unknown data file type; use an .npz, an IDX file (e.g. train-images-idx3-ubyte[.gz]) or a folder of images")
-    return _split(train, test, f"{path.name}", test_fraction, seed)
+    return _split(_to_nchw(train, path.name), None if test is None else _to_nchw(test, path.name), path.name,
+                  test_fraction, seed)
 
 
 def _digits() -> np.ndarray:
@@ -74,10 +87,8 @@ def _digits() -> np.ndarray:
 
 
 def _split(train: np.ndarray, test: np.ndarray | None, source: str, fraction: float, seed: int) -> Data:
-    """Use the given test split, or hold out a seeded `fraction` of `train`."""
-    train = _to_nchw(train, source)
+    """Use the given test split, or hold out a seeded `fraction` of `train` (both uint8 (N, C, H, W))."""
     if test is not None:
-        test = _to_nchw(test, source)
         if test.shape[1:] != train.shape[1:]:
             raise DataError(f"{source}: test images are {test.shape[1:]} but training images are {train.shape[1:]}")
         return Data(train, test, source)
@@ -142,26 +153,35 @@ def _read_idx(path: Path) -> np.ndarray:
 
 
 def _read_folder(
-    root: Path, image_size: int | None, channels: int | None, skip_bad: bool
+    root: Path, image_size: int | None, channels: int | None, skip_bad: bool, progress: bool = False
 ) -> tuple[np.ndarray, tuple[str, ...]]:
-    """Every image under `root`, resized by `_load_image`; unreadable ones raise or are skipped."""
+    """Every image under `root`, resized by `_load_image`, into one uint8 (N, C, H, W) array allocated
+    at the first image's shape; unreadable ones raise or are skipped."""
     files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
     if not files:
         raise DataError(f"{root}: no images found (searched recursively for {', '.join(IMAGE_SUFFIXES)})")
-    images, skipped = [], []
-    for p in files:
+    images: np.ndarray | None = None
+    skipped: list[str] = []
+    first = files[0]
+    n = 0
+    for p in tqdm(files, desc="reading images", unit="image", disable=not progress):
         try:
-            images.append(_load_image(p, image_size, channels))
+            image = _load_image(p, image_size, channels).transpose(2, 0, 1)
         except DataError:
             if not skip_bad:
                 raise
             skipped.append(str(p))
-    if not images:
+            continue
+        if images is None:
+            images, first = np.empty((len(files), *image.shape), dtype=np.uint8), p
+        elif image.shape != images.shape[1:]:
+            raise DataError(f"{root}: images have mixed shapes ({first} is {images.shape[1:]}, {p} is {image.shape}, "
+                            "as C, H, W); pass --image-size N (and --channels 1 or 3) to make them uniform")
+        images[n] = image
+        n += 1
+    if images is None:
         raise DataError(f"{root}: none of the {len(files)} images could be read")
-    shapes = {im.shape for im in images}
-    if len(shapes) > 1:
-        raise DataError(f"{root}: images have mixed shapes {sorted(shapes)}; pass --image-size N (and --channels 1 or 3) to make them uniform")
-    return np.stack(images), tuple(skipped)
+    return images[:n], tuple(skipped)
 
 
 def _load_image(path: Path, size: int | None, channels: int | None) -> np.ndarray:

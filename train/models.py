@@ -2,45 +2,83 @@
 
 The encoder maps images in [0, 1], shaped (N, C, H, W), to the Gaussian posterior's mean and
 log-variance, each (N, D). The decoder maps latents (N, D) to the likelihood's parameters
-(see `likelihoods.py`). Everything a model needs to be rebuilt lives in `ModelConfig`, which
-checkpoints store as a plain dict.
+(see `Decoder.likelihood_params`). Everything a model needs to be rebuilt lives in `ModelConfig`,
+which checkpoints store as a plain dict.
+
+The conv family follows the image size: one level per entry of `conv_channels`, each with
+`conv_blocks` residual blocks (GroupNorm, activation, 3x3 conv, twice) and a stride-2 conv that
+halves H and W, down to a small grid (about 4x4) that a linear layer maps to the posterior; the
+decoder mirrors it with nearest-neighbour upsampling and 3x3 convs. Parameters grow with the
+channels, not with the pixels.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import torch
 from torch import nn
 
-from vaekit.runtime.choices import ACTIVATIONS, CONV_DECODERS, LIKELIHOODS, MODEL_KINDS
+from vaekit.runtime.choices import ACTIVATIONS, LIKELIHOODS, MODEL_KINDS, VARIANCES
 
 from .errors import ConfigError
 
-# Bounds of a Gaussian decoder's per-pixel log-variance: keeps the likelihood finite on pixels
+# Bounds of a Gaussian decoder's log-variance: keeps the likelihood finite on pixels
 # that never vary (the black border of digits) without limiting real images.
 LOGVAR_MIN, LOGVAR_MAX = -8.0, 4.0
-ACTIVATION_MODULES = {"relu": nn.ReLU, "elu": nn.ELU, "gelu": nn.GELU, "tanh": nn.Tanh}  # one per ACTIVATIONS
+# A shared log-variance is stored divided by this: Adam moves each parameter by about the learning rate
+# per step, and the variance must fall from 1 to about the reconstruction error within a short run.
+SHARED_LOGVAR_SPEED = 20.0
+ACTIVATION_MODULES = {"relu": nn.ReLU, "elu": nn.ELU, "gelu": nn.GELU, "silu": nn.SiLU, "tanh": nn.Tanh}  # one per ACTIVATIONS
+MAX_GROUPS = 8  # GroupNorm groups: gcd(channels, 8), so any channel count works, and batch 1 too
+GRID_MIN = 4  # the conv family downsamples while both sides stay at least this many pixels
+CHANNELS_BASE, CHANNELS_CAP = 32, 256  # default widths: 32, 64, 128, 256, 256, ... one per level
+
+
+def conv_depth_for(h: int, w: int) -> int:
+    """The default number of conv levels for HxW images: halve while both sides stay even and at least GRID_MIN."""
+    depth = 0
+    while h % 2 == 0 and w % 2 == 0 and min(h, w) // 2 >= GRID_MIN:
+        h, w, depth = h // 2, w // 2, depth + 1
+    return depth
+
+
+def default_conv_channels(image_shape: tuple[int, int, int]) -> list[int]:
+    """The conv family's default widths for this image shape: doubling from 32 per level, capped at 256."""
+    _, h, w = image_shape
+    return [min(CHANNELS_CAP, CHANNELS_BASE * 2**i) for i in range(conv_depth_for(h, w))]
+
+
+def nearest_sizes(size: int, factor: int) -> list[int]:
+    """The multiples of `factor` nearest to `size` (below and above; one when `size` is below `factor`)."""
+    below = size // factor * factor
+    return [s for s in (below, below + factor) if s > 0]
 
 
 @dataclass
 class ModelConfig:
-    """Architecture of a VAE; `image_shape` is (C, H, W)."""
+    """Architecture of a VAE; `image_shape` is (C, H, W). `conv_channels` None means the default for
+    the image shape; `hidden` are dense layers (between the conv grid and the latent for `conv`)."""
 
     kind: str = "mlp"
     image_shape: tuple[int, int, int] = (1, 28, 28)
     latent_dim: int = 20
     likelihood: str = "bernoulli"
     hidden: list[int] = field(default_factory=lambda: [400])
-    conv_channels: list[int] = field(default_factory=lambda: [32, 64])
-    conv_decoder: str = "transpose"  # or "upsample"
+    conv_channels: list[int] | None = None
+    conv_blocks: int = 1
+    variance: str = "pixel"  # Gaussian only: a learned log-variance per pixel, or one shared by all (sigma-VAE)
     activation: str = "relu"
 
     def __post_init__(self) -> None:
         self.image_shape = tuple(int(s) for s in self.image_shape)  # type: ignore[assignment]
         self.hidden = [int(h) for h in self.hidden]
-        self.conv_channels = [int(c) for c in self.conv_channels]
+        if self.kind == "conv" and self.conv_channels is None and len(self.image_shape) == 3:
+            self.conv_channels = default_conv_channels(self.image_shape)
+        if self.conv_channels is not None:
+            self.conv_channels = [int(c) for c in self.conv_channels]
         self.validate()
 
     def validate(self) -> None:
@@ -49,6 +87,8 @@ class ModelConfig:
             raise ConfigError(f"unknown model kind {self.kind!r}; choose one of {MODEL_KINDS}")
         if self.likelihood not in LIKELIHOODS:
             raise ConfigError(f"unknown likelihood {self.likelihood!r}; choose one of {LIKELIHOODS}")
+        if self.variance not in VARIANCES:
+            raise ConfigError(f"unknown variance {self.variance!r}; choose one of {VARIANCES}")
         if self.activation not in ACTIVATIONS:
             raise ConfigError(f"unknown activation {self.activation!r}; choose one of {ACTIVATIONS}")
         if len(self.image_shape) != 3 or min(self.image_shape) < 1:
@@ -57,19 +97,29 @@ class ModelConfig:
             raise ConfigError(f"images must have 1 (grayscale) or 3 (RGB) channels, got {self.image_shape[0]}")
         if self.latent_dim < 1:
             raise ConfigError(f"latent_dim must be at least 1, got {self.latent_dim}")
-        if not self.hidden or min(self.hidden) < 1:
-            raise ConfigError(f"hidden sizes must be positive, got {self.hidden}")
+        if (self.kind == "mlp" and not self.hidden) or (self.hidden and min(self.hidden) < 1):
+            raise ConfigError(f"hidden sizes must be positive (and at least one for mlp), got {self.hidden}")
         if self.kind == "conv":
-            _, h, w = self.image_shape
-            factor = 2 ** len(self.conv_channels)
-            if h != w or h % factor:
-                raise ConfigError(
-                    f"the conv model needs square images whose size is a multiple of {factor} "
-                    f"({len(self.conv_channels)} stride-2 layers), got {h}x{w}; "
-                    f"pass --image-size with a multiple of {factor} or use --model mlp"
-                )
-            if self.conv_decoder not in CONV_DECODERS:
-                raise ConfigError(f"conv_decoder must be one of {CONV_DECODERS}, got {self.conv_decoder!r}")
+            self._validate_conv()
+
+    def _validate_conv(self) -> None:
+        _, h, w = self.image_shape
+        channels = self.conv_channels or []
+        if not channels:
+            sizes = ", ".join(f"{s}x{s}" for s in (16, 32, 64, 128))
+            raise ConfigError(f"the conv model cannot downsample {h}x{w} images (a side is odd or below "
+                             f"{2 * GRID_MIN}); use sizes divisible by a power of 2 such as {sizes} "
+                             "(--image-size N for folders), or --model mlp")
+        if min(channels) < 1 or self.conv_blocks < 0:
+            raise ConfigError(f"conv_channels must be positive and conv_blocks >= 0, got {channels}, {self.conv_blocks}")
+        factor = 2 ** len(channels)
+        if h % factor or w % factor:
+            pairs = [(a, b) for a in nearest_sizes(h, factor) for b in nearest_sizes(w, factor) if h != w or a == b]
+            fits = " or ".join(f"{a}x{b}" for a, b in pairs)
+            raise ConfigError(
+                f"the conv model with {len(channels)} levels (--conv-channels {','.join(map(str, channels))}) needs "
+                f"H and W divisible by {factor}, got {h}x{w}; nearest sizes that fit: {fits}. Resize the images "
+                "(--image-size N for folders), give fewer --conv-channels, or use --model mlp")
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -78,8 +128,25 @@ class ModelConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "ModelConfig":
+        if d.get("kind") == "conv" and "conv_decoder" in d:
+            raise ConfigError("it holds vaekit 0.1's conv model (two stride-2 convs and a dense layer), which this "
+                             "vaekit no longer builds; train it again with --model conv (the residual conv family), "
+                             "or export it with vaekit 0.1")
         known = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
         return cls(**known)
+
+    @property
+    def grid(self) -> tuple[int, int]:
+        """(H, W) of the conv family's smallest feature map."""
+        factor = 2 ** len(self.conv_channels or [])
+        return self.image_shape[1] // factor, self.image_shape[2] // factor
+
+    def activation_floats(self) -> int:
+        """The largest activation of one image, in floats: what sizes evaluation chunks (see objectives)."""
+        c, h, w = self.image_shape
+        if self.kind == "mlp":
+            return max(c * h * w, *self.hidden)
+        return max(c, (self.conv_channels or [c])[0]) * h * w
 
 
 def _mlp(sizes: list[int], act: type[nn.Module]) -> nn.Sequential:
@@ -90,6 +157,48 @@ def _mlp(sizes: list[int], act: type[nn.Module]) -> nn.Sequential:
         if i < len(sizes) - 2:
             layers.append(act())
     return nn.Sequential(*layers)
+
+
+def _norm(channels: int) -> nn.GroupNorm:
+    return nn.GroupNorm(math.gcd(channels, MAX_GROUPS), channels)
+
+
+def _conv3(a: int, b: int, stride: int = 1) -> nn.Conv2d:
+    return nn.Conv2d(a, b, 3, stride=stride, padding=1)
+
+
+class ResBlock(nn.Module):
+    """x + (norm, act, conv3x3) twice: the residual block of the conv family (as in diffusers' AutoencoderKL)."""
+
+    def __init__(self, channels: int, act: type[nn.Module]) -> None:
+        super().__init__()
+        self.body = nn.Sequential(_norm(channels), act(), _conv3(channels, channels),
+                                  _norm(channels), act(), _conv3(channels, channels))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.body(x)
+
+
+def _conv_encoder(cfg: ModelConfig, act: type[nn.Module]) -> nn.Sequential:
+    """Images -> flattened grid features: a stem conv, then per level residual blocks and a stride-2 conv."""
+    channels = cfg.conv_channels or []
+    layers: list[nn.Module] = [_conv3(cfg.image_shape[0], channels[0])]
+    for i, ch in enumerate(channels):
+        layers += [ResBlock(ch, act) for _ in range(cfg.conv_blocks)]
+        layers.append(_conv3(ch, channels[min(i + 1, len(channels) - 1)], stride=2))
+    return nn.Sequential(*layers, _norm(channels[-1]), act(), nn.Flatten())
+
+
+def _conv_decoder(cfg: ModelConfig, act: type[nn.Module]) -> nn.Sequential:
+    """Grid features (N, c, h, w) -> pre-sigmoid images: the encoder mirrored, upsampling x2 then a 3x3 conv."""
+    channels = cfg.conv_channels or []
+    layers: list[nn.Module] = []
+    prev = channels[-1]
+    for ch in reversed(channels):
+        layers += [nn.Upsample(scale_factor=2, mode="nearest"), _conv3(prev, ch)]
+        layers += [ResBlock(ch, act) for _ in range(cfg.conv_blocks)]
+        prev = ch
+    return nn.Sequential(*layers, _norm(prev), act(), _conv3(prev, cfg.image_shape[0]))
 
 
 class Encoder(nn.Module):
@@ -103,15 +212,8 @@ class Encoder(nn.Module):
             self.features: nn.Module = nn.Flatten()
             n_in = c * h * w
         else:
-            convs: list[nn.Module] = []
-            prev = c
-            for ch in cfg.conv_channels:
-                convs += [nn.Conv2d(prev, ch, 4, stride=2, padding=1), act()]
-                prev = ch
-            convs.append(nn.Flatten())
-            self.features = nn.Sequential(*convs)
-            factor = 2 ** len(cfg.conv_channels)
-            n_in = prev * (h // factor) * (w // factor)
+            self.features = _conv_encoder(cfg, act)
+            n_in = (cfg.conv_channels or [])[-1] * cfg.grid[0] * cfg.grid[1]
         self.head = _mlp([n_in, *cfg.hidden, 2 * cfg.latent_dim], act)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -121,7 +223,8 @@ class Encoder(nn.Module):
 
 class Decoder(nn.Module):
     """p(x|z): latents (N, D) -> per-pixel parameters (N, C, H, W): Bernoulli logits, or the
-    Gaussian mean's pre-sigmoid value. A Gaussian decoder also learns a per-pixel log-variance."""
+    Gaussian mean's pre-sigmoid value. A Gaussian decoder also learns a log-variance, per pixel or
+    one shared by all pixels (`variance="shared"`, the sigma-VAE of Rybkin et al., 2021)."""
 
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
@@ -133,24 +236,15 @@ class Decoder(nn.Module):
                 _mlp([cfg.latent_dim, *reversed(cfg.hidden), c * h * w], act), nn.Unflatten(1, (c, h, w))
             )
         else:
-            factor = 2 ** len(cfg.conv_channels)
-            chans = list(reversed(cfg.conv_channels))
-            s = h // factor
-            layers: list[nn.Module] = [
-                _mlp([cfg.latent_dim, *reversed(cfg.hidden), chans[0] * s * s], act),
-                act(),
-                nn.Unflatten(1, (chans[0], s, s)),
-            ]
-            outs = chans[1:] + [c]
-            for i, (a, b) in enumerate(zip(chans, outs)):
-                if cfg.conv_decoder == "transpose":
-                    layers.append(nn.ConvTranspose2d(a, b, 4, stride=2, padding=1))
-                else:
-                    layers += [nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(a, b, 3, padding=1)]
-                if i < len(chans) - 1:
-                    layers.append(act())
-            self.body = nn.Sequential(*layers)
-        self.logvar = nn.Parameter(torch.zeros(1, c, h, w)) if cfg.likelihood == "gaussian" else None
+            top = (cfg.conv_channels or [])[-1]
+            self.body = nn.Sequential(
+                _mlp([cfg.latent_dim, *reversed(cfg.hidden), top * cfg.grid[0] * cfg.grid[1]], act),
+                nn.Unflatten(1, (top, *cfg.grid)),
+                _conv_decoder(cfg, act),
+            )
+        self.logvar_scale = SHARED_LOGVAR_SPEED if cfg.variance == "shared" else 1.0
+        shape = (1, 1, 1, 1) if cfg.variance == "shared" else (1, c, h, w)
+        self.logvar = nn.Parameter(torch.zeros(shape)) if cfg.likelihood == "gaussian" else None
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return self.body(z)
@@ -162,7 +256,7 @@ class Decoder(nn.Module):
         image = torch.sigmoid(out)
         if self.logvar is None:
             return {"image": image, "logits": out}
-        logvar = self.logvar.clamp(LOGVAR_MIN, LOGVAR_MAX).expand_as(out)
+        logvar = (self.logvar * self.logvar_scale).clamp(LOGVAR_MIN, LOGVAR_MAX).expand_as(out)
         return {"image": image, "logvar": logvar}
 
 

@@ -12,9 +12,42 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .models import VAEModule
+from vaekit.runtime.chunks import DEFAULT_BUDGET_BYTES, items_per_chunk
+
+from .models import ModelConfig, VAEModule
 
 LOG_2PI = math.log(2 * math.pi)
+# What one evaluation chunk may hold: vaekit.runtime.chunks.DEFAULT_BUDGET_BYTES, which train does not
+# import (it needs torch only, not onnxruntime); a test checks that the two planners agree.
+EVAL_BUDGET_BYTES = DEFAULT_BUDGET_BYTES
+# Tensors of one image alive at once while it is evaluated without gradients: activations of its widest
+# layer (input, output, residual, normalisation) and the likelihood's per-pixel terms.
+EVAL_LIVE_ACTIVATIONS, EVAL_LIVE_IMAGES = 6, 8
+
+
+def eval_bytes_per_item(cfg: ModelConfig) -> int:
+    """Memory one image (or one latent of the IWAE estimate) takes while evaluated: what sizes chunks."""
+    c, h, w = cfg.image_shape
+    return 4 * (EVAL_LIVE_ACTIVATIONS * cfg.activation_floats() + EVAL_LIVE_IMAGES * c * h * w)
+
+
+def eval_chunk(cfg: ModelConfig, budget_bytes: int = EVAL_BUDGET_BYTES) -> int:
+    """Images (or latents) per evaluation chunk of this model within `budget_bytes` (at least one)."""
+    return items_per_chunk(budget_bytes, eval_bytes_per_item(cfg))
+
+
+def unit(x: torch.Tensor) -> torch.Tensor:
+    """Images as float in [0, 1]: uint8 ones divided by 255, float ones as they are."""
+    return x.float().div_(255) if x.dtype == torch.uint8 else x
+
+
+def bits_per_dim(nll_nats: float, image_shape: tuple[int, int, int]) -> float:
+    """An NLL in nats per image as bits per dimension, NLL / (C*H*W*ln 2), the usual figure for colour images.
+    Caveat: a Gaussian likelihood is a density of pixels scaled to [0, 1], not the discrete 8-bit likelihood
+    papers report; adding 8 bits (the change of scale to 256 levels) approximates that one, and only for a
+    density that is smooth at the scale of one grey level (vaekit does not train on dequantised pixels)."""
+    c, h, w = image_shape
+    return nll_nats / (c * h * w * math.log(2))
 
 
 def log_likelihood(x: torch.Tensor, params: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -77,14 +110,16 @@ def iwae_bound(model: VAEModule, x: torch.Tensor, eps: torch.Tensor) -> torch.Te
 
 @torch.no_grad()
 def nll_estimate(
-    model: VAEModule, x: torch.Tensor, *, k: int = 1000, generator: torch.Generator, max_points: int = 100_000
+    model: VAEModule, x: torch.Tensor, *, k: int = 1000, generator: torch.Generator, budget_bytes: int = EVAL_BUDGET_BYTES
 ) -> torch.Tensor:
-    """Per-image NLL upper bound (-IWAE with k samples), chunked so at most `max_points` z's are decoded at once."""
+    """Per-image NLL upper bound (-IWAE with k samples) of images `x` (uint8 or float in [0, 1]), in
+    chunks of as many decoded latents as `budget_bytes` holds at this image size (see `eval_chunk`)."""
     d = model.config.latent_dim
+    max_points = eval_chunk(model.config, budget_bytes)
     images_per_chunk = max(1, max_points // k)
     out = []
     for start in range(0, len(x), images_per_chunk):
-        xb = x[start : start + images_per_chunk]
+        xb = unit(x[start : start + images_per_chunk])
         samples_per_chunk = max(1, max_points // len(xb))
         log_ws = []
         for s in range(0, k, samples_per_chunk):

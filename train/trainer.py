@@ -30,7 +30,7 @@ from .data import Data, load_data
 from .distributed import Distributed
 from .errors import RunError, TrainingError
 from .models import ModelConfig, VAEModule, build_model
-from .objectives import Objective, elbo_terms, nll_estimate
+from .objectives import Objective, bits_per_dim, elbo_terms, eval_chunk, nll_estimate, unit
 from .plots import save_grid, save_loss_curve
 from .run import HELDOUT_FILE, write_heldout
 
@@ -59,10 +59,11 @@ def select_device(name: str) -> torch.device:
 
 
 def evaluation_images(test: np.ndarray, cfg: TrainConfig) -> torch.Tensor:
-    """Held-out images in [0, 1]; binarized once, with a fixed seed, for dynamically binarized runs."""
-    x = torch.from_numpy(test).float().div_(255)
+    """Held-out images, uint8 (converted to [0, 1] chunk by chunk); binarized once (to 0 and 255), with a
+    fixed seed, for dynamically binarized runs."""
+    x = torch.from_numpy(test)
     if cfg.binarize == "dynamic":
-        x = torch.bernoulli(x, generator=_generator(cfg.seed, -EVAL_SEED_OFFSET))
+        x = torch.bernoulli(unit(x), generator=_generator(cfg.seed, -EVAL_SEED_OFFSET)).mul_(255).to(torch.uint8)
     return x
 
 
@@ -158,7 +159,8 @@ class Trainer:
         model.eval()
         g = _generator(self.cfg.seed, EVAL_SEED_OFFSET)
         sums = {"elbo": 0.0, "recon": 0.0, "kl": 0.0}
-        for xb in self.test_x.split(1024):
+        for xb in self.test_x.split(eval_chunk(self.model_cfg)):
+            xb = unit(xb)
             eps = torch.randn(len(xb), self.model_cfg.latent_dim, generator=g).to(self.device)
             recon, kl_dims, _ = elbo_terms(model, xb, eps)
             kl = kl_dims.sum(1)
@@ -168,13 +170,17 @@ class Trainer:
         model.train()
         return {key: value / len(self.test_x) for key, value in sums.items()}
 
+    def _decode(self, model: VAEModule, z: torch.Tensor) -> torch.Tensor:
+        """The decoder's images for latents `z`, in chunks of the evaluation budget."""
+        return torch.cat([model.decoder.likelihood_params(zb)["image"] for zb in z.split(eval_chunk(self.model_cfg))])
+
     @torch.no_grad()
     def write_images(self, model: VAEModule, epoch: int) -> None:
         model.eval()
         z = torch.randn(64, self.model_cfg.latent_dim, generator=_generator(self.cfg.seed, -1)).to(self.device)
-        samples = model.decoder.likelihood_params(z)["image"]
-        x = self.test_x[:32]
-        recon = model.decoder.likelihood_params(model.encoder(x)[0])["image"]
+        samples = self._decode(model, z)
+        x = unit(self.test_x[:32])
+        recon = self._decode(model, model.encoder(x)[0])
         pairs = torch.stack([x, recon], 1).flatten(0, 1)  # original, reconstruction, original, ...
         save_grid(samples.cpu().numpy(), self.run_dir / f"samples_epoch{epoch:03d}.png")
         save_grid(pairs.cpu().numpy(), self.run_dir / f"recon_epoch{epoch:03d}.png")
@@ -271,6 +277,7 @@ class Trainer:
             steps=state.step, wall_time_s=state.elapsed,
             metrics={"test_elbo": final["elbo"], "test_recon": final["recon"], "test_kl": final["kl"]},
             test_nll=float(nll.mean()), test_nll_k=self.cfg.nll_k, test_nll_images=n,
+            test_bits_per_dim=bits_per_dim(float(nll.mean()), self.model_cfg.image_shape),
             test_nll_time_s=time.perf_counter() - t0, binarized=self.cfg.binarize == "dynamic",
             heldout_images=len(np.load(heldout, mmap_mode="r")), heldout_sha256=sha256_file(heldout),
             vaekit_version=vaekit_version(),
@@ -311,7 +318,8 @@ def train(config: TrainConfig | dict[str, Any], resume: str | Path | None = None
             cfg.validate()
             saved = None
         data = load_data(cfg.data, image_size=cfg.image_size, channels=cfg.channels,
-                         test_fraction=cfg.test_fraction, seed=cfg.seed, skip_bad_images=cfg.skip_bad_images)
+                         test_fraction=cfg.test_fraction, seed=cfg.seed, skip_bad_images=cfg.skip_bad_images,
+                         progress=cfg.progress)
         for bad in data.skipped:
             tqdm.write(f"skipped unreadable image: {bad}")
         cfg, model_cfg = resolve(cfg, data.image_shape, len(data.train))

@@ -26,14 +26,18 @@ def _nll(p: dict[str, Any]) -> str:
         return NOT_RECORDED
     how = ", ".join(s for s in (f"IWAE k={p['test_nll_k']}" if p.get("test_nll_k") else "",
                                 f"{p['test_nll_images']} test images" if p.get("test_nll_images") else "") if s)
-    return _nats(p["test_nll"]) + (f" ({how})" if how else "")
+    bpd = f", {p['test_bits_per_dim']:.3f} bits/dim" if p.get("test_bits_per_dim") is not None else ""
+    return _nats(p["test_nll"]) + bpd + (f" ({how})" if how else "")
 
 
 def _model(m: dict[str, Any]) -> str:
     model = m["model"]
     sizes = [f"hidden {model['hidden']}"] if model.get("hidden") else []
     if model.get("kind") == "conv" and model.get("conv_channels"):
-        sizes.append(f"conv channels {model['conv_channels']}")
+        blocks = f", {model['conv_blocks']} residual block(s) per level" if "conv_blocks" in model else ""
+        sizes.append(f"conv channels {model['conv_channels']}{blocks}")
+    if m["likelihood"] == "gaussian" and model.get("variance"):
+        sizes.append(f"{model['variance']} variance")
     described = f" ({', '.join(sizes)})" if sizes else ""
     return f"{model.get('kind', '?')} VAE, latent dimension {m['latent_dim']}{described}"
 

@@ -193,3 +193,13 @@ def test_io_binding_path_matches_plain_runs(exported: Exported) -> None:
     np.testing.assert_array_equal(bound.score(x, k=3), plain.score(x, k=3))
     for got, want in zip(bound.encode(x), plain.encode(x)):
         np.testing.assert_array_equal(got, want)
+
+
+def test_default_batch_comes_from_a_byte_budget_and_the_image_size(exported: Exported) -> None:
+    from vaekit.runtime.chunks import DEFAULT_BUDGET_BYTES, RUNTIME_BYTES_PER_PIXEL, runtime_batch_size
+
+    vae = exported.load()
+    _, h, w = vae.image_shape
+    assert vae.batch_size == runtime_batch_size(vae.image_shape)
+    assert vae.batch_size * h * w * RUNTIME_BYTES_PER_PIXEL <= DEFAULT_BUDGET_BYTES
+    assert exported.load(batch_size=3).batch_size == 3  # an explicit batch still wins

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from vaekit.train import emoji
 from vaekit.train.data import DataError, load_data
 
 
@@ -141,3 +142,44 @@ def test_unknown_file_type(tmp_path: Path) -> None:
     (tmp_path / "data.csv").write_text("1,2,3")
     with pytest.raises(DataError, match="unknown data file type"):
         load_data(tmp_path / "data.csv")
+
+
+needs_emoji_font = pytest.mark.skipif(not emoji.FONT.is_file(),
+                                      reason=f"{emoji.FONT} missing: apt-get install fonts-noto-color-emoji")
+
+
+@needs_emoji_font
+def test_emoji_are_distinct_colour_images() -> None:
+    data = load_data("emoji", image_size=16, seed=0)
+    images = np.concatenate([data.train, data.test])
+    assert images.dtype == np.uint8 and images.shape[1:] == (3, 16, 16) and len(images) > 1000
+    assert data.source == "emoji (Noto Color Emoji, 16x16)"
+    assert images.reshape(len(images), -1).std(axis=1).min() > 0  # each draws something
+    colourful = np.abs(images[:, 0].astype(int) - images[:, 2]).max(axis=(1, 2))
+    assert np.mean(colourful > 64) > 0.5  # colour, not grey
+
+
+@needs_emoji_font
+def test_emoji_folder_script(tmp_path: Path) -> None:
+    assert emoji.main([str(tmp_path / "emoji"), "--size", "8", "--background", "black"]) == 0
+    data = load_data(tmp_path / "emoji", test_fraction=0.1)
+    assert data.train.shape[1:] == (3, 8, 8) and len(data.train) + len(data.test) > 1000
+
+
+def test_emoji_without_the_font_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setattr(emoji, "FONT", tmp_path / "missing.ttf")
+    with pytest.raises(DataError, match="apt-get install fonts-noto-color-emoji"):
+        load_data("emoji")
+
+
+def test_folder_is_read_into_one_uint8_array_with_a_progress_bar(tmp_path: Path,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    rng = np.random.default_rng(0)
+    pixels = rng.integers(0, 256, (12, 6, 10, 3), dtype=np.uint8)
+    for i, image in enumerate(pixels):
+        Image.fromarray(image).save(tmp_path / f"{i:02d}.png")
+    data = load_data(tmp_path, test_fraction=0.25, progress=True)
+    assert "reading images" in capsys.readouterr().err
+    both = np.concatenate([data.train, data.test])
+    assert both.dtype == np.uint8 and both.shape == (12, 3, 6, 10)  # not square: kept as it is
+    np.testing.assert_array_equal(np.sort(both.ravel()), np.sort(pixels.transpose(0, 3, 1, 2).ravel()))

@@ -208,7 +208,17 @@ def test_model_info_summarises_the_manifest(handlers: Handlers) -> None:
     s = info["summary"]
     assert info["manifest"] is handlers.vae.manifest
     assert s["Data"].startswith("random") and s["Training"] == "1 epochs, 3 steps"
-    assert s["Test NLL"] == "39.25 nats (IWAE k=10, 32 test images)" and s["Test ELBO"] == "-40.50 nats"
+    assert s["Test NLL"] == "39.25 nats, 0.125 bits/dim (IWAE k=10, 32 test images)" and s["Test ELBO"] == "-40.50 nats"
     assert s["Providers in use"] == "CPUExecutionProvider (device: cpu)"
     assert s["Parity"].startswith("passed") and f"latent dimension {handlers.vae.latent_dim}" in s["Model"]
-    assert s["Images"] == ("8x8, grayscale" if handlers.vae.image_shape[0] == 1 else "8x8, RGB")
+    assert s["Images"] == ("8x8, grayscale" if handlers.vae.image_shape[0] == 1 else "64x64, RGB")
+
+
+def test_colour_bundle_is_shown_in_colour_at_a_sensible_size(ui_bundles: dict[str, Path], tmp_path: Path) -> None:
+    """64x64 RGB: grids stay RGB, one image is enlarged 5x (to about 320 px), a 6x6 grid is not enlarged."""
+    handlers = Handlers(VAE.load(ui_bundles["rgb"], device="cpu"), tmp_path)
+    assert handlers.vae.image_shape == (3, 64, 64)
+    grid = handlers.sample(36, 0, 1.0)
+    assert grid.mode == "RGB" and grid.size == (6 * 65 + 1, 6 * 65 + 1)
+    one = enlarge(handlers.vae.sample(1, seed=0)[0])
+    assert one.mode == "RGB" and one.size == (320, 320)
