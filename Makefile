@@ -9,7 +9,7 @@ PORT   ?= 7860
 # torch is pinned only here (a CPU wheel on this machine's disk); pyproject keeps the range.
 TORCH  ?= torch==2.13.0
 
-.PHONY: venv demo test test-fast bench clean system-packages
+.PHONY: venv demo test test-fast lint bench clean system-packages
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -42,8 +42,12 @@ demo: venv
 	$(BIN)/vaekit-ui $(BUNDLE) --host $(HOST) --port $(PORT)
 
 # pytest runs `node --test` too (tests/js), on bundles it exports first.
-test: venv system-packages
+test: venv system-packages lint
 	$(BIN)/python -m pytest
+
+# ruff (rules and line length in pyproject.toml): part of `make test`, so CI runs it
+lint: venv
+	$(BIN)/ruff check .
 
 test-fast: venv
 	$(BIN)/python -m pytest -m "not slow and not browser"

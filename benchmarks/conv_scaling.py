@@ -158,7 +158,7 @@ def main() -> None:
              f"{q['peak_rss_mib']:.0f}" + (f" (<= {q['rss_target_mib']})" if q["rss_target_mib"] else ""),
              f"{q['test_elbo_bits_per_dim']:.3f}", f"{q['test_bits_per_dim']:.3f}"] for q in points]
     print_table(f"Conv recipe on emoji (RGB), {args.threads} thread(s), {args.seconds:g} s budget each",
-                ["size", "channels", "parameters", "batch", "images/s", f"pixels/s vs {points[0]['image_size']} px", "trained", "whole run", "peak RSS MiB",
+                ["size", "channels", "parameters", "batch", "images/s", f"pixels/s vs {points[0]['image_size']} px", "trained", "whole run", "peak RSS MiB",  # noqa: E501 (a table row or browser flags, kept on one line)
                  "ELBO bits/dim", "IWAE bits/dim"], rows)
     plot(points, RESULTS / "conv_scaling.png")
     path = write_result("conv_scaling", {

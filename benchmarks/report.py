@@ -141,7 +141,7 @@ def _inference_lines(inf: dict[str, Any], misses: list[str]) -> list[str]:
             "encode_throughput_b256_ratio", r["encode_throughput_b256_ratio"], True)
         row("decode, batch 256", f"{cpu['decode_b256_per_s']['runtime']:.0f} images/s", f"{cpu['decode_b256_per_s']['torch']:.0f} images/s",
             "throughput_b256_ratio", r["throughput_b256_ratio"], True)
-        row("cold start to first image", f"{cold['runtime']['seconds']:.2f} s", f"{cold['torch']['seconds']:.2f} s", "cold_start_ratio", r["cold_start_ratio"])
+        row("cold start to first image", f"{cold['runtime']['seconds']:.2f} s", f"{cold['torch']['seconds']:.2f} s", "cold_start_ratio", r["cold_start_ratio"])  # noqa: E501 (a table row or browser flags, kept on one line)
         row("peak memory of that process", f"{cold['runtime']['peak_rss_mib']:.0f} MiB", f"{cold['torch']['peak_rss_mib']:.0f} MiB",
             "peak_memory_ratio", r["peak_memory_ratio"])
         for prec, red in m["reduced"].items():
@@ -182,7 +182,7 @@ def replace_between(readme: Path, start: str, end: str, body: str) -> None:
         raise SystemExit(f"{readme}: the {start} / {end} markers are missing; add them where the results belong")
     head, rest = text.split(start, 1)
     _, tail = rest.split(end, 1)
-    write_bytes(readme, f"{head}{start}\n{body}\n{end}{tail}".encode("utf-8"))
+    write_bytes(readme, f"{head}{start}\n{body}\n{end}{tail}".encode())
 
 
 def update_readme(readme: Path, minutes: float, note: str) -> None:

@@ -158,7 +158,7 @@ def _pil() -> Any:
     return Image
 
 
-def to_pil(image: Any) -> "PILImage.Image":
+def to_pil(image: Any) -> PILImage.Image:
     """One image (HW, CHW or HWC; float [0, 1] or uint8) as a Pillow image, mode L or RGB."""
     hwc = _hwc(image)
     return _pil().fromarray(hwc[:, :, 0] if hwc.shape[2] == 1 else hwc)

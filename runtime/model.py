@@ -72,7 +72,7 @@ class VAE:
         inter_op_threads: int | None = None,
         graph_optimization: str = "all",
         batch_size: int | None = None,
-    ) -> "VAE":
+    ) -> VAE:
         """Open the bundle folder at `path` on `device` ("auto": CUDA when it works, else CPU).
 
         `batch_size` (images or latents per graph call) defaults to what `chunks.DEFAULT_BUDGET_BYTES`

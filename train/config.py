@@ -68,7 +68,7 @@ class TrainConfig:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":
+    def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
         names = {f.name for f in fields(cls)}
         d = {k: v for k, v in d.items() if k not in REMOVED_OPTIONS}
         unknown = sorted(set(d) - names)

@@ -104,7 +104,8 @@ def _split(train: np.ndarray, test: np.ndarray | None, source: str, fraction: fl
 def _to_nchw(x: np.ndarray, source: str) -> np.ndarray:
     """uint8 (N, H, W) or (N, H, W, C) -> (N, C, H, W); anything else is refused."""
     if x.dtype != np.uint8:
-        raise DataError(f"{source}: images must be uint8 (0..255), got {x.dtype}; convert with (x * 255).astype(np.uint8) if they are floats in [0, 1]")
+        raise DataError(f"{source}: images must be uint8 (0..255), got {x.dtype}; convert with "
+                        "(x * 255).astype(np.uint8) if they are floats in [0, 1]")
     if x.ndim == 3:
         x = x[:, None]
     elif x.ndim == 4 and x.shape[-1] in (1, 3):

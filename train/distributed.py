@@ -27,7 +27,7 @@ class Distributed:
     backend: str | None = None
 
     @classmethod
-    def from_env(cls) -> "Distributed":
+    def from_env(cls) -> Distributed:
         """Join the process group that torchrun describes (gloo on CPU, NCCL on CUDA), if any."""
         world = int(os.environ.get("WORLD_SIZE", "1"))
         if world <= 1:

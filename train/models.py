@@ -127,7 +127,7 @@ class ModelConfig:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "ModelConfig":
+    def from_dict(cls, d: dict[str, Any]) -> ModelConfig:
         if d.get("kind") == "conv" and "conv_decoder" in d:
             raise ConfigError("it holds vaekit 0.1's conv model (two stride-2 convs and a dense layer), which this "
                              "vaekit no longer builds; train it again with --model conv (the residual conv family), "

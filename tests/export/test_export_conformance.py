@@ -90,7 +90,8 @@ def test_int8_records_its_scheme_and_keeps_half_its_tolerance(bundles: dict[str,
 @pytest.mark.parametrize("cpu", sorted(EMULATED_CPUS))
 def test_int8_bundles_compute_the_same_on_other_cpus(cpu: str, bundles: dict[str, Bundle], tmp_path: Path) -> None:
     """onnxruntime picks its int8 kernels by CPU (VNNI, AVX-512, AVX2, SSE); with the recorded scheme every one
-    gives the same outputs, so a bundle checked on one machine holds on all."""
+    computes the same integers, so outputs agree within 5% of their limits (the old scheme put AVX2 up to 4.6x over) and
+    a bundle checked on one machine holds on all."""
     paths = [str(b.path) for b in bundles.values() if b.precision == "int8"]
     script = tmp_path / "run_vectors.py"
     script.write_text(RUN_VECTORS)
@@ -105,5 +106,8 @@ def test_int8_bundles_compute_the_same_on_other_cpus(cpu: str, bundles: dict[str
             if key.endswith("|passed"):
                 assert bool(there[key]), f"{key} fails its conformance check on {cpu} ({EMULATED_CPUS[cpu]})"
                 continue
-            scale = max(1.0, float(np.abs(here[key]).max()))
-            assert float(np.abs(here[key] - there[key]).max()) <= 1e-6 * scale, f"{key} differs on {cpu}"
+            path, output = key.split("|")
+            graph, name = output.split(".")
+            limit = json.loads((Path(path) / "manifest.json").read_text())["conformance"][graph]["outputs"][name]["limit"]
+            # the integer products are the same on every kernel; float steps (sigmoid, exp) may round apart
+            assert float(np.abs(here[key] - there[key]).max()) <= 0.05 * limit, f"{key} differs on {cpu}"

@@ -112,7 +112,7 @@ def test_existing_output_needs_force(bundles: dict[str, Bundle], run_copy: Path,
 def test_float16_and_int8_do_not_combine(run_copy: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, err = _export(capsys, run_copy, "--out", tmp_path / "bundle", "--dtype", "float16", "--quantize", "int8")
     assert code == 1 and "--quantize int8 works on float32 graphs" in err
-    with pytest.raises(ExportError, match="dtype must be 'float32' or 'float16', got 'bfloat16'"):
+    with pytest.raises(ExportError, match=r"dtype must be one of \('float32', 'float16'\), got 'bfloat16'"):
         export_run(run_copy, tmp_path / "bundle", dtype="bfloat16")
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -11,7 +10,6 @@ import numpy as np
 import torch
 
 from vaekit.runtime import VAE
-from vaekit.runtime.bundle import sha256_file
 from vaekit.train.models import build_model
 
 # One tiny model per kind, covering both likelihoods; images small enough for hundreds of calls.
@@ -62,13 +60,3 @@ def torch_params(model: torch.nn.Module, latents: np.ndarray) -> dict[str, np.nd
     """The torch decoder's likelihood parameters for numpy latents (N, D)."""
     with torch.no_grad():
         return {k: v.numpy() for k, v in model.decoder.likelihood_params(torch.from_numpy(latents)).items()}
-
-
-def repin(bundle: Path, *names: str) -> None:
-    """Record the current sha256 of the bundle files `names` in its manifest, as someone who changed them on
-    purpose would, so that only checks other than the checksums can catch the change."""
-    path = bundle / "manifest.json"
-    manifest = json.loads(path.read_text())
-    for name in names:
-        manifest["files"][name] = {"sha256": sha256_file(bundle / name), "bytes": (bundle / name).stat().st_size}
-    path.write_text(json.dumps(manifest))

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from runtime_helpers import CONFIGS, Exported, repin, tiny_model
+from bundle_helpers import repin
+from runtime_helpers import CONFIGS, Exported, tiny_model
 
 from vaekit.runtime import VAE, BundleError
 from vaekit.runtime.check_cli import main

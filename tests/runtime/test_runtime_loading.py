@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 import pytest
-from runtime_helpers import Exported, random_images, repin
+from bundle_helpers import repin
+from runtime_helpers import Exported, random_images
 
 from vaekit.runtime import VAE, BundleError, DeviceError
 from vaekit.runtime.bundle import check_latent_pca

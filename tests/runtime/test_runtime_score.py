@@ -175,7 +175,7 @@ def test_metrics_on_known_answers() -> None:
 def test_metrics_match_scikit_learn_with_ties() -> None:
     sklearn = pytest.importorskip("sklearn.metrics")
     rng = np.random.default_rng(0)
-    for trial in range(100):
+    for _trial in range(100):
         n = int(rng.integers(2, 50))
         scores = np.round(rng.normal(size=n), int(rng.integers(0, 3)))  # rounding makes ties
         labels = rng.random(n) < 0.4

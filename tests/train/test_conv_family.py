@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import tiny_config
+from train_helpers import tiny_config, trained
 
 from vaekit.runtime import VAE
 from vaekit.runtime.chunks import DEFAULT_BUDGET_BYTES, items_per_chunk, runtime_batch_size
@@ -41,9 +41,9 @@ def test_train_export_load_and_score(tmp_path: Path, shape: tuple[int, int, int]
     data = _npz(tmp_path / "data.npz", shape)
     cfg = tiny_config(tmp_path / "run", data=str(data), model="conv", likelihood="gaussian", conv_channels=[4, 8],
                       hidden=[], epochs=1, batch_size=8)
-    run = train(cfg)
+    run = Path(train(cfg).run)
     summary = json.loads((run / "summary.json").read_text())
-    assert summary["test_bits_per_dim"] == pytest.approx(bits_per_dim(summary["test_nll_iwae"], shape))
+    assert summary["test_bits_per_dim"] == pytest.approx(bits_per_dim(summary["test_nll"], shape))
     bundle = export_run(run, tmp_path / "bundle")
     manifest = json.loads((bundle / "manifest.json").read_text())
     assert manifest["image_shape"] == list(shape) and manifest["parity"]["passed"]
@@ -51,7 +51,7 @@ def test_train_export_load_and_score(tmp_path: Path, shape: tuple[int, int, int]
     assert manifest["provenance"]["test_bits_per_dim"] == summary["test_bits_per_dim"]
     assert set(manifest["score_quantiles"]["q"]) >= {"0.01", "0.5"}
     vae = VAE.load(bundle, device="cpu")
-    images = load_run(run).heldout_images()
+    images = load_run(run).heldout()
     scores = vae.score(images)
     assert scores.shape == (len(images),) and np.all(np.isfinite(scores))
     assert vae.sample(2, seed=0).shape == (2, *shape)
@@ -89,7 +89,7 @@ def test_a_size_that_does_not_fit_names_the_nearest_that_do(shape: tuple, channe
 
 
 def test_old_conv_checkpoints_fail_with_a_clear_message(tmp_path: Path) -> None:
-    run = train(tiny_config(tmp_path / "run", epochs=1))
+    run = trained(tiny_config(tmp_path / "run", epochs=1))
     state = torch.load(run / "checkpoint.pt", weights_only=True)
     state["model_config"].update(kind="conv", conv_channels=[32, 64], conv_decoder="transpose")
     torch.save(state, run / "checkpoint.pt")

@@ -34,7 +34,7 @@ def test_run_folder_and_loss_goes_down(tmp_path: Path) -> None:
     names = {p.name for p in run.iterdir()}
     assert {"config.json", "checkpoint.pt", "metrics.jsonl", "summary.json", "loss_curve.png"} <= names
     assert any(n.startswith("samples_epoch") for n in names) and any(n.startswith("recon_epoch") for n in names)
-    evals = [json.loads(l) for l in (run / "metrics.jsonl").read_text().splitlines() if '"eval"' in l]
+    evals = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines() if '"eval"' in line]
     assert len(evals) == 6 and evals[-1]["elbo"] > evals[0]["elbo"] + 2  # held-out ELBO improves
     summary = json.loads((run / "summary.json").read_text())
     # the IWAE bound is tighter than the ELBO: NLL estimate <= -ELBO (up to sampling noise)

@@ -75,7 +75,7 @@ def _sample_matches_python(page, vae: VAE) -> None:
     page.fill("#sample-seed", "3")
     page.locator("#sample-temperature").fill("0.8")
     page.click("#sample-button")
-    page.wait_for_function("() => document.querySelector('#sample-grid').width === %d" % expected.shape[1])
+    page.wait_for_function(f"() => document.querySelector('#sample-grid').width === {expected.shape[1]}")
     got = canvas_pixels(page, "#sample-grid")
     assert got.shape == expected.shape and np.abs(got.astype(int) - expected).max() <= LEVELS
 

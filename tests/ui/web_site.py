@@ -18,7 +18,7 @@ from ui_browser import CHROMIUM, CHROMIUM_ARGS, VIEWPORT
 READY = "body[data-state]"
 # WebGPU without a GPU: Chromium's software adapter (SwiftShader), so the page's WebGPU path runs on any machine.
 SOFTWARE_WEBGPU = [a for a in CHROMIUM_ARGS if a != "--disable-gpu"] + [
-    "--enable-unsafe-webgpu", "--enable-features=Vulkan,WebGPU", "--use-angle=swiftshader", "--use-webgpu-adapter=swiftshader"]  # app.mjs sets data-state to "ready" or "error" once the page has loaded or failed
+    "--enable-unsafe-webgpu", "--enable-features=Vulkan,WebGPU", "--use-angle=swiftshader", "--use-webgpu-adapter=swiftshader"]  # app.mjs sets data-state to "ready" or "error" once the page has loaded or failed  # noqa: E501 (a table row or browser flags, kept on one line)
 
 
 class QuietHandler(http.server.SimpleHTTPRequestHandler):
