@@ -10,25 +10,25 @@ import sys
 from pathlib import Path
 
 import pytest
+from import_blocker import TORCH, blocking
 
 ROOT = Path(__file__).resolve().parents[1]
 TORCH_FREE = {"runtime": "vaekit.runtime", "ui": "vaekit.ui"}
-FORBIDDEN = ("torch", "torchvision", "torchaudio")
+FORBIDDEN = TORCH
 
-# Run in a fresh interpreter: make torch unimportable, then import every module of a package.
-BLOCK_AND_IMPORT = """
-import importlib, importlib.abc, pkgutil, sys
-class Block(importlib.abc.MetaPathFinder):
-    def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] in {forbidden!r}:
-            raise ImportError(f"{{name}} is blocked: this package must not import torch")
-sys.meta_path.insert(0, Block())
+# Run in a fresh interpreter after `blocking(...)`: import every module of a package, list what got in.
+IMPORT_ALL = """
+import importlib, pkgutil
 pkg = importlib.import_module({package!r})
 for info in pkgutil.walk_packages(pkg.__path__, pkg.__name__ + "."):
     if not info.name.endswith("__main__"):
         importlib.import_module(info.name)
 print(sorted(m for m in sys.modules if m.split(".")[0] in {forbidden!r}))
 """
+
+
+def _import_all_without(package: str, forbidden: tuple[str, ...]) -> str:
+    return blocking(forbidden) + IMPORT_ALL.format(package=package, forbidden=forbidden)
 
 
 def _imported_names(source: str) -> set[str]:
@@ -61,7 +61,7 @@ def test_sources_never_import_torch(folder: str) -> None:
 
 @pytest.mark.parametrize("package", sorted(TORCH_FREE.values()))
 def test_modules_import_where_torch_cannot(package: str) -> None:
-    code = BLOCK_AND_IMPORT.format(package=package, forbidden=FORBIDDEN)
+    code = _import_all_without(package, FORBIDDEN)
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.strip().splitlines()[-1] == "[]"
@@ -70,7 +70,7 @@ def test_modules_import_where_torch_cannot(package: str) -> None:
 def test_train_imports_where_onnxruntime_cannot() -> None:
     """vaekit.train needs torch, never onnxruntime: it uses only the runtime's standard-library modules
     (errors, files, choices, the run summary and the chunk planner), and the runtime loads names lazily."""
-    code = BLOCK_AND_IMPORT.format(package="vaekit.train", forbidden=("onnxruntime",))
+    code = _import_all_without("vaekit.train", ("onnxruntime",))
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.strip().splitlines()[-1] == "[]"

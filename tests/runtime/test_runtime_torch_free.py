@@ -6,16 +6,11 @@ import subprocess
 import sys
 
 import numpy as np
+from import_blocker import TORCH, blocking
 from runtime_helpers import Exported, torch_params
 
 # A fresh interpreter in which any import of torch raises, before vaekit.runtime is imported.
-BLOCKED = """
-import importlib.abc, sys
-class NoTorch(importlib.abc.MetaPathFinder):
-    def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] in ("torch", "torchvision", "torchaudio"):
-            raise ImportError(name + " is blocked: the runtime must not need torch")
-sys.meta_path.insert(0, NoTorch())
+BLOCKED = blocking(TORCH) + """
 import numpy as np
 from vaekit.runtime import VAE
 vae = VAE.load(sys.argv[1], device="cpu")

@@ -1,0 +1,73 @@
+"""What the clean-up promised: a run folder that exports on its own, files with the umask's mode, one
+manifest write, and user errors that are all VaekitErrors keeping their causes."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import vaekit.export.api as export_api
+from vaekit.export import ExportError, ParityError, export_run
+from vaekit.runtime import VAE, save_png
+from vaekit.runtime.errors import BundleError, DeviceError, InputError, MissingExtraError, VaekitError
+from vaekit.train import ConfigError, DataError, RunError, TrainConfig, TrainingError, load_run, train
+
+
+def _tiny_run(tmp_path: Path) -> Path:
+    """A run trained for one epoch on an .npz of its own, which the test may then delete."""
+    rng = np.random.default_rng(0)
+    x = (rng.random((48, 8, 8)) < 0.3).astype(np.uint8) * 255
+    np.savez(tmp_path / "data.npz", x_train=x[:40], x_test=x[40:])
+    summary = train(TrainConfig(data=str(tmp_path / "data.npz"), out=str(tmp_path / "run"), model="mlp", hidden=[16],
+                                latent_dim=3, epochs=1, batch_size=64, nll_k=4, nll_images=8, progress=False))
+    return Path(summary.run)
+
+
+def test_a_run_exports_after_its_data_file_is_deleted(tmp_path: Path) -> None:
+    run = _tiny_run(tmp_path)
+    (tmp_path / "data.npz").unlink()
+    bundle = export_run(run, tmp_path / "bundle")
+    assert VAE.load(bundle, device="cpu").verify().passed
+    assert len(load_run(run).heldout()) == 8  # the run's own heldout.npy
+
+
+def test_files_get_the_umasks_mode(tmp_path: Path) -> None:
+    old = os.umask(0o022)
+    try:
+        run = _tiny_run(tmp_path)
+        bundle = export_run(run, tmp_path / "bundle")
+        png = save_png(np.zeros((4, 4), dtype=np.uint8), tmp_path / "grid.png")
+    finally:
+        os.umask(old)
+    for path in (run / "checkpoint.pt", run / "summary.json", run / "heldout.npy", png, bundle / "manifest.json",
+                 bundle / "decoder.onnx"):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o644, path
+
+
+def test_the_manifest_is_written_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    run = _tiny_run(tmp_path)
+    written: list[Path] = []
+    real = export_api.write_json
+
+    def counting(path, data, **kwargs):
+        written.append(Path(path).name)
+        return real(path, data, **kwargs)
+
+    monkeypatch.setattr(export_api, "write_json", counting)
+    export_run(run, tmp_path / "bundle")
+    assert written == ["manifest.json"]
+
+
+def test_user_errors_are_vaekit_errors_and_keep_their_cause(tmp_path: Path) -> None:
+    for error in (BundleError, DeviceError, InputError, MissingExtraError, ConfigError, DataError, RunError,
+                  TrainingError, ExportError, ParityError):
+        assert issubclass(error, VaekitError), error
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "checkpoint.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(RunError) as info:
+        load_run(tmp_path / "run")
+    assert info.value.__cause__ is not None  # torch's own error is kept for whoever debugs it
