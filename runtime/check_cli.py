@@ -5,12 +5,10 @@ what the exporting torch model computed. Exit status 0 when every output is with
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 
 from .choices import DEVICES
-from .errors import VaekitError
-from .extras import require
+from .extras import run_command
 
 PROG = "vaekit-check"
 
@@ -44,15 +42,13 @@ def report(bundle: str, device: str) -> tuple[bool, str]:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of `vaekit-check`."""
     args = parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(message)s")
-    try:
-        require(PROG)
+
+    def check() -> int:
         passed, text = report(args.bundle, args.device)
-    except VaekitError as e:
-        print(f"{PROG}: error: {e}", file=sys.stderr)
-        return 1
-    print(text)
-    return 0 if passed else 1
+        print(text)
+        return 0 if passed else 1
+
+    return run_command(PROG, check)
 
 
 if __name__ == "__main__":

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import math
 import sys
 from typing import TYPE_CHECKING
@@ -11,8 +10,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .choices import DEVICES, METHODS
-from .errors import InputError, VaekitError
-from .extras import require
+from .errors import InputError
+from .extras import run_command
 
 if TYPE_CHECKING:
     from .model import VAE
@@ -74,14 +73,12 @@ def run(args: argparse.Namespace) -> str:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of `vaekit-sample`: errors become one message on stderr and exit status 1."""
     args = parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(message)s")
-    try:
-        require(PROG)
+
+    def sample() -> int:
         print(run(args))
-    except VaekitError as e:
-        print(f"{PROG}: error: {e}", file=sys.stderr)
-        return 1
-    return 0
+        return 0
+
+    return run_command(PROG, sample)
 
 
 if __name__ == "__main__":

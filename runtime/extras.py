@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import logging
+import sys
 from collections.abc import Callable
 
-from .errors import MissingExtraError
+from .errors import MissingExtraError, VaekitError
 
 RUNTIME = "pip install 'vaekit[cpu]' (or 'vaekit[gpu]' on a CUDA machine; never both)"
 TRAIN = "pip install 'vaekit[train]'"
@@ -55,3 +57,15 @@ def lazy_exports(package: str, where: dict[str, str]) -> Callable[[str], object]
         return getattr(importlib.import_module(f"{package}.{where[name]}"), name)
 
     return __getattr__
+
+
+def run_command(prog: str, body: Callable[[], int], also: tuple[type[Exception], ...] = ()) -> int:
+    """Run a command's `body` once `require(prog)` passes: an error the user can fix (a VaekitError, or one
+    of `also`) is one line on stderr and exit status 1; anything else is a bug and keeps its traceback."""
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    try:
+        require(prog)
+        return body()
+    except (VaekitError, *also) as e:
+        print(f"{prog}: error: {e}", file=sys.stderr)
+        return 1

@@ -15,7 +15,6 @@ import argparse
 import csv
 import heapq
 import json
-import logging
 import math
 import os
 import sys
@@ -27,9 +26,8 @@ from typing import TYPE_CHECKING, Any, TextIO
 import numpy as np
 
 from .choices import DEVICES
-from .errors import VaekitError
 from .evaluation import Evaluation, evaluate
-from .extras import require
+from .extras import run_command
 from .images import IMAGE_SUFFIXES, make_grid, save_png, to_uint8, upscale
 from .reading import reference_setting, share_below, verdict
 from .sources import Item, Source, SourceError, check, count, items
@@ -249,13 +247,8 @@ def run(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of `vaekit-score`: errors become one message on stderr and exit status 1."""
     args = parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(message)s")
-    try:
-        require(PROG)
-        return run(args)
-    except (VaekitError, OSError) as e:  # OSError: an --out or --grid that cannot be written
-        print(f"{PROG}: error: {e}", file=sys.stderr)
-        return EXIT_ERROR
+    try:  # OSError: an --out or --grid that cannot be written
+        return run_command(PROG, lambda: run(args), also=(OSError,))
     except KeyboardInterrupt:
         print("\nvaekit-score: interrupted; nothing written", file=sys.stderr)
         return 130
