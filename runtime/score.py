@@ -14,20 +14,20 @@ from __future__ import annotations
 import argparse
 import csv
 import heapq
-import json
+import io
 import math
-import os
 import sys
 import time
 from collections import Counter
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import IO, TYPE_CHECKING, Any, TextIO
 
 import numpy as np
 
 from .choices import DEVICES
 from .evaluation import Evaluation, evaluate
 from .extras import run_command
+from .files import atomic_write, write_json
 from .images import IMAGE_SUFFIXES, make_grid, save_png, to_uint8, upscale
 from .reading import reference_setting, share_below, verdict
 from .sources import Item, Source, SourceError, check, count, items
@@ -132,9 +132,7 @@ def write_grid(worst: list[tuple[float, str, np.ndarray]], path: str) -> None:
 
 def write_metrics(result: Evaluation, path: str) -> None:
     """The evaluation as JSON, atomically."""
-    tmp = Path(f"{path}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(result.as_dict(), indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    write_json(path, result.as_dict(), strict=False)
 
 
 class Run:
@@ -208,17 +206,18 @@ def run(args: argparse.Namespace) -> int:
     progress = Progress(total, args.quiet)
     start = time.perf_counter()
     out = Path(args.out)
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "w", newline="", encoding="utf-8") as f:  # plain open: the file mode honours the umask
-            writer = csv.writer(f)
-            writer.writerow(COLUMNS)
-            for item in (item for s in todo for item in items(s, vae.image_shape)):
-                current.add(item, writer)
-                progress.update(current.seen + current.unreadable, current.unusual)
-        os.replace(tmp, out)
-    finally:
-        tmp.unlink(missing_ok=True)
+
+    def write_rows(f: IO[bytes]) -> None:
+        text = io.TextIOWrapper(f, encoding="utf-8", newline="")
+        writer = csv.writer(text)
+        writer.writerow(COLUMNS)
+        for item in (item for s in todo for item in items(s, vae.image_shape)):
+            current.add(item, writer)
+            progress.update(current.seen + current.unreadable, current.unusual)
+        text.flush()
+        text.detach()  # atomic_write closes the file itself
+
+    atomic_write(out, write_rows)
     scored = current.seen
     progress.update(scored + current.unreadable, current.unusual, final=True)
     seconds = time.perf_counter() - start
