@@ -73,7 +73,7 @@ def vaekit_points(data: Path, budgets: list[float], work: Path) -> tuple[list[di
     from vaekit.train.config import recipe_for
 
     speed = steps_per_second(data, work / "calibration")
-    steps_per_epoch = -(-60_000 // recipe_for((1, 28, 28), 60_000, None)["batch_size"])
+    steps_per_epoch = -(-60_000 // recipe_for((1, 28, 28), 60_000, None)[0]["batch_size"])
     points, recipe = [], {}
     for budget in budgets:
         out = work / f"budget{budget:g}"

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import os
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +27,44 @@ VERSION = 1
 def save_checkpoint(run: Path, state: dict[str, Any]) -> None:
     """Write `state` as the run's checkpoint; a crash mid-write leaves the previous one intact."""
     atomic_write(run / CHECKPOINT_FILE, lambda f: torch.save({"format": FORMAT, "version": VERSION, **state}, f))
+
+
+class CheckpointWriter:
+    """Writes checkpoints on a background thread, one at a time, so the training loop does not wait for the disk.
+    Each is a copy of the state taken at a step boundary, so what lands on disk is exact; `wait()` returns when
+    the last one is written (and raises its error, if writing failed)."""
+
+    def __init__(self, run: Path) -> None:
+        self.run = run
+        self.seconds = 0.0  # how long the last checkpoint took to copy and write
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
+
+    def save(self, state: dict[str, Any], background: bool = True) -> None:
+        self.wait()
+        began = time.perf_counter()
+        snapshot = copy.deepcopy(state)  # tensors copied: training may go on while this one is written
+        if not background:
+            self._write(snapshot, began)
+            self.wait()
+            return
+        self._thread = threading.Thread(target=self._write, args=(snapshot, began), name="vaekit-checkpoint", daemon=False)
+        self._thread.start()
+
+    def _write(self, snapshot: dict[str, Any], began: float) -> None:
+        try:
+            save_checkpoint(self.run, snapshot)
+        except BaseException as e:  # re-raised in the training thread by wait()
+            self._error = e
+        self.seconds = time.perf_counter() - began
+
+    def wait(self) -> None:
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise RunError(f"could not write the checkpoint in {self.run}: {error}") from error
 
 
 def load_checkpoint(run: str | os.PathLike[str]) -> dict[str, Any]:

@@ -100,13 +100,20 @@ class TrainConfig:
             raise ConfigError("--binarize dynamic needs --likelihood bernoulli")
 
 
+def kl_warmup_for(steps_per_epoch: int, epochs: int) -> float:
+    """The KL warm-up in epochs: about 2,000 steps (between 1 and 10 epochs), and at most a quarter of the run,
+    so that a short run still ends at the full KL weight."""
+    return min(10.0, max(1.0, 2000 / steps_per_epoch), epochs / 4)
+
+
 def recipe_for(image_shape: tuple[int, int, int], n_train: int, batch_size: int | None,
-               model: str | None = None) -> dict[str, Any]:
+               model: str | None = None) -> tuple[dict[str, Any], dict[str, str]]:
     """Defaults for data of this shape and size (and for `model` when the user chose it): the recommended
-    recipe (measured by benchmarks/quality.py and benchmarks/conv_scaling.py). Images of 32x32 and more
-    whose sides halve at least twice get the conv family, with a batch that shrinks as the images grow
-    (training memory grows with the pixels)."""
+    recipe (measured by benchmarks/quality.py and benchmarks/conv_scaling.py), and why each value was chosen
+    (config.json keeps the reasons). Images of 32x32 and more whose sides halve at least twice get the conv
+    family, with a batch that shrinks as the images grow (training memory grows with the pixels)."""
     c, h, w = image_shape
+    size = f"{c}x{h}x{w} images"
     if model is None:
         model = "conv" if min(h, w) >= 32 and conv_depth_for(h, w) >= 2 else "mlp"
     if model == "conv":
@@ -114,32 +121,47 @@ def recipe_for(image_shape: tuple[int, int, int], n_train: int, batch_size: int 
             "model": "conv", "latent_dim": 32 if h * w <= 32 * 32 else 64, "hidden": [], "activation": "silu",
             "batch_size": 128 if h * w <= 32 * 32 else 32 if h * w <= 64 * 64 else 16,
         }
+        why = {"model": f"conv: {size} of 32x32 or more whose sides halve at least twice",
+               "batch_size": "training memory grows with the pixels: 128 up to 32x32, 32 up to 64x64, 16 above "
+                             "(benchmarks/conv_scaling.py)"}
     elif c * h * w <= 256:  # tiny images such as the 8x8 digits
         recipe = {"model": "mlp", "latent_dim": 8, "hidden": [256, 128], "activation": "elu", "batch_size": 128}
+        why = {"model": f"mlp 256-128, latent 8: {size} have at most 256 values"}
     else:
         recipe = {"model": "mlp", "latent_dim": 32, "hidden": [512, 256], "activation": "elu", "batch_size": 128}
+        why = {"model": f"mlp 512-256, latent 32: {size} below 32x32 (or sides that do not halve twice); the best "
+                        "quality for time measured on Fashion-MNIST (benchmarks/quality.py)"}
     steps_per_epoch = max(1, math.ceil(n_train / (batch_size or recipe["batch_size"])))
-    recipe.update(
-        lr=2e-3,
-        variance="shared",
-        kl_warmup_epochs=min(10.0, max(1.0, 2000 / steps_per_epoch)),
-        # at least ~2,000 steps, between 10 and 100 epochs
-        epochs=int(min(100, max(10, math.ceil(2000 / steps_per_epoch)))),
+    epochs = int(min(100, max(10, math.ceil(2000 / steps_per_epoch))))
+    recipe.update(lr=2e-3, variance="shared", epochs=epochs, kl_warmup_epochs=kl_warmup_for(steps_per_epoch, epochs))
+    why.update(
+        lr="2e-3 with AdamW and a cosine schedule to 5%: the best of 1e-3, 2e-3 and 3e-3 on Fashion-MNIST",
+        variance="gaussian likelihoods learn one variance for all pixels (sigma-VAE): sharp samples",
+        epochs=f"at least ~2,000 steps, between 10 and 100 epochs ({n_train} images, {steps_per_epoch} steps per epoch)",
+        kl_warmup_epochs="about 2,000 steps (1 to 10 epochs), at most a quarter of the run",
     )
-    return recipe
+    for key in ("latent_dim", "hidden", "activation"):
+        why.setdefault(key, why["model"])
+    why.setdefault("batch_size", "128: the largest batch that did not lose quality for time (benchmarks/quality.py)")
+    return recipe, why
 
 
-def resolve(cfg: TrainConfig, image_shape: tuple[int, int, int], n_train: int) -> tuple[TrainConfig, ModelConfig]:
-    """Fill the config's None fields from `recipe_for` and build the ModelConfig it implies."""
+def resolve(cfg: TrainConfig, image_shape: tuple[int, int, int],
+            n_train: int) -> tuple[TrainConfig, ModelConfig, dict[str, str]]:
+    """Fill the config's None fields from `recipe_for`; return it, the ModelConfig it implies, and why each filled
+    value was chosen. With `max_time` and no `epochs`, epochs (and the KL warm-up) stay None: the trainer fits
+    them to the budget once it has timed a few steps."""
     filled = TrainConfig.from_dict(cfg.to_dict())
-    recipe = recipe_for(image_shape, n_train, cfg.batch_size, cfg.model)
+    recipe, reasons = recipe_for(image_shape, n_train, cfg.batch_size, cfg.model)
+    fit_to_time = cfg.epochs is None and cfg.max_time is not None
+    why = {}
     for key, value in recipe.items():
-        if getattr(filled, key) is None:
+        if getattr(filled, key) is None and not (fit_to_time and key in ("epochs", "kl_warmup_epochs")):
             setattr(filled, key, value)
-    if cfg.kl_warmup_epochs is None:  # a short run still ends at the full KL weight: warm up over at most a quarter
-        filled.kl_warmup_epochs = min(recipe["kl_warmup_epochs"], filled.epochs / 4)
-    if filled.images_every is None:
-        filled.images_every = max(1, filled.epochs // 20)
+            why[key] = reasons[key]
+    if cfg.kl_warmup_epochs is None and filled.epochs is not None:  # a short run still ends at the full KL weight
+        steps_per_epoch = max(1, math.ceil(n_train / filled.batch_size))
+        filled.kl_warmup_epochs = kl_warmup_for(steps_per_epoch, filled.epochs)
     if filled.binarize is None:
         filled.binarize = "dynamic" if filled.likelihood == "bernoulli" else "none"
     filled.validate()
@@ -154,4 +176,4 @@ def resolve(cfg: TrainConfig, image_shape: tuple[int, int, int], n_train: int) -
         variance=filled.variance if filled.likelihood == "gaussian" else "pixel",  # the field's default
         activation=filled.activation,
     )
-    return filled, model
+    return filled, model, why

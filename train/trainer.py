@@ -10,7 +10,11 @@ from __future__ import annotations
 
 import math
 import shutil
+import signal
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,7 +29,19 @@ from vaekit.runtime.run_summary import RunSummary
 from vaekit.runtime.version import vaekit_version
 
 from . import checkpoint as ckpt
-from .config import TrainConfig, resolve
+from .budget import (
+    CHECKPOINT_MAX_S,
+    CHECKPOINT_MIN_S,
+    CHECKPOINT_SHARE,
+    CHORES_SHARE,
+    EVAL_MIN_S,
+    EVAL_SHARE,
+    IMAGES_MIN_S,
+    IMAGES_SHARE,
+    Budget,
+    Paced,
+)
+from .config import TrainConfig, kl_warmup_for, resolve
 from .data import Data, load_data
 from .distributed import Distributed
 from .errors import RunError, TrainingError
@@ -35,6 +51,8 @@ from .plots import save_grid, save_loss_curve
 from .run import HELDOUT_FILE, write_heldout
 
 EVAL_SEED_OFFSET = 10_007  # the held-out evaluation's fixed noise, apart from the training streams
+# Planning epochs for a --max-time budget times this many seconds of steps (at most PROBE_SHARE of the budget).
+PROBE_SECONDS, PROBE_SHARE, PROBE_MAX_STEPS = 2.0, 0.01, 200
 
 
 def _generator(seed: int, stream: int, device: torch.device | str = "cpu") -> torch.Generator:
@@ -87,15 +105,25 @@ class State:
 class Trainer:
     """Trains one run; `run()` returns the run folder."""
 
-    def __init__(self, cfg: TrainConfig, run_dir: Path, data: Data, model_cfg: ModelConfig, dist: Distributed):
+    def __init__(self, cfg: TrainConfig, run_dir: Path, data: Data, model_cfg: ModelConfig, dist: Distributed,
+                 budget: Budget | None = None):
         self.cfg, self.run_dir, self.dist = cfg, run_dir, dist
+        self.budget = budget or Budget(cfg.max_time)
         self.device = select_device(cfg.device if not dist.is_cuda_rank else f"cuda:{dist.local_rank}")
         self.model_cfg = model_cfg
         self.train_x = torch.from_numpy(data.train).to(self.device)  # uint8: batches are sliced, never copied per sample
         self.test_x = evaluation_images(data.test, cfg).to(self.device)
         self.steps_per_epoch = math.ceil(len(data.train) / cfg.batch_size)
-        self.total_steps = cfg.epochs * self.steps_per_epoch
         self.source = data.source
+        self.evaluation = Paced(EVAL_SHARE, min_s=EVAL_MIN_S)
+        self.images = Paced(IMAGES_SHARE, min_s=IMAGES_MIN_S)
+        self.checkpoints = Paced(CHECKPOINT_SHARE, min_s=CHECKPOINT_MIN_S, max_s=CHECKPOINT_MAX_S)
+        self.writer = ckpt.CheckpointWriter(run_dir)
+        self.last_eval: dict[str, Any] = {}  # the latest held-out figures, stored with each checkpoint
+
+    @property
+    def total_steps(self) -> int:
+        return (self.cfg.epochs or 1) * self.steps_per_epoch
 
     def new_state(self) -> State:
         torch.manual_seed(self.cfg.seed)  # initial weights
@@ -108,6 +136,26 @@ class Trainer:
         else:
             scheduler = torch.optim.lr_scheduler.ConstantLR(optimizer, factor=1.0, total_iters=0)
         return State(model, optimizer, scheduler)
+
+    def fit_epochs_to_budget(self) -> str:
+        """With --max-time and no --epochs: time a few steps on a throwaway copy of the model, then plan as many
+        epochs (and the KL warm-up) as the rest of the budget holds, less the chores' share. Returns why."""
+        probe = self.new_state()  # the same seed: the real state built after this is unchanged by probing
+        objective = self.dist.wrap(Objective(probe.model, free_bits=self.cfg.free_bits, iwae_k=self.cfg.iwae_k))
+        order = epoch_order(len(self.train_x), self.cfg.seed, 0)
+        limit = min(PROBE_SECONDS, PROBE_SHARE * (self.cfg.max_time or 0))
+        self.train_step(probe, objective, order)  # the first step allocates: not timed
+        began, steps = time.perf_counter(), 0
+        while steps < 3 or (time.perf_counter() - began < limit and steps < PROBE_MAX_STEPS):
+            self.train_step(probe, objective, order)
+            steps += 1
+        speed = self.dist.mean(torch.tensor(steps / (time.perf_counter() - began), device=self.device))
+        seconds = self.budget.left() * (1 - CHORES_SHARE)
+        self.cfg.epochs = max(1, int(seconds * speed / self.steps_per_epoch))
+        if self.cfg.kl_warmup_epochs is None:
+            self.cfg.kl_warmup_epochs = kl_warmup_for(self.steps_per_epoch, self.cfg.epochs)
+        return (f"fitted to --max-time {self.cfg.max_time:g}: {speed:.1f} steps/s measured over {steps} steps, "
+                f"{seconds:.1f} s left for training after start-up and the chores' {CHORES_SHARE:.0%} share")
 
     def load_state(self, saved: dict[str, Any]) -> State:
         state = self.new_state()
@@ -186,22 +234,27 @@ class Trainer:
         save_grid(pairs.cpu().numpy(), self.run_dir / f"recon_epoch{epoch:03d}.png")
         model.train()
 
-    def checkpoint(self, state: State, epoch_done: int, metrics: dict[str, Any], elapsed: float) -> None:
+    def checkpoint(self, state: State, elapsed: float, background: bool = True) -> None:
+        """Save the state as it is at this step (on the main process), on the writer's thread unless `background`
+        is False; the pacing learns what it cost."""
         if not self.dist.is_main:
             return
-        ckpt.save_checkpoint(self.run_dir, {
+        began = time.perf_counter()
+        self.writer.save({
             "model_config": self.model_cfg.to_dict(),
             "train_config": self.cfg.to_dict(),
             "model": state.model.state_dict(),
             "optimizer": state.optimizer.state_dict(),
             "scheduler": state.scheduler.state_dict(),
-            "epoch": epoch_done,
+            "epoch": state.step // self.steps_per_epoch,
             "step": state.step,
             "elapsed": elapsed,
-            "metrics": metrics,
-        })
+            "metrics": self.last_eval,
+        }, background=background)
+        self.checkpoints.ran(began, began + max(self.writer.seconds, time.perf_counter() - began))
 
     def _diverged_message(self, loss: float, step: int, epoch: int) -> str:
+        self.writer.wait()  # a checkpoint still being written is the last good one
         path = self.run_dir / ckpt.CHECKPOINT_FILE
         kept = f"the last good checkpoint ({path}) was kept" if path.exists() else "no checkpoint had been written yet"
         return (f"the loss became {loss} at step {step} (epoch {epoch + 1}); training stopped and {kept}. "
@@ -211,23 +264,56 @@ class Trainer:
         if self.dist.is_main:
             ckpt.append_metrics(self.run_dir, record)
 
+    # ----- chores: held-out pass, image grids, checkpoints -----
+    def evaluate_now(self, state: State) -> None:
+        began = time.perf_counter()
+        self.last_eval = {"kind": "eval", "epoch": round(state.step / self.steps_per_epoch, 3), "step": state.step,
+                          **self.evaluate(state.model)}
+        self.log(self.last_eval)
+        self.evaluation.ran(began, time.perf_counter())
+
+    def images_now(self, state: State) -> None:
+        began = time.perf_counter()
+        self.write_images(state.model, math.ceil(state.step / self.steps_per_epoch))
+        self.images.ran(began, time.perf_counter())
+
+    def chores(self, state: State, elapsed: float, epoch_ended: bool) -> None:
+        """Run the chores that are due after this step (on the main process: they write its outputs)."""
+        if not self.dist.is_main:
+            return
+        now = time.perf_counter()
+        if self.evaluation.due(now):
+            self.evaluate_now(state)
+        every = self.cfg.images_every
+        if (epoch_ended and state.step // self.steps_per_epoch % every == 0) if every else self.images.due(now):
+            self.images_now(state)
+        if self.checkpoints.due(now):
+            self.checkpoint(state, elapsed)
+
+    def out_of_time(self) -> bool:
+        """True on every process once the budget holds no more than the closing grids and checkpoint."""
+        if self.cfg.max_time is None:
+            return False
+        return self.dist.agree(self.budget.left() <= self.images.cost + self.writer.seconds)
+
     # ----- the loop -----
     def run(self, state: State) -> State:
-        """Train until the epochs or the time budget run out; checkpoint every epoch and on Ctrl-C."""
-        cfg = self.cfg
+        """Train until the epochs or the time budget run out, with the chores paced to their share of the clock;
+        checkpoint at the end, and on Ctrl-C or SIGTERM."""
+        cfg, spe = self.cfg, self.steps_per_epoch
         objective = self.dist.wrap(Objective(state.model, free_bits=cfg.free_bits, iwae_k=cfg.iwae_k))
         start, start_elapsed = time.perf_counter(), state.elapsed
         elapsed = lambda: start_elapsed + time.perf_counter() - start  # noqa: E731
-        last_eval: dict[str, Any] = {}
         bar = tqdm(total=self.total_steps, initial=state.step, unit="step", disable=not (cfg.progress and self.dist.is_main),
                    desc="training", dynamic_ncols=True)
         state.model.train()
+        stop = False
         try:
-            while state.step < self.total_steps:
-                epoch = state.step // self.steps_per_epoch
+            while state.step < self.total_steps and not stop:
+                epoch = state.step // spe
                 order = epoch_order(len(self.train_x), cfg.seed, epoch)
                 loss_sum, loss_n = torch.zeros((), device=self.device), 0
-                while state.step < (epoch + 1) * self.steps_per_epoch:
+                while state.step < (epoch + 1) * spe and not stop:
                     parts = self.train_step(state, objective, order)
                     if not torch.isfinite(parts["loss"]):
                         raise TrainingError(self._diverged_message(float(parts["loss"]), state.step, epoch))
@@ -236,30 +322,28 @@ class Trainer:
                     bar.update(1)
                     if state.step % 20 == 0:
                         bar.set_postfix(loss=f"{float(parts['loss']):.2f}", epoch=epoch + 1)
-                    if cfg.max_time and self.dist.agree(elapsed() >= cfg.max_time):
-                        break
-                epoch_done = state.step // self.steps_per_epoch
+                    stop = self.out_of_time()
+                    if not stop and state.step < self.total_steps:
+                        self.chores(state, elapsed(), epoch_ended=state.step % spe == 0)
                 train_loss = self.dist.mean(loss_sum / max(1, loss_n))
-                self.log({"kind": "train", "epoch": epoch + 1, "step": state.step, "loss": train_loss,
+                self.log({"kind": "train", "epoch": round(state.step / spe, 3), "step": state.step, "loss": train_loss,
                           "lr": state.scheduler.get_last_lr()[0], "beta": self.beta_at(state.step - 1), "time": elapsed()})
-                last_eval = {"kind": "eval", "epoch": epoch + 1, "step": state.step, **self.evaluate(state.model)}
-                self.log(last_eval)
-                if self.dist.is_main and (epoch_done % cfg.images_every == 0 or state.step >= self.total_steps):
-                    self.write_images(state.model, epoch + 1)
-                self.checkpoint(state, epoch_done, last_eval, elapsed())
-                bar.set_postfix(loss=f"{train_loss:.2f}", test_elbo=f"{last_eval['elbo']:.2f}", epoch=epoch + 1)
-                if cfg.max_time and self.dist.agree(elapsed() >= cfg.max_time):
-                    tqdm.write(f"stopping at the --max-time budget of {cfg.max_time:g} s (step {state.step})")
-                    break
+                bar.set_postfix(loss=f"{train_loss:.2f}", test_elbo=f"{self.last_eval.get('elbo', math.nan):.2f}", epoch=epoch + 1)
+            if stop:
+                tqdm.write(f"stopping at the --max-time budget of {cfg.max_time:g} s (step {state.step})")
+            state.elapsed = elapsed()  # the budget stops here: the closing evaluation is the final one's first part
+            if self.dist.is_main:
+                self.images_now(state)
+                self.evaluate_now(state)
+            self.checkpoint(state, state.elapsed, background=False)
         except KeyboardInterrupt:
-            self.checkpoint(state, state.step // self.steps_per_epoch, last_eval, elapsed())
+            self.checkpoint(state, elapsed(), background=False)
             bar.close()
             tqdm.write(f"interrupted: saved {self.run_dir / ckpt.CHECKPOINT_FILE} at step {state.step}; "
                        f"continue with: vaekit-train --resume {self.run_dir}")
             raise
         finally:
             bar.close()
-        state.elapsed = elapsed()
         return state
 
     def finish(self, state: State) -> RunSummary | None:
@@ -270,7 +354,7 @@ class Trainer:
         n = min(self.cfg.nll_images, len(self.test_x))
         t0 = time.perf_counter()
         nll = heldout_nll(state.model, self.test_x[:n], self.cfg)
-        final = self.evaluate(state.model)
+        final = self.last_eval  # the held-out pass that closed training
         heldout = self.run_dir / HELDOUT_FILE
         summary = RunSummary(
             run=str(self.run_dir.resolve()), data=self.source, epochs=state.step / self.steps_per_epoch,
@@ -302,38 +386,68 @@ def prepare_run_dir(cfg: TrainConfig, dist: Distributed) -> Path:
     return out
 
 
-def train(config: TrainConfig | dict[str, Any], resume: str | Path | None = None) -> RunSummary | None:
-    """Train a VAE as `config` says (or continue the run in `resume`). Returns the run's summary (its `run`
+@contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """A `kill` (SIGTERM) stops training the way Ctrl-C does: checkpoint first, then exit."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def train(config: TrainConfig | dict[str, Any], resume: str | Path | None = None, *,
+          started: float | None = None) -> RunSummary | None:
+    """Train a VAE as `config` says (or continue the run in `resume`). `started` is when the command began (a
+    `time.perf_counter()` reading; default now): `max_time` counts from it. Returns the run's summary (its `run`
     is the folder), or None on the processes of a torchrun job other than the first."""
+    started = time.perf_counter() if started is None else started
     dist = Distributed.from_env()
     try:
-        if resume is not None:
-            saved = ckpt.load_checkpoint(resume)
-            cfg = TrainConfig.from_dict(saved["train_config"])
-            run_dir = Path(resume)
-            # a resumed run goes on to its epochs; only a --max-time given now limits it
-            cfg.max_time = config.max_time if isinstance(config, TrainConfig) else config.get("max_time")
-        else:
-            cfg = config if isinstance(config, TrainConfig) else TrainConfig.from_dict(config)
-            cfg.validate()
-            saved = None
-        data = load_data(cfg.data, image_size=cfg.image_size, channels=cfg.channels,
-                         test_fraction=cfg.test_fraction, seed=cfg.seed, skip_bad_images=cfg.skip_bad_images,
-                         progress=cfg.progress)
-        for bad in data.skipped:
-            tqdm.write(f"skipped unreadable image: {bad}")
-        cfg, model_cfg = resolve(cfg, data.image_shape, len(data.train))
-        if saved is None:
-            run_dir = prepare_run_dir(cfg, dist)
-            if dist.is_main:
-                write_json(run_dir / ckpt.CONFIG_FILE, {"model": model_cfg.to_dict(), "train": cfg.to_dict(),
-                                                        "vaekit_version": vaekit_version()})
-                write_heldout(run_dir, data.test)  # export reads these, never the data source
-        trainer = Trainer(cfg, run_dir, data, model_cfg, dist)
-        state = trainer.load_state(saved) if saved is not None else trainer.new_state()
-        state = trainer.run(state)
-        summary = trainer.finish(state)
-        dist.barrier()
-        return summary
+        with sigterm_as_interrupt():
+            return _train(config, resume, started, dist)
     finally:
         dist.close()
+
+
+def _train(config: TrainConfig | dict[str, Any], resume: str | Path | None, started: float,
+           dist: Distributed) -> RunSummary | None:
+    if resume is not None:
+        saved = ckpt.load_checkpoint(resume)
+        cfg = TrainConfig.from_dict(saved["train_config"])
+        run_dir = Path(resume)
+        # a resumed run goes on to its epochs; only a --max-time given now limits it (counted from now)
+        cfg.max_time = config.max_time if isinstance(config, TrainConfig) else config.get("max_time")
+    else:
+        cfg = config if isinstance(config, TrainConfig) else TrainConfig.from_dict(config)
+        cfg.validate()
+        saved = None
+    data = load_data(cfg.data, image_size=cfg.image_size, channels=cfg.channels,
+                     test_fraction=cfg.test_fraction, seed=cfg.seed, skip_bad_images=cfg.skip_bad_images,
+                     progress=cfg.progress)
+    for bad in data.skipped:
+        tqdm.write(f"skipped unreadable image: {bad}")
+    cfg, model_cfg, why = resolve(cfg, data.image_shape, len(data.train))
+    if saved is None:
+        run_dir = prepare_run_dir(cfg, dist)
+        if dist.is_main:
+            write_heldout(run_dir, data.test)  # export reads these, never the data source
+    trainer = Trainer(cfg, run_dir, data, model_cfg, dist, Budget(cfg.max_time, started))
+    if saved is None:
+        if cfg.epochs is None:
+            why["epochs"] = trainer.fit_epochs_to_budget()
+        if dist.is_main:
+            write_json(run_dir / ckpt.CONFIG_FILE, {"model": model_cfg.to_dict(), "train": cfg.to_dict(), "why": why,
+                                                    "vaekit_version": vaekit_version()})
+    state = trainer.load_state(saved) if saved is not None else trainer.new_state()
+    state = trainer.run(state)
+    summary = trainer.finish(state)
+    dist.barrier()
+    return summary

@@ -70,10 +70,10 @@ def test_sizes_follow_the_image_and_parameters_grow_with_channels() -> None:
 
 
 def test_recipe_picks_conv_from_the_image_shape() -> None:
-    cfg, model = resolve(TrainConfig(likelihood="gaussian"), (3, 64, 64), 1000)
+    cfg, model, _ = resolve(TrainConfig(likelihood="gaussian"), (3, 64, 64), 1000)
     assert model.kind == "conv" and model.grid == (4, 4) and model.variance == "shared"
     assert cfg.batch_size < 128
-    cfg, model = resolve(TrainConfig(likelihood="gaussian", conv_channels=[8], batch_size=4), (3, 64, 64), 1000)
+    cfg, model, _ = resolve(TrainConfig(likelihood="gaussian", conv_channels=[8], batch_size=4), (3, 64, 64), 1000)
     assert model.conv_channels == [8] and cfg.batch_size == 4  # flags stay overridable
     assert resolve(TrainConfig(), (1, 28, 28), 1000)[1].kind == "mlp"
 

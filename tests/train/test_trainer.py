@@ -29,13 +29,18 @@ def _same_weights(a: Path, b: Path) -> None:
         torch.testing.assert_close(wa[key], wb[key], rtol=0, atol=0, msg=f"{key} differs")
 
 
+def _records(run: Path, kind: str) -> list[dict]:
+    return [r for r in map(json.loads, (run / "metrics.jsonl").read_text().splitlines()) if r["kind"] == kind]
+
+
 def test_run_folder_and_loss_goes_down(tmp_path: Path) -> None:
     run = trained(tiny_config(tmp_path / "run", epochs=6))
     names = {p.name for p in run.iterdir()}
     assert {"config.json", "checkpoint.pt", "metrics.jsonl", "summary.json", "loss_curve.png"} <= names
     assert any(n.startswith("samples_epoch") for n in names) and any(n.startswith("recon_epoch") for n in names)
-    evals = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines() if '"eval"' in line]
-    assert len(evals) == 6 and evals[-1]["elbo"] > evals[0]["elbo"] + 2  # held-out ELBO improves
+    evals = _records(run, "eval")
+    assert evals[0]["step"] == 1 and evals[-1]["epoch"] == 6  # the first step's held-out pass and the closing one
+    assert evals[-1]["elbo"] > evals[0]["elbo"] + 2  # held-out ELBO improves
     summary = json.loads((run / "summary.json").read_text())
     # the IWAE bound is tighter than the ELBO: NLL estimate <= -ELBO (up to sampling noise)
     assert summary["test_nll"] <= -summary["metrics"]["test_elbo"] + 0.5
@@ -74,8 +79,31 @@ def test_resume_gives_the_weights_of_an_uninterrupted_run(tmp_path: Path) -> Non
     _same_weights(full, tmp_path / "part")
 
 
-def test_resume_after_sigkill(tmp_path: Path, tiny_npz: Path) -> None:
-    """A real kill -9 mid-run: the last checkpoint survives and resuming finishes the run exactly."""
+def test_chores_are_paced_to_a_share_of_the_clock(tmp_path: Path) -> None:
+    """Held-out passes, grids and checkpoints cost a few percent whatever an epoch costs: on tiny data they run
+    every few epochs, not every epoch, and the closing ones always run."""
+    run = trained(tiny_config(tmp_path / "run", epochs=60, batch_size=128))
+    evals, steps = _records(run, "eval"), 60 * 12
+    assert 2 <= len(evals) < 30 and evals[-1]["step"] == steps
+    assert torch.load(run / "checkpoint.pt", weights_only=True)["step"] == steps
+
+
+def test_max_time_is_the_whole_commands_budget(tmp_path: Path) -> None:
+    """--max-time counts from the command's start, and without --epochs the run plans its epochs from it."""
+    budget = 100.0
+    started = time.perf_counter() - (budget - 4.0)  # start-up "took" 96 s of the budget: 4 s are left
+    summary = train(tiny_config(tmp_path / "run", epochs=None, max_time=budget), started=started)
+    over = time.perf_counter() - (started + budget)  # the final NLL estimate (tiny here) comes after the budget
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert config["why"]["epochs"].startswith("fitted to --max-time 100") and config["train"]["epochs"] >= 1
+    assert 0 < config["train"]["kl_warmup_epochs"] <= config["train"]["epochs"] / 4
+    assert summary.steps > 1 and over < 3.0, (summary.steps, over)
+
+
+@pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGTERM], ids=["kill-9", "kill"])
+def test_resume_after_a_kill(tmp_path: Path, tiny_npz: Path, how: signal.Signals) -> None:
+    """A real kill mid-run: the last checkpoint survives (kill -9), or is written at the step it stopped (a plain
+    kill, as Ctrl-C does), and resuming finishes the run exactly."""
     args = ["--data", str(tiny_npz), "--model", "mlp", "--hidden", "16", "--latent-dim", "2", "--epochs", "400",
             "--batch-size", "8", "--nll-k", "4", "--images-every", "1000", "--no-progress"]
     run = tmp_path / "killed"
@@ -85,9 +113,9 @@ def test_resume_after_sigkill(tmp_path: Path, tiny_npz: Path) -> None:
     while not (run / "checkpoint.pt").exists() and time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.05)
     time.sleep(0.3)
-    os.kill(proc.pid, signal.SIGKILL)
+    os.kill(proc.pid, how)
     proc.wait()
-    assert proc.returncode == -signal.SIGKILL, "the run finished before it could be killed"
+    assert proc.returncode == (-signal.SIGKILL if how == signal.SIGKILL else 130), "the run finished before the kill"
     assert torch.load(run / "checkpoint.pt", weights_only=True)["epoch"] < 400
     assert train_main(["--resume", str(run)]) == 0
     assert train_main([*args, "--out", str(tmp_path / "straight")]) == 0
@@ -160,7 +188,7 @@ def test_default_kl_warmup_takes_at_most_a_quarter_of_the_run() -> None:
     """A short run reaches the full KL weight; a warm-up the user asks for is kept as it is."""
     from vaekit.train.config import resolve
 
-    short, _ = resolve(TrainConfig(epochs=2), (1, 8, 8), 1000)
+    short, _, _ = resolve(TrainConfig(epochs=2), (1, 8, 8), 1000)
     assert short.kl_warmup_epochs == 0.5
-    asked, _ = resolve(TrainConfig(epochs=2, kl_warmup_epochs=5.0), (1, 8, 8), 1000)
+    asked, _, _ = resolve(TrainConfig(epochs=2, kl_warmup_epochs=5.0), (1, 8, 8), 1000)
     assert asked.kl_warmup_epochs == 5.0

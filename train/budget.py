@@ -1,0 +1,54 @@
+"""The time a `vaekit-train` command may spend (`--max-time`), and the chores paced to a share of it.
+
+The budget counts from the command's start: loading data, building the model, the periodic held-out
+pass, image grids and checkpoints all spend it; only the final test NLL estimate and the summary,
+written after training stops, do not. Chores (evaluation, grids, checkpoints) run as often as they
+can while costing about their share of the wall clock, so a run spends its budget on training
+whatever the data size: a 10 ms held-out pass may run every half second, a 2 s one every minute.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+
+# Wall-clock shares of the periodic chores (their sum is what planning keeps back from training).
+EVAL_SHARE, IMAGES_SHARE, CHECKPOINT_SHARE = 0.02, 0.01, 0.01
+CHORES_SHARE = EVAL_SHARE + IMAGES_SHARE + CHECKPOINT_SHARE
+# However cheap, a held-out pass runs at most every second and a pair of grids every 10 s (their records and
+# files would pile up on tiny data); checkpoints are written at least every minute, so a kill -9 loses at most that.
+EVAL_MIN_S, IMAGES_MIN_S, CHECKPOINT_MIN_S, CHECKPOINT_MAX_S = 1.0, 10.0, 1.0, 60.0
+
+
+@dataclass
+class Budget:
+    """`seconds` (None: no limit) from `started`, a `time.perf_counter()` reading taken when the command began."""
+
+    seconds: float | None
+    started: float = field(default_factory=time.perf_counter)
+
+    def left(self) -> float:
+        """Seconds left (infinite without a limit)."""
+        if self.seconds is None:
+            return math.inf
+        return self.started + self.seconds - time.perf_counter()
+
+
+@dataclass
+class Paced:
+    """A chore that is due once its last run's cost is at most `share` of the time since, and at least `min_s`
+    has passed; or once `max_s` has passed, whatever it costs."""
+
+    share: float
+    min_s: float = 0.0
+    max_s: float = math.inf
+    cost: float = 0.0
+    last: float = -math.inf
+
+    def due(self, now: float) -> bool:
+        return now - self.last >= min(self.max_s, max(self.min_s, self.cost / self.share))
+
+    def ran(self, began: float, now: float) -> None:
+        """Record a run that began at `began` and ended at `now` (perf_counter readings)."""
+        self.cost, self.last = now - began, now
