@@ -249,15 +249,15 @@ class Decoder(nn.Module):
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return self.body(z)
 
-    def likelihood_params(self, z: torch.Tensor) -> dict[str, torch.Tensor]:
+    def likelihood_params(self, z: torch.Tensor, image: bool = True) -> dict[str, torch.Tensor]:
         """The likelihood's parameters, named as in the ONNX bundle: `image` (the mean, in [0, 1])
-        and `logits` (Bernoulli) or `logvar` (Gaussian, per pixel, clamped for stability)."""
+        and `logits` (Bernoulli) or `logvar` (Gaussian, per pixel, clamped for stability). `image=False`
+        leaves out a Bernoulli decoder's mean, which its log-likelihood does not need (a pass saved per step)."""
         out = self.body(z)
-        image = torch.sigmoid(out)
         if self.logvar is None:
-            return {"image": image, "logits": out}
+            return {"image": torch.sigmoid(out), "logits": out} if image else {"logits": out}
         logvar = (self.logvar * self.logvar_scale).clamp(LOGVAR_MIN, LOGVAR_MAX).expand_as(out)
-        return {"image": image, "logvar": logvar}
+        return {"image": torch.sigmoid(out), "logvar": logvar}
 
 
 class VAEModule(nn.Module):

@@ -72,7 +72,7 @@ def elbo_terms(
     """(reconstruction log-likelihood, KL per dim, mean) for one reparameterised sample z = mu + sigma*eps."""
     mean, logvar = model.encoder(x)
     z = mean + torch.exp(0.5 * logvar) * eps
-    recon = log_likelihood(x, model.decoder.likelihood_params(z))
+    recon = log_likelihood(x, model.decoder.likelihood_params(z, image=False))
     return recon, kl_per_dim(mean, logvar), mean
 
 
@@ -101,7 +101,7 @@ def iwae_bound(model: VAEModule, x: torch.Tensor, eps: torch.Tensor) -> torch.Te
     mean, logvar = model.encoder(x)
     std = torch.exp(0.5 * logvar)
     z = mean + std * eps  # (k, N, D)
-    params = model.decoder.likelihood_params(z.reshape(k * n, d))
+    params = model.decoder.likelihood_params(z.reshape(k * n, d), image=False)
     log_px = log_likelihood(x.repeat(k, 1, 1, 1), params).view(k, n)
     log_pz = -0.5 * (LOG_2PI + z.pow(2)).sum(-1)
     log_qz = -0.5 * (LOG_2PI + logvar + eps.pow(2)).sum(-1)

@@ -177,9 +177,14 @@ class Trainer:
         idx = order[i * self.cfg.batch_size : (i + 1) * self.cfg.batch_size]
         g = _generator(self.cfg.seed, 1_000_000 + step)
         n, d, k = len(idx), self.model_cfg.latent_dim, self.cfg.iwae_k
-        x = self.train_x.index_select(0, idx.to(self.device)).float().div_(255)  # index_select: 3x faster than x[idx]
+        x = self.train_x.index_select(0, idx.to(self.device))  # uint8; index_select: 3x faster than x[idx]
         if self.cfg.binarize == "dynamic":
-            x = (torch.rand(x.shape, generator=g).to(self.device) < x).float()
+            # a pixel of value v is 1 with probability v/255: v above a uniform draw from 0..254 (numpy's PCG64
+            # draws uint8 several times faster than torch draws float32)
+            draws = np.random.Generator(np.random.PCG64([self.cfg.seed, step])).integers(0, 255, x.shape, dtype=np.uint8)
+            x = (torch.from_numpy(draws).to(self.device) < x).float()
+        else:
+            x = x.float().div_(255)
         eps = torch.randn((k, n, d) if k > 1 else (n, d), generator=g).to(self.device)
         lo, hi = self.dist.shard_bounds(n)
         return x[lo:hi], (eps[:, lo:hi] if k > 1 else eps[lo:hi]), n

@@ -15,6 +15,7 @@ import torch
 from train_helpers import tiny_config, trained
 
 from vaekit.train import RunError, TrainConfig, TrainingError, load_run, train
+from vaekit.train.budget import EVAL_MIN_S
 from vaekit.train.cli import main as train_main
 
 
@@ -82,10 +83,11 @@ def test_resume_gives_the_weights_of_an_uninterrupted_run(tmp_path: Path) -> Non
 def test_chores_are_paced_to_a_share_of_the_clock(tmp_path: Path) -> None:
     """Held-out passes, grids and checkpoints cost a few percent whatever an epoch costs: on tiny data they run
     every few epochs, not every epoch, and the closing ones always run."""
-    run = trained(tiny_config(tmp_path / "run", epochs=60, batch_size=128))
-    evals, steps = _records(run, "eval"), 60 * 12
-    assert 2 <= len(evals) < 30 and evals[-1]["step"] == steps
-    assert torch.load(run / "checkpoint.pt", weights_only=True)["step"] == steps
+    summary = train(tiny_config(tmp_path / "run", epochs=60, batch_size=128))
+    evals, run = _records(tmp_path / "run", "eval"), tmp_path / "run"
+    assert evals[-1]["step"] == summary.steps == 60 * 13 and summary.wall_time_s < 60  # 60 epochs in under a minute
+    assert 2 <= len(evals) <= 2 + summary.wall_time_s / EVAL_MIN_S  # at most one a second, not one an epoch
+    assert torch.load(run / "checkpoint.pt", weights_only=True)["step"] == summary.steps
 
 
 def test_max_time_is_the_whole_commands_budget(tmp_path: Path) -> None:
