@@ -92,18 +92,24 @@ class Reference:
 
     def as_vaekit(self):
         """The same weights in vaekit's VAE (mlp, hidden [400], latent 20, relu), for vaekit's evaluation and export."""
-        from vaekit.train.models import ModelConfig, build_model
-
-        vae = build_model(ModelConfig(kind="mlp", hidden=[400], latent_dim=20, activation="relu"))
         m = self.model
-        with torch.no_grad():
-            enc_in, enc_out = vae.encoder.head[0], vae.encoder.head[2]
-            dec_in, dec_out = vae.decoder.body[0][0], vae.decoder.body[0][2]
-            enc_in.weight.copy_(m.fc1.weight), enc_in.bias.copy_(m.fc1.bias)
-            enc_out.weight.copy_(torch.cat([m.fc21.weight, m.fc22.weight])), enc_out.bias.copy_(torch.cat([m.fc21.bias, m.fc22.bias]))
-            dec_in.weight.copy_(m.fc3.weight), dec_in.bias.copy_(m.fc3.bias)
-            dec_out.weight.copy_(m.fc4.weight), dec_out.bias.copy_(m.fc4.bias)
-        return vae.eval()
+        return one_hidden_layer_vae(
+            [m.fc1, m.fc21, m.fc22, m.fc3, m.fc4], hidden=400, latent=20)
+
+
+def one_hidden_layer_vae(layers: list[nn.Linear], hidden: int, latent: int):
+    """vaekit's VAE (mlp, one hidden layer, relu) holding the weights of a peer's encoder input, posterior mean and
+    log-variance heads, decoder input and (pre-sigmoid) output layers: so every recipe is scored by vaekit's code."""
+    from vaekit.train.models import ModelConfig, build_model
+
+    enc_in, mean, logvar, dec_in, dec_out = layers
+    vae = build_model(ModelConfig(kind="mlp", hidden=[hidden], latent_dim=latent, activation="relu"))
+    with torch.no_grad():
+        for target, source in ((vae.encoder.head[0], enc_in), (vae.decoder.body[0][0], dec_in), (vae.decoder.body[0][2], dec_out)):
+            target.weight.copy_(source.weight), target.bias.copy_(source.bias)
+        head = vae.encoder.head[2]
+        head.weight.copy_(torch.cat([mean.weight, logvar.weight])), head.bias.copy_(torch.cat([mean.bias, logvar.bias]))
+    return vae.eval()
 
 
 def timed_epoch(ref: Reference) -> float:

@@ -73,6 +73,14 @@ class Distributed:
         tdist.all_reduce(value, op=tdist.ReduceOp.MAX)
         return bool(value.item())
 
+    def agree_min(self, flag: bool, value: float) -> tuple[bool, float]:
+        """(`flag` true on any rank, the smallest `value` of all ranks), in one reduction."""
+        if self.world_size == 1:
+            return flag, value
+        both = torch.tensor([float(flag), -value], device=f"cuda:{self.local_rank}" if self.is_cuda_rank else "cpu")
+        tdist.all_reduce(both, op=tdist.ReduceOp.MAX)
+        return bool(both[0].item()), -float(both[1].item())
+
     def barrier(self) -> None:
         if self.world_size > 1:
             tdist.barrier()

@@ -50,9 +50,14 @@ from .objectives import Objective, bits_per_dim, elbo_terms, eval_chunk, nll_est
 from .plots import save_grid, save_loss_curve
 from .run import HELDOUT_FILE, write_heldout
 
+LR_FLOOR = 0.05  # the cosine schedule ends at this share of the learning rate
 EVAL_SEED_OFFSET = 10_007  # the held-out evaluation's fixed noise, apart from the training streams
 # Planning epochs for a --max-time budget times this many seconds of steps (at most PROBE_SHARE of the budget).
 PROBE_SECONDS, PROBE_SHARE, PROBE_MAX_STEPS = 2.0, 0.01, 200
+# With a time budget, planning allows this many times the epochs the measured speed fits (the schedule follows
+# the clock, so the cap only matters if the machine gets much faster), and the speed is re-measured as a moving
+# average over about 1/STEP_SMOOTHING steps.
+FIT_HEADROOM, STEP_SMOOTHING = 2.0, 0.02
 
 
 def _generator(seed: int, stream: int, device: torch.device | str = "cpu") -> torch.Generator:
@@ -97,9 +102,9 @@ class State:
 
     model: VAEModule
     optimizer: torch.optim.Optimizer
-    scheduler: torch.optim.lr_scheduler.LRScheduler
     step: int = 0
     elapsed: float = 0.0  # training seconds of all previous sessions of this run
+    progress: float = 0.0  # how far the learning-rate schedule has gone, 0 to 1 (see `Trainer.advance`)
 
 
 class Trainer:
@@ -120,6 +125,7 @@ class Trainer:
         self.checkpoints = Paced(CHECKPOINT_SHARE, min_s=CHECKPOINT_MIN_S, max_s=CHECKPOINT_MAX_S)
         self.writer = ckpt.CheckpointWriter(run_dir)
         self.last_eval: dict[str, Any] = {}  # the latest held-out figures, stored with each checkpoint
+        self.probe_seconds: float | None = None  # seconds a step took when planning for a budget
 
     @property
     def total_steps(self) -> int:
@@ -131,11 +137,20 @@ class Trainer:
         # fused: one vectorised pass over each parameter per step, on CPU as on CUDA (about 4 ms a step
         # faster than foreach for a 784-400-20 MLP on a 2-core CPU; see benchmarks/train_speed.py)
         optimizer = torch.optim.AdamW(model.parameters(), lr=self.cfg.lr, weight_decay=self.cfg.weight_decay, fused=True)
-        if self.cfg.schedule == "cosine":
-            scheduler: Any = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, self.total_steps), eta_min=self.cfg.lr * 0.05)
-        else:
-            scheduler = torch.optim.lr_scheduler.ConstantLR(optimizer, factor=1.0, total_iters=0)
-        return State(model, optimizer, scheduler)
+        return State(model, optimizer)
+
+    def lr_at(self, progress: float) -> float:
+        """The learning rate at this point of the schedule: cosine from `lr` down to 5% of it, or constant."""
+        if self.cfg.schedule == "constant":
+            return self.cfg.lr
+        low = self.cfg.lr * LR_FLOOR
+        return low + (self.cfg.lr - low) * (1 + math.cos(math.pi * min(1.0, progress))) / 2
+
+    def advance(self, state: State, steps_left: float) -> None:
+        """Move the schedule on by one of the `steps_left` steps it has left. Without a time budget that is
+        the planned steps, so progress is exactly step / total steps; with one, it is also what the clock
+        allows at the measured speed, so the schedule ends when the budget does however the speed changes."""
+        state.progress += (1.0 - state.progress) / max(1.0, min(steps_left, self.total_steps - state.step + 1))
 
     def fit_epochs_to_budget(self) -> str:
         """With --max-time and no --epochs: time a few steps on a throwaway copy of the model, then plan as many
@@ -150,19 +165,23 @@ class Trainer:
             self.train_step(probe, objective, order)
             steps += 1
         speed = self.dist.mean(torch.tensor(steps / (time.perf_counter() - began), device=self.device))
+        self.probe_seconds = 1 / speed
         seconds = self.budget.left() * (1 - CHORES_SHARE)
-        self.cfg.epochs = max(1, int(seconds * speed / self.steps_per_epoch))
+        fits = max(1, int(seconds * speed / self.steps_per_epoch))
+        self.cfg.epochs = max(1, math.ceil(FIT_HEADROOM * fits))
         if self.cfg.kl_warmup_epochs is None:
-            self.cfg.kl_warmup_epochs = kl_warmup_for(self.steps_per_epoch, self.cfg.epochs)
-        return (f"fitted to --max-time {self.cfg.max_time:g}: {speed:.1f} steps/s measured over {steps} steps, "
-                f"{seconds:.1f} s left for training after start-up and the chores' {CHORES_SHARE:.0%} share")
+            self.cfg.kl_warmup_epochs = kl_warmup_for(self.steps_per_epoch, fits)
+        return (f"fitted to --max-time {self.cfg.max_time:g}: {speed:.1f} steps/s measured over {steps} steps and "
+                f"{seconds:.1f} s left for training (after start-up and the chores' {CHORES_SHARE:.0%}) fit about {fits} "
+                f"epochs; at most {self.cfg.epochs} are allowed, as the learning-rate schedule follows the clock and "
+                "ends with the budget")
 
     def load_state(self, saved: dict[str, Any]) -> State:
         state = self.new_state()
         state.model.load_state_dict(saved["model"])
         state.optimizer.load_state_dict(saved["optimizer"])
-        state.scheduler.load_state_dict(saved["scheduler"])
         state.step, state.elapsed = int(saved["step"]), float(saved["elapsed"])
+        state.progress = float(saved.get("progress", state.step / self.total_steps))  # older checkpoints: by steps
         return state
 
     # ----- one step -----
@@ -200,8 +219,9 @@ class Trainer:
         loss.backward()
         if self.cfg.grad_clip:
             torch.nn.utils.clip_grad_norm_(state.model.parameters(), self.cfg.grad_clip)
+        for group in state.optimizer.param_groups:
+            group["lr"] = self.lr_at(state.progress)
         state.optimizer.step()
-        state.scheduler.step()
         state.step += 1
         return parts
 
@@ -250,7 +270,7 @@ class Trainer:
             "train_config": self.cfg.to_dict(),
             "model": state.model.state_dict(),
             "optimizer": state.optimizer.state_dict(),
-            "scheduler": state.scheduler.state_dict(),
+            "progress": state.progress,
             "epoch": state.step // self.steps_per_epoch,
             "step": state.step,
             "elapsed": elapsed,
@@ -295,11 +315,13 @@ class Trainer:
         if self.checkpoints.due(now):
             self.checkpoint(state, elapsed)
 
-    def out_of_time(self) -> bool:
-        """True on every process once the budget holds no more than the closing grids and checkpoint."""
+    def time_left(self, step_seconds: float) -> tuple[bool, float]:
+        """(stop now, steps the budget still holds at `step_seconds` a step): the same on every process. The
+        closing grids and checkpoint are kept back; without a budget, (False, infinity)."""
         if self.cfg.max_time is None:
-            return False
-        return self.dist.agree(self.budget.left() <= self.images.cost + self.writer.seconds)
+            return False, math.inf
+        left = self.budget.left() - self.images.cost - self.writer.seconds
+        return self.dist.agree_min(left <= 0, left / step_seconds)
 
     # ----- the loop -----
     def run(self, state: State) -> State:
@@ -309,6 +331,7 @@ class Trainer:
         objective = self.dist.wrap(Objective(state.model, free_bits=cfg.free_bits, iwae_k=cfg.iwae_k))
         start, start_elapsed = time.perf_counter(), state.elapsed
         elapsed = lambda: start_elapsed + time.perf_counter() - start  # noqa: E731
+        step_seconds, last = self.probe_seconds, time.perf_counter()
         bar = tqdm(total=self.total_steps, initial=state.step, unit="step", disable=not (cfg.progress and self.dist.is_main),
                    desc="training", dynamic_ncols=True)
         state.model.train()
@@ -327,12 +350,16 @@ class Trainer:
                     bar.update(1)
                     if state.step % 20 == 0:
                         bar.set_postfix(loss=f"{float(parts['loss']):.2f}", epoch=epoch + 1)
-                    stop = self.out_of_time()
+                    now = time.perf_counter()  # a step's seconds include the chores': they share the clock
+                    step_seconds = now - last if step_seconds is None else step_seconds + STEP_SMOOTHING * (now - last - step_seconds)
+                    last = now
+                    stop, steps_left = self.time_left(step_seconds)
+                    self.advance(state, math.inf if stop else steps_left)  # a stopped run resumes on its planned steps
                     if not stop and state.step < self.total_steps:
                         self.chores(state, elapsed(), epoch_ended=state.step % spe == 0)
                 train_loss = self.dist.mean(loss_sum / max(1, loss_n))
                 self.log({"kind": "train", "epoch": round(state.step / spe, 3), "step": state.step, "loss": train_loss,
-                          "lr": state.scheduler.get_last_lr()[0], "beta": self.beta_at(state.step - 1), "time": elapsed()})
+                          "lr": state.optimizer.param_groups[0]["lr"], "beta": self.beta_at(state.step - 1), "time": elapsed()})
                 bar.set_postfix(loss=f"{train_loss:.2f}", test_elbo=f"{self.last_eval.get('elbo', math.nan):.2f}", epoch=epoch + 1)
             if stop:
                 tqdm.write(f"stopping at the --max-time budget of {cfg.max_time:g} s (step {state.step})")
