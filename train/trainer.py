@@ -111,9 +111,10 @@ class Trainer:
     """Trains one run; `run()` returns the run folder."""
 
     def __init__(self, cfg: TrainConfig, run_dir: Path, data: Data, model_cfg: ModelConfig, dist: Distributed,
-                 budget: Budget | None = None):
+                 budget: Budget | None = None, interrupts: Interrupts | None = None):
         self.cfg, self.run_dir, self.dist = cfg, run_dir, dist
         self.budget = budget or Budget(cfg.max_time)
+        self.interrupts = interrupts or Interrupts()
         self.device = select_device(cfg.device if not dist.is_cuda_rank else f"cuda:{dist.local_rank}")
         self.model_cfg = model_cfg
         self.train_x = torch.from_numpy(data.train).to(self.device)  # uint8: batches are sliced, never copied per sample
@@ -342,7 +343,13 @@ class Trainer:
                 order = epoch_order(len(self.train_x), cfg.seed, epoch)
                 loss_sum, loss_n = torch.zeros((), device=self.device), 0
                 while state.step < (epoch + 1) * spe and not stop:
-                    parts = self.train_step(state, objective, order)
+                    with self.interrupts.deferred():
+                        parts = self.train_step(state, objective, order)
+                        now = time.perf_counter()  # a step's seconds include the chores': they share the clock
+                        step_seconds = now - last if step_seconds is None else step_seconds + STEP_SMOOTHING * (now - last - step_seconds)
+                        last = now
+                        stop, steps_left = self.time_left(step_seconds)
+                        self.advance(state, math.inf if stop else steps_left)  # a stopped run resumes on its planned steps
                     if not torch.isfinite(parts["loss"]):
                         raise TrainingError(self._diverged_message(float(parts["loss"]), state.step, epoch))
                     loss_sum += parts["loss"]
@@ -350,11 +357,6 @@ class Trainer:
                     bar.update(1)
                     if state.step % 20 == 0:
                         bar.set_postfix(loss=f"{float(parts['loss']):.2f}", epoch=epoch + 1)
-                    now = time.perf_counter()  # a step's seconds include the chores': they share the clock
-                    step_seconds = now - last if step_seconds is None else step_seconds + STEP_SMOOTHING * (now - last - step_seconds)
-                    last = now
-                    stop, steps_left = self.time_left(step_seconds)
-                    self.advance(state, math.inf if stop else steps_left)  # a stopped run resumes on its planned steps
                     if not stop and state.step < self.total_steps:
                         self.chores(state, elapsed(), epoch_ended=state.step % spe == 0)
                 train_loss = self.dist.mean(loss_sum / max(1, loss_n))
@@ -418,21 +420,42 @@ def prepare_run_dir(cfg: TrainConfig, dist: Distributed) -> Path:
     return out
 
 
-@contextmanager
-def sigterm_as_interrupt() -> Iterator[None]:
-    """A `kill` (SIGTERM) stops training the way Ctrl-C does: checkpoint first, then exit."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
+class Interrupts:
+    """Ctrl-C and a plain `kill` (SIGINT, SIGTERM) stop training as KeyboardInterrupt. Within a step they wait
+    for its end, so that the checkpoint written on the way out is exactly at a step boundary (weights,
+    optimizer, step and schedule agree) and resuming from it equals an uninterrupted run."""
 
-    def interrupt(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt
+    def __init__(self) -> None:
+        self.deferring = self.pending = False
 
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    def _handle(self, signum: int, frame: Any) -> None:
+        if not self.deferring:
+            raise KeyboardInterrupt
+        self.pending = True
+
+    @contextmanager
+    def installed(self) -> Iterator[None]:
+        if threading.current_thread() is not threading.main_thread():  # signals reach the main thread only
+            yield
+            return
+        previous = {sig: signal.signal(sig, self._handle) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+    @contextmanager
+    def deferred(self) -> Iterator[None]:
+        """A stretch (one training step) that an interrupt does not cut: it is raised when the stretch ends."""
+        self.deferring = True
+        try:
+            yield
+        finally:
+            self.deferring = False
+        if self.pending:
+            self.pending = False
+            raise KeyboardInterrupt
 
 
 def train(config: TrainConfig | dict[str, Any], resume: str | Path | None = None, *,
@@ -442,15 +465,16 @@ def train(config: TrainConfig | dict[str, Any], resume: str | Path | None = None
     is the folder), or None on the processes of a torchrun job other than the first."""
     started = time.perf_counter() if started is None else started
     dist = Distributed.from_env()
+    interrupts = Interrupts()
     try:
-        with sigterm_as_interrupt():
-            return _train(config, resume, started, dist)
+        with interrupts.installed():
+            return _train(config, resume, started, dist, interrupts)
     finally:
         dist.close()
 
 
 def _train(config: TrainConfig | dict[str, Any], resume: str | Path | None, started: float,
-           dist: Distributed) -> RunSummary | None:
+           dist: Distributed, interrupts: Interrupts) -> RunSummary | None:
     if resume is not None:
         saved = ckpt.load_checkpoint(resume)
         cfg = TrainConfig.from_dict(saved["train_config"])
@@ -471,7 +495,7 @@ def _train(config: TrainConfig | dict[str, Any], resume: str | Path | None, star
         run_dir = prepare_run_dir(cfg, dist)
         if dist.is_main:
             write_heldout(run_dir, data.test)  # export reads these, never the data source
-    trainer = Trainer(cfg, run_dir, data, model_cfg, dist, Budget(cfg.max_time, started))
+    trainer = Trainer(cfg, run_dir, data, model_cfg, dist, Budget(cfg.max_time, started), interrupts)
     if saved is None:
         if cfg.epochs is None:
             why["epochs"] = trainer.fit_epochs_to_budget()

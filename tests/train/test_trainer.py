@@ -16,6 +16,7 @@ from train_helpers import tiny_config, trained
 
 from vaekit.train import RunError, TrainConfig, TrainingError, load_run, train
 from vaekit.train.budget import EVAL_MIN_S
+from vaekit.train.trainer import Interrupts
 from vaekit.train.cli import main as train_main
 
 
@@ -100,6 +101,18 @@ def test_max_time_is_the_whole_commands_budget(tmp_path: Path) -> None:
     assert config["why"]["epochs"].startswith("fitted to --max-time 100") and config["train"]["epochs"] >= 1
     assert 0 < config["train"]["kl_warmup_epochs"] <= config["train"]["epochs"] / 4
     assert summary.steps > 1 and over < 3.0, (summary.steps, over)
+
+
+def test_an_interrupt_waits_for_the_end_of_the_step() -> None:
+    """Ctrl-C or kill during a step is raised when the step ends, so the checkpoint on the way out is exact."""
+    interrupts, finished = Interrupts(), []
+    with interrupts.installed(), pytest.raises(KeyboardInterrupt):
+        with interrupts.deferred():
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(0.01)
+            finished.append("the step")
+    assert finished == ["the step"]
+    assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL  # put back
 
 
 @pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGTERM], ids=["kill-9", "kill"])
