@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
         print(run(args))
         return 0
 
-    return run_command(PROG, sample)
+    return run_command(PROG, sample, interrupted="interrupted; nothing written")
 
 
 if __name__ == "__main__":

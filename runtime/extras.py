@@ -59,13 +59,22 @@ def lazy_exports(package: str, where: dict[str, str]) -> Callable[[str], object]
     return __getattr__
 
 
-def run_command(prog: str, body: Callable[[], int], also: tuple[type[Exception], ...] = ()) -> int:
+def run_command(prog: str, body: Callable[[], int], also: tuple[type[Exception], ...] = (),
+                interrupted: str | None = "interrupted") -> int:
     """Run a command's `body` once `require(prog)` passes: an error the user can fix (a VaekitError, or one
-    of `also`) is one line on stderr and exit status 1; anything else is a bug and keeps its traceback."""
+    of `also`) is one line on stderr (then its `details`, indented) and exit status 1; Ctrl-C is exit status
+    130 after the line `interrupted` (None: the body has said what it kept); anything else is a bug and keeps
+    its traceback."""
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     try:
         require(prog)
         return body()
     except (VaekitError, *also) as e:
         print(f"{prog}: error: {e}", file=sys.stderr)
+        for line in getattr(e, "details", ()):
+            print(f"  {line}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        if interrupted is not None:
+            print(f"\n{prog}: {interrupted}", file=sys.stderr)
+        return 130

@@ -246,11 +246,8 @@ def run(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of `vaekit-score`: errors become one message on stderr and exit status 1."""
     args = parse_args(argv)
-    try:  # OSError: an --out or --grid that cannot be written
-        return run_command(PROG, lambda: run(args), also=(OSError,))
-    except KeyboardInterrupt:
-        print("\nvaekit-score: interrupted; nothing written", file=sys.stderr)
-        return 130
+    # OSError: an --out or --grid that cannot be written
+    return run_command(PROG, lambda: run(args), also=(OSError,), interrupted="interrupted; nothing written")
 
 
 if __name__ == "__main__":

@@ -9,8 +9,8 @@ import signal
 import sys
 
 from vaekit.runtime.choices import DEVICES
-from vaekit.runtime.errors import VaekitError
-from vaekit.runtime.extras import require
+from vaekit.runtime.errors import InputError
+from vaekit.runtime.extras import run_command
 
 log = logging.getLogger("vaekit.ui")
 PROG = "vaekit-ui"
@@ -44,24 +44,20 @@ def is_local(host: str) -> bool:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of `vaekit-ui`: serve until interrupted; errors become one message and exit status 1."""
     args = parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(message)s")
-    logging.getLogger("vaekit").setLevel(logging.INFO)  # which device the model runs on
+    logging.getLogger("vaekit").setLevel(logging.INFO)  # which device the model runs on (run_command sets the format)
+    return run_command(PROG, lambda: _serve(args))
+
+
+def _serve(args: argparse.Namespace) -> int:
+    """Serve the app until Ctrl+C or SIGTERM, then close it; exit status 0."""
     if not 1 <= args.port <= 65535:
-        print(f"vaekit-ui: error: --port must be from 1 to 65535, got {args.port}", file=sys.stderr)
-        return 1
+        raise InputError(f"--port must be from 1 to 65535, got {args.port}")
     if not is_local(args.host) or args.share:
         log.warning("vaekit-ui: the app will be reachable from other machines (%s); anyone who can reach it can "
                     "use it", "a public share link" if args.share else f"--host {args.host}")
-    try:
-        require(PROG)
-        from .app import (
-            serve,  # gradio and onnxruntime load here, once `require` has checked them
-        )
+    from .app import serve  # gradio and onnxruntime load here, once `require` has checked them
 
-        app = serve(args.bundle, args.host, args.port, args.share, device=args.device)
-    except VaekitError as e:
-        print(f"{PROG}: error: {e}", file=sys.stderr)
-        return 1
+    app = serve(args.bundle, args.host, args.port, args.share, device=args.device)
     where = app.local_url + (f" and {app.share_url}" if app.share_url else "")
     signal.signal(signal.SIGTERM, _interrupt)  # `kill`, `docker stop`, systemd: shut down like Ctrl+C
     try:

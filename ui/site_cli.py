@@ -5,8 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from vaekit.runtime.errors import VaekitError
-from vaekit.runtime.extras import require
+from vaekit.runtime.extras import run_command
 
 PROG = "vaekit-web"
 
@@ -27,17 +26,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of `vaekit-web`: errors become one line and exit status 1."""
     args = parse_args(argv)
-    try:
-        require(PROG)
+
+    def write() -> int:
         from .site import build_site
 
         out = build_site(args.bundle, args.out, ort_dir=args.ort_dir, force=args.force)
-    except VaekitError as e:
-        print(f"{PROG}: error: {e}", file=sys.stderr)
-        return 1
-    print(f"{PROG}: wrote {out}; serve it with `python -m http.server -b 127.0.0.1 -d {out}` and open "
-          "http://127.0.0.1:8000/ (any static host works; WebCrypto needs https or localhost)")
-    return 0
+        print(f"{PROG}: wrote {out}; serve it with `python -m http.server -b 127.0.0.1 -d {out}` and open "
+              "http://127.0.0.1:8000/ (any static host works; WebCrypto needs https or localhost)")
+        return 0
+
+    return run_command(PROG, write, interrupted="interrupted; nothing written")
 
 
 if __name__ == "__main__":
