@@ -1,5 +1,6 @@
 """The optional dependencies (pip extras) each vaekit command needs, checked before anything imports them,
-so that a missing one is a one-line error naming the `pip install` to run, never a traceback.
+so that a missing one is a one-line error naming the `pip install` to run, never a traceback; and what every
+command shares: `run_command` (errors, Ctrl-C) and the command line of the commands that take a bundle.
 
 Standard library only, and the package `__init__` files load their names lazily (`lazy_exports`), so that
 this module and the command-line modules import on any install.
@@ -7,12 +8,14 @@ this module and the command-line modules import on any install.
 
 from __future__ import annotations
 
+import argparse
 import importlib
 import importlib.util
 import logging
 import sys
 from collections.abc import Callable
 
+from .choices import DEVICES
 from .errors import MissingExtraError, VaekitError
 
 RUNTIME = "pip install 'vaekit[cpu]' (or 'vaekit[gpu]' on a CUDA machine; never both)"
@@ -78,3 +81,14 @@ def run_command(prog: str, body: Callable[[], int], also: tuple[type[Exception],
         if interrupted is not None:
             print(f"\n{prog}: {interrupted}", file=sys.stderr)
         return 130
+
+
+def bundle_parser(prog: str, description: str, *, device: bool = True, epilog: str | None = None) -> argparse.ArgumentParser:
+    """The command line of a command that takes a bundle: its BUNDLE argument and, where the command runs the
+    model (`device`), --device."""
+    p = argparse.ArgumentParser(prog=prog, description=description, epilog=epilog)
+    p.add_argument("bundle", help="bundle folder written by vaekit-export")
+    if device:
+        p.add_argument("--device", choices=DEVICES, default="auto",
+                       help="where the model runs (default auto: CUDA when onnxruntime can use it, else the CPU)")
+    return p

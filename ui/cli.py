@@ -8,9 +8,8 @@ import logging
 import signal
 import sys
 
-from vaekit.runtime.choices import DEVICES
 from vaekit.runtime.errors import InputError
-from vaekit.runtime.extras import run_command
+from vaekit.runtime.extras import bundle_parser, run_command
 
 log = logging.getLogger("vaekit.ui")
 PROG = "vaekit-ui"
@@ -18,16 +17,11 @@ PROG = "vaekit-ui"
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     """The command line."""
-    p = argparse.ArgumentParser(
-        prog=PROG,
-        description="Sample, interpolate, explore and reconstruct with a vaekit bundle in the browser.",
-    )
-    p.add_argument("bundle", help="bundle folder written by vaekit-export")
+    p = bundle_parser(PROG, "Sample, interpolate, explore and reconstruct with a vaekit bundle in the browser.")
     p.add_argument("--host", default="127.0.0.1",
                    help="address to listen on (default 127.0.0.1: this machine only; 0.0.0.0: every network)")
     p.add_argument("--port", type=int, default=7860, help="port to listen on (default 7860)")
     p.add_argument("--share", action="store_true", help="also open a public gradio.live link (needs internet)")
-    p.add_argument("--device", choices=DEVICES, default="auto", help="where the model runs (default auto)")
     return p.parse_args(argv)
 
 

@@ -5,17 +5,16 @@ from __future__ import annotations
 import argparse
 import sys
 
-from vaekit.runtime.extras import run_command
+from vaekit.runtime.extras import bundle_parser, run_command
 
 PROG = "vaekit-web"
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     """The command line."""
-    p = argparse.ArgumentParser(prog=PROG, description="Write a static web page that samples, interpolates and "
-                                "explores a vaekit bundle in the browser (onnxruntime-web, WebGPU or wasm), served "
-                                "by any static host, e.g. `python -m http.server -d SITE`.")
-    p.add_argument("bundle", help="bundle folder written by vaekit-export")
+    p = bundle_parser(PROG, "Write a static web page that samples, interpolates and explores a vaekit bundle in the "
+                      "browser (onnxruntime-web, WebGPU or wasm), served by any static host, e.g. "
+                      "`python -m http.server -d SITE`.", device=False)
     p.add_argument("--out", required=True, help="folder to write the site to")
     p.add_argument("--ort-dir", help="folder holding onnxruntime-web's files (its npm package's dist/); default: "
                    "node_modules/onnxruntime-web/dist here, above, or in the vaekit checkout (npm ci)")
