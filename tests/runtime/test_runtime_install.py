@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from runtime_helpers import Exported
+from bundle_helpers import TinyBundles
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
@@ -38,9 +38,9 @@ def test_the_cpu_extra_has_no_torch_and_no_gradio(cpu_venv: Path) -> None:
     assert "torch" not in names and "gradio" not in names
 
 
-def test_check_and_sample_run_without_torch(cpu_venv: Path, exported_bundles: dict[str, Exported],
+def test_check_and_sample_run_without_torch(cpu_venv: Path, tiny_bundles: TinyBundles,
                                             tmp_path: Path) -> None:
-    bundle = str(exported_bundles["conv-gaussian"].path)
+    bundle = str(tiny_bundles["conv-gaussian"].path)
     check = _run(cpu_venv, "vaekit-check", bundle, "--device", "cpu")
     assert check.returncode == 0, check.stderr
     assert check.stdout.strip().splitlines()[-1].startswith("checked on this machine (cpu)")
