@@ -12,8 +12,8 @@ from bundle_helpers import TinyBundle, random_images
 from runtime_helpers import torch_encode, torch_params
 
 from vaekit.runtime import VAE
-from vaekit.runtime.graphs import Graph
 from vaekit.runtime.prior import standard_normal
+from vaekit.runtime.sessions import Graph
 
 ATOL = 1e-4
 
