@@ -36,11 +36,10 @@ def main(argv: list[str] | None = None) -> int:
     # torch's exporter warns that torchvision's ops cannot be registered; vaekit uses none of them
     logging.getLogger("torch.onnx._internal.exporter._registration").setLevel(logging.ERROR)
 
-    def export() -> int:
+    def export() -> None:
         from .api import export_run  # torch loads here, once `require` has checked that it is installed
 
         report(export_run(args.run, args.out, dtype=args.dtype, quantize=args.quantize, force=args.force))
-        return 0
 
     return run_command(PROG, export, interrupted="interrupted; nothing written")
 

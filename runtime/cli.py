@@ -68,12 +68,7 @@ def run(args: argparse.Namespace) -> str:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of `vaekit-sample`: errors become one message on stderr and exit status 1."""
     args = parse_args(argv)
-
-    def sample() -> int:
-        print(run(args))
-        return 0
-
-    return run_command(PROG, sample, interrupted="interrupted; nothing written")
+    return run_command(PROG, lambda: print(run(args)), interrupted="interrupted; nothing written")
 
 
 if __name__ == "__main__":

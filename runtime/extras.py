@@ -62,16 +62,16 @@ def lazy_exports(package: str, where: dict[str, str]) -> Callable[[str], object]
     return __getattr__
 
 
-def run_command(prog: str, body: Callable[[], int], also: tuple[type[Exception], ...] = (),
+def run_command(prog: str, body: Callable[[], int | None], also: tuple[type[Exception], ...] = (),
                 interrupted: str | None = "interrupted") -> int:
-    """Run a command's `body` once `require(prog)` passes: an error the user can fix (a VaekitError, or one
-    of `also`) is one line on stderr (then its `details`, indented) and exit status 1; Ctrl-C is exit status
-    130 after the line `interrupted` (None: the body has said what it kept); anything else is a bug and keeps
-    its traceback."""
+    """Run a command's `body` once `require(prog)` passes; its exit status is what `body` returns (None: 0), as
+    with `sys.exit`. An error the user can fix (a VaekitError, or one of `also`) is one line on stderr (then its
+    `details`, indented) and exit status 1; Ctrl-C is exit status 130 after the line `interrupted` (None: the
+    body has said what it kept); anything else is a bug and keeps its traceback."""
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     try:
         require(prog)
-        return body()
+        return body() or 0
     except (VaekitError, *also) as e:
         print(f"{prog}: error: {e}", file=sys.stderr)
         for line in getattr(e, "details", ()):

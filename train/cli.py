@@ -98,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of `vaekit-train`: errors a user can fix are one line and exit status 1."""
     args = parser().parse_args(argv)
 
-    def run() -> int:
+    def run() -> None:
         from .trainer import train  # torch loads here, once `require` has checked that it is installed
 
         summary = train(config_from_args(args), resume=args.resume)
@@ -107,7 +107,6 @@ def main(argv: list[str] | None = None) -> int:
             print(f"test ELBO {summary.metrics['test_elbo']:.2f} nats, test NLL (IWAE, k={summary.test_nll_k}) "
                   f"{summary.test_nll:.2f} nats ({summary.test_bits_per_dim:.3f} bits/dim) on {summary.test_nll_images} "
                   f"held-out images; {summary.steps} steps in {summary.wall_time_s:.1f} s")
-        return 0
 
     # Ctrl-C: the trainer has said where it saved the checkpoint and how to resume
     return run_command(PROG, run, interrupted=None)

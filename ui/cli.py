@@ -42,8 +42,8 @@ def main(argv: list[str] | None = None) -> int:
     return run_command(PROG, lambda: _serve(args))
 
 
-def _serve(args: argparse.Namespace) -> int:
-    """Serve the app until Ctrl+C or SIGTERM, then close it; exit status 0."""
+def _serve(args: argparse.Namespace) -> None:
+    """Serve the app until Ctrl+C or SIGTERM, then close it."""
     if not 1 <= args.port <= 65535:
         raise InputError(f"--port must be from 1 to 65535, got {args.port}")
     if not is_local(args.host) or args.share:
@@ -60,7 +60,6 @@ def _serve(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:  # one that came before gradio's loop could catch it
         app.close()
     print("vaekit-ui: stopped", flush=True)
-    return 0
 
 
 def _interrupt(signum: int, frame: object) -> None:

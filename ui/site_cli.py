@@ -26,13 +26,12 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of `vaekit-web`: errors become one line and exit status 1."""
     args = parse_args(argv)
 
-    def write() -> int:
+    def write() -> None:
         from .site import build_site
 
         out = build_site(args.bundle, args.out, ort_dir=args.ort_dir, force=args.force)
         print(f"{PROG}: wrote {out}; serve it with `python -m http.server -b 127.0.0.1 -d {out}` and open "
               "http://127.0.0.1:8000/ (any static host works; WebCrypto needs https or localhost)")
-        return 0
 
     return run_command(PROG, write, interrupted="interrupted; nothing written")
 
