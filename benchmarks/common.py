@@ -7,6 +7,8 @@ import os
 import platform
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +42,14 @@ def set_threads(threads: int | None) -> int:
         torch.set_num_threads(threads)
         os.environ["OMP_NUM_THREADS"] = str(threads)
     return torch.get_num_threads()
+
+
+def setup(parser: argparse.ArgumentParser, argv: list[str] | None) -> tuple[argparse.Namespace, int]:
+    """The arguments of a benchmark that took `common_arguments`, once its --data is found (else exit naming the
+    fix) and its --threads are set; and the number of threads in use."""
+    args = parser.parse_args(argv)
+    require_data(args.data)
+    return args, set_threads(args.threads)
 
 
 def require_data(path: Path) -> Path:
@@ -106,6 +116,25 @@ def write_result(name: str, result: dict[str, Any]) -> Path:
     path = RESULTS / f"{name}.json"
     record = {"benchmark": name, "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "machine": machine(), **result}
     return write_json(path, record)
+
+
+@contextmanager
+def figure(path: Path) -> Iterator[Any]:
+    """The axes of a new 6x4-inch matplotlib figure (Agg, no display needed); with its legend, saved to `path` when
+    the block ends, and closed either way."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
+    try:
+        yield ax
+        ax.legend()
+        fig.tight_layout()
+        fig.savefig(path)
+    finally:
+        plt.close(fig)
 
 
 def print_table(title: str, header: list[str], rows: list[list[Any]]) -> None:

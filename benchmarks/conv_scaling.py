@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import RESULTS, ROOT, print_table, write_result  # noqa: E402
+from common import RESULTS, ROOT, figure, print_table, write_result  # noqa: E402
 from report import replace_between  # noqa: E402
 
 # What a whole run must stay under, by image side.
@@ -89,23 +89,14 @@ def parameters(model: dict[str, Any]) -> int:
 
 def plot(points: list[dict[str, Any]], path: Path) -> None:
     """Held-out ELBO bits/dim against training seconds, one line per size, final IWAE figures as stars."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
-    for p in points:
-        line = ax.plot([c["train_s"] for c in p["curve"]], [c["elbo_bits_per_dim"] for c in p["curve"]], "o-",
-                       label=f"{p['image_size']} px (ELBO bound)")[0]
-        ax.plot([p["train_s"]], [p["test_bits_per_dim"]], "*", markersize=12, color=line.get_color())
-    ax.set_xlabel("training time (s, 1 thread)")
-    ax.set_ylabel("held-out bits/dim (lower is better)")
-    ax.set_title("conv recipe on emoji; stars: final IWAE estimate")
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    with figure(path) as ax:
+        for p in points:
+            line = ax.plot([c["train_s"] for c in p["curve"]], [c["elbo_bits_per_dim"] for c in p["curve"]], "o-",
+                           label=f"{p['image_size']} px (ELBO bound)")[0]
+            ax.plot([p["train_s"]], [p["test_bits_per_dim"]], "*", markersize=12, color=line.get_color())
+        ax.set_xlabel("training time (s, 1 thread)")
+        ax.set_ylabel("held-out bits/dim (lower is better)")
+        ax.set_title("conv recipe on emoji; stars: final IWAE estimate")
 
 
 def readme_section(result: dict[str, Any]) -> str:

@@ -31,8 +31,7 @@ from common import (  # noqa: E402
     load_fashion,
     percentiles,
     print_table,
-    require_data,
-    set_threads,
+    setup,
     write_result,
 )
 
@@ -223,9 +222,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     common_arguments(p)
     p.add_argument("--calls", type=int, default=300, help="timed calls per batch-1 latency")
     p.add_argument("--skip-install-size", action="store_true", help="skip the throwaway-venv size measurement")
-    args = p.parse_args(argv)
-    require_data(args.data)
-    threads = set_threads(args.threads)
+    args, threads = setup(p, argv)
     from vaekit.export.api import export_model
     from vaekit.runtime.devices import CUDA_PROVIDER, cuda_unavailable_reason
     from vaekit.train.models import ModelConfig, build_model

@@ -5,12 +5,11 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from pathlib import Path
 
+from vaekit.runtime.bundle import read_manifest
 from vaekit.runtime.choices import DTYPES, QUANTIZE
-from vaekit.runtime.errors import VaekitError
-from vaekit.runtime.extras import require
-
-from .errors import ParityError
+from vaekit.runtime.extras import run_command
 
 PROG = "vaekit-export"
 
@@ -36,21 +35,17 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     # torch's exporter warns that torchvision's ops cannot be registered; vaekit uses none of them
     logging.getLogger("torch.onnx._internal.exporter._registration").setLevel(logging.ERROR)
-    try:
-        require(PROG)
-        from vaekit.runtime.bundle import read_manifest
 
-        from .api import (
-            export_run,  # torch loads here, once `require` has checked that it is installed
-        )
+    def export() -> None:
+        from .api import export_run  # torch loads here, once `require` has checked that it is installed
 
-        path = export_run(args.run, args.out, dtype=args.dtype, quantize=args.quantize, force=args.force)
-    except VaekitError as e:
-        print(f"{PROG}: error: {e}", file=sys.stderr)
-        if isinstance(e, ParityError):
-            for key, diff in e.figures["max_abs_diff"].items():
-                print(f"  {key}: max abs diff {diff:.3g}, limit {e.figures['limit'][key]:.3g}", file=sys.stderr)
-        return 1
+        report(export_run(args.run, args.out, dtype=args.dtype, quantize=args.quantize, force=args.force))
+
+    return run_command(PROG, export, interrupted="interrupted; nothing written")
+
+
+def report(path: Path) -> None:
+    """What the written bundle holds and how it was checked, from its manifest; notes go to stderr."""
     manifest = read_manifest(path)
     parity, q = manifest["parity"], manifest["score_quantiles"]
     diffs, limits = parity["max_abs_diff"], parity["limit"]
@@ -67,7 +62,6 @@ def main(argv: list[str] | None = None) -> int:
     print(f"held-out scores (k={q['k']}, n={q['n']}): median {q['q']['0.5']:.2f} nats, 1% quantile {q['q']['0.01']:.2f}")
     if not manifest["provenance"].get("finished", True):
         print("note: the run never finished (no summary.json); the manifest has no final metrics", file=sys.stderr)
-    return 0
 
 
 if __name__ == "__main__":

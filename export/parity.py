@@ -11,6 +11,7 @@ import torch
 
 from vaekit.runtime.bundle import DECODER_FILE, DECODER_OUTPUTS, ENCODER_FILE, ENCODER_OUTPUTS
 from vaekit.runtime.chunks import DEFAULT_BUDGET_BYTES, items_per_chunk
+from vaekit.runtime.conformance import max_abs
 from vaekit.train.models import VAEModule
 from vaekit.train.objectives import eval_bytes_per_item
 
@@ -68,9 +69,9 @@ def _compare(worst: dict[str, float], scale: dict[str, float], prefix: str, name
         if out.shape != ref_np.shape:
             raise ExportError(f"{key}: onnxruntime gave shape {out.shape} where torch gives {ref_np.shape}; "
                               "the exported graph is wrong, nothing was written")
-        diff = float(np.max(np.abs(out.astype(np.float64) - ref_np))) if out.size else 0.0
+        diff = max_abs(out.astype(np.float64) - ref_np)
         worst[key] = float("nan") if np.isnan(diff) else max(worst.get(key, 0.0), diff)  # NaN sticks, inf counts
-        scale[key] = max(scale.get(key, 0.0), float(np.max(np.abs(ref_np))) if ref_np.size else 0.0)
+        scale[key] = max(scale.get(key, 0.0), max_abs(ref_np))
 
 
 def batch_sizes(model: VAEModule) -> tuple[int, ...]:

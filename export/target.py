@@ -4,13 +4,12 @@ renamed into place, so an interrupted export never leaves half a bundle."""
 from __future__ import annotations
 
 import os
-import shutil
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from vaekit.runtime.bundle import MANIFEST_FILE
+from vaekit.runtime.files import staged_folder
 
 from .errors import ExportError
 
@@ -39,42 +38,14 @@ def _existing_ancestor(path: Path) -> Path:
     return path
 
 
-def _beside(out: Path, role: str) -> Path:
-    """A fresh hidden name in `out`'s folder, so that renames stay on one file system."""
-    return out.parent / f".{out.name}.{role}-{uuid.uuid4().hex[:12]}"
-
-
 @contextmanager
 def staged(out: Path, force: bool) -> Iterator[Path]:
-    """Yield an empty temporary folder beside `out`; when the block succeeds, it becomes `out`
-    (an old bundle there is swapped out, then deleted); when it fails, it is removed. The caller has
-    checked the target with `check_target` before its work; it is checked again only if it appeared since."""
-    tmp = _beside(out, "tmp")
+    """Yield an empty temporary folder beside `out`; when the block succeeds, it becomes `out` (see
+    `staged_folder`: an old bundle there is swapped out, restored if the swap fails, else deleted). The caller
+    has checked the target with `check_target` before its work; it is checked again before a bundle is replaced."""
     try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp.mkdir()  # not mkdtemp: its 0700 mode would make the bundle private; mkdir honours the umask
-    except OSError as e:
-        raise ExportError(f"cannot write the bundle {str(out)!r} ({e}); choose another --out") from e
-    try:
-        yield tmp
-        _move_into_place(tmp, out, force)
+        with staged_folder(out, lambda existing: check_target(existing, force)) as tmp:
+            yield tmp
     except OSError as e:  # a full disk, a folder made read-only meanwhile, ...
-        raise ExportError(f"writing the bundle {str(out)!r} failed ({e}); nothing was changed there") from e
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-
-
-def _move_into_place(tmp: Path, out: Path, force: bool) -> None:
-    """Rename `tmp` to `out`; with `force`, an existing bundle is renamed aside first and restored on failure."""
-    if not out.exists():
-        os.rename(tmp, out)
-        return
-    check_target(out, force)  # it appeared meanwhile: same rules
-    old = _beside(out, "old")
-    os.rename(out, old)
-    try:
-        os.rename(tmp, out)
-    except BaseException:
-        os.replace(old, out)
-        raise
-    shutil.rmtree(old, ignore_errors=True)
+        raise ExportError(f"writing the bundle {str(out)!r} failed ({e}); nothing was changed there; "
+                          "choose another --out") from e

@@ -7,19 +7,15 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .choices import DEVICES
-from .extras import run_command
+from .extras import bundle_parser, run_command
 
 PROG = "vaekit-check"
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     """The command line."""
-    p = argparse.ArgumentParser(prog=PROG, description="Check a vaekit bundle on this machine against the "
-                                "reference outputs it carries (its conformance vectors); exit 0 if it passes.")
-    p.add_argument("bundle", help="bundle folder written by vaekit-export")
-    p.add_argument("--device", choices=DEVICES, default="auto", help="where to run (default auto)")
-    return p.parse_args(argv)
+    return bundle_parser(PROG, "Check a vaekit bundle on this machine against the reference outputs it carries (its "
+                         "conformance vectors); exit 0 if it passes.").parse_args(argv)
 
 
 def report(bundle: str, device: str) -> tuple[bool, str]:

@@ -9,9 +9,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .choices import DEVICES, METHODS
+from .choices import METHODS
 from .errors import InputError
-from .extras import run_command
+from .extras import bundle_parser, run_command
 
 if TYPE_CHECKING:
     from .model import VAE
@@ -21,11 +21,7 @@ PROG = "vaekit-sample"
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     """The command line; `--interpolate A B` switches from sampling to interpolation."""
-    p = argparse.ArgumentParser(
-        prog=PROG,
-        description="Sample images from a vaekit bundle, or interpolate between two images, into one PNG.",
-    )
-    p.add_argument("bundle", help="bundle folder written by vaekit-export")
+    p = bundle_parser(PROG, "Sample images from a vaekit bundle, or interpolate between two images, into one PNG.")
     p.add_argument("-n", type=int, default=64, help="number of samples (default 64)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--temperature", type=float, default=1.0, help="scale of the latent noise (default 1)")
@@ -34,7 +30,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--method", choices=METHODS, default="slerp", help="interpolation path (default slerp)")
     p.add_argument("--nrow", type=int, default=None, help="images per row (default: square grid, or one strip)")
     p.add_argument("--scale", type=int, default=1, help="nearest-neighbour upscaling factor (default 1)")
-    p.add_argument("--device", choices=DEVICES, default="auto", help="where to run (default auto)")
     p.add_argument("--out", required=True, help="PNG file to write")
     return p.parse_args(argv)
 
@@ -73,12 +68,7 @@ def run(args: argparse.Namespace) -> str:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of `vaekit-sample`: errors become one message on stderr and exit status 1."""
     args = parse_args(argv)
-
-    def sample() -> int:
-        print(run(args))
-        return 0
-
-    return run_command(PROG, sample)
+    return run_command(PROG, lambda: print(run(args)), interrupted="interrupted; nothing written")
 
 
 if __name__ == "__main__":

@@ -129,6 +129,11 @@ def compare(graph: str, spec: dict[str, Any], outputs: dict[str, np.ndarray], ro
         if got.shape != reference.shape:
             raise BundleError(f"{root / output['file']}: shaped {reference.shape}, but the graph gives {got.shape} "
                               "for the stored inputs; the bundle is inconsistent, re-export it")
-        diff = float(np.max(np.abs(got.astype(np.float64) - reference))) if got.size else 0.0
-        checks.append(OutputCheck(f"{graph}.{name}", diff, float(output["limit"])))
+        checks.append(OutputCheck(f"{graph}.{name}", max_abs(got.astype(np.float64) - reference), float(output["limit"])))
     return checks
+
+
+def max_abs(array: np.ndarray) -> float:
+    """The largest absolute value in `array` (0 when it is empty; NaN when it holds one): the measure of every
+    difference between two computations of an output, here and at export (export/parity.py)."""
+    return float(np.max(np.abs(array))) if array.size else 0.0

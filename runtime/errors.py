@@ -10,6 +10,8 @@ from __future__ import annotations
 class VaekitError(Exception):
     """Something the user can fix (a path, an input, a bundle, a missing package); the message says how."""
 
+    details: tuple[str, ...] = ()  # lines the commands print under the message (e.g. every figure of a failed check)
+
 
 class BundleError(VaekitError, ValueError):
     """A bundle is missing, corrupt, or of a format this runtime does not read."""

@@ -1,5 +1,6 @@
 """The optional dependencies (pip extras) each vaekit command needs, checked before anything imports them,
-so that a missing one is a one-line error naming the `pip install` to run, never a traceback.
+so that a missing one is a one-line error naming the `pip install` to run, never a traceback; and what every
+command shares: `run_command` (errors, Ctrl-C) and the command line of the commands that take a bundle.
 
 Standard library only, and the package `__init__` files load their names lazily (`lazy_exports`), so that
 this module and the command-line modules import on any install.
@@ -7,12 +8,14 @@ this module and the command-line modules import on any install.
 
 from __future__ import annotations
 
+import argparse
 import importlib
 import importlib.util
 import logging
 import sys
 from collections.abc import Callable
 
+from .choices import DEVICES
 from .errors import MissingExtraError, VaekitError
 
 RUNTIME = "pip install 'vaekit[cpu]' (or 'vaekit[gpu]' on a CUDA machine; never both)"
@@ -59,13 +62,33 @@ def lazy_exports(package: str, where: dict[str, str]) -> Callable[[str], object]
     return __getattr__
 
 
-def run_command(prog: str, body: Callable[[], int], also: tuple[type[Exception], ...] = ()) -> int:
-    """Run a command's `body` once `require(prog)` passes: an error the user can fix (a VaekitError, or one
-    of `also`) is one line on stderr and exit status 1; anything else is a bug and keeps its traceback."""
+def run_command(prog: str, body: Callable[[], int | None], also: tuple[type[Exception], ...] = (),
+                interrupted: str | None = "interrupted") -> int:
+    """Run a command's `body` once `require(prog)` passes; its exit status is what `body` returns (None: 0), as
+    with `sys.exit`. An error the user can fix (a VaekitError, or one of `also`) is one line on stderr (then its
+    `details`, indented) and exit status 1; Ctrl-C is exit status 130 after the line `interrupted` (None: the
+    body has said what it kept); anything else is a bug and keeps its traceback."""
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     try:
         require(prog)
-        return body()
+        return body() or 0
     except (VaekitError, *also) as e:
         print(f"{prog}: error: {e}", file=sys.stderr)
+        for line in getattr(e, "details", ()):
+            print(f"  {line}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        if interrupted is not None:
+            print(f"\n{prog}: {interrupted}", file=sys.stderr)
+        return 130
+
+
+def bundle_parser(prog: str, description: str, *, device: bool = True, epilog: str | None = None) -> argparse.ArgumentParser:
+    """The command line of a command that takes a bundle: its BUNDLE argument and, where the command runs the
+    model (`device`), --device."""
+    p = argparse.ArgumentParser(prog=prog, description=description, epilog=epilog)
+    p.add_argument("bundle", help="bundle folder written by vaekit-export")
+    if device:
+        p.add_argument("--device", choices=DEVICES, default="auto",
+                       help="where the model runs (default auto: CUDA when onnxruntime can use it, else the CPU)")
+    return p

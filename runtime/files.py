@@ -1,6 +1,7 @@
 """Files that matter, written atomically: a temporary file beside the target, then a rename, so that a
 reader sees the old file or the new one, never half of one. New files get the usual mode (0666 less the
-umask, e.g. 0644), where `tempfile.mkstemp` would make them private (0600).
+umask, e.g. 0644), where `tempfile.mkstemp` would make them private (0600). Whole folders (a bundle, a
+static site) are staged beside their target and swapped in the same way (`staged_folder`).
 
 Standard library only: every part of vaekit (train, export, runtime, ui, benchmarks) writes through here.
 """
@@ -9,8 +10,10 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
@@ -42,3 +45,41 @@ def write_json(path: str | os.PathLike[str], data: Any, *, strict: bool = True) 
     languages' parsers reject) with a ValueError."""
     text = json.dumps(data, indent=2, sort_keys=True, allow_nan=not strict) + "\n"
     return write_bytes(path, text.encode("utf-8"))
+
+
+def _beside(path: Path, role: str) -> Path:
+    """A fresh hidden name in `path`'s folder, so that renames stay on one file system."""
+    return path.parent / f".{path.name}.{role}-{uuid.uuid4().hex[:12]}"
+
+
+@contextmanager
+def staged_folder(out: str | os.PathLike[str], check: Callable[[Path], None] = lambda out: None) -> Iterator[Path]:
+    """Yield a new empty folder beside `out`; when the block succeeds, it becomes `out`, so that `out` is
+    either all of the new folder or untouched. A folder already at `out` is renamed aside, replaced, then
+    deleted, and put back if the replacement fails; `check(out)` runs just before (it may raise to refuse,
+    e.g. when `out` appeared meanwhile). On any failure the staging folder is removed. OSErrors pass through."""
+    out = Path(out)
+    tmp = _beside(out, "tmp")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp.mkdir()  # not mkdtemp: its 0700 mode would make the folder private; mkdir honours the umask
+    try:
+        yield tmp
+        _move_into_place(tmp, out, check)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _move_into_place(tmp: Path, out: Path, check: Callable[[Path], None]) -> None:
+    """Rename `tmp` to `out`; an existing `out` (once `check` passes) is renamed aside first and restored on failure."""
+    if not (out.exists() or out.is_symlink()):
+        os.rename(tmp, out)
+        return
+    check(out)
+    old = _beside(out, "old")
+    os.rename(out, old)
+    try:
+        os.rename(tmp, out)
+    except BaseException:
+        os.replace(old, out)
+        raise
+    shutil.rmtree(old, ignore_errors=True)

@@ -15,11 +15,11 @@ from .chunks import runtime_batch_size
 from .conformance import GRAPH_INPUTS, Verification, compare, read_vector
 from .devices import SessionConfig, open_sessions
 from .errors import InputError
-from .graphs import Graph
 from .images import as_image_batch, nchw_view, to_unit_float32
 from .latents import as_latent, as_latents, as_values, path
 from .likelihood import PARAMS, kl_to_prior, log_likelihood, log_mean_exp, log_posterior, log_standard_normal
 from .prior import prior_latents, seed_or_fresh, standard_normal
+from .sessions import Graph
 
 
 def _check_graph(graph: Graph, tensors: dict[str, list[str]], input_dims: tuple[int, ...], where: Path) -> None:

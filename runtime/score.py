@@ -24,9 +24,8 @@ from typing import IO, TYPE_CHECKING, Any, TextIO
 
 import numpy as np
 
-from .choices import DEVICES
 from .evaluation import Evaluation, evaluate
-from .extras import run_command
+from .extras import bundle_parser, run_command
 from .files import atomic_write, write_json
 from .images import IMAGE_SUFFIXES, make_grid, save_png, to_uint8, upscale
 from .reading import reference_setting, share_below, verdict
@@ -45,14 +44,10 @@ CAPTION_PX = 12
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     """The command line."""
-    p = argparse.ArgumentParser(
-        prog="vaekit-score",
-        description="Score images against a vaekit bundle: a CSV of scores and readings (typical, unusual, very "
-                    "unusual), a grid of the most unusual, and AUROC/AUPRC when labels are known.",
-        epilog="Exit status: 0 nothing unusual; 3 something unusual; 4 nothing unusual but some files unreadable; "
-               "1 error; 2 usage.",
-    )
-    p.add_argument("bundle", help="bundle folder written by vaekit-export")
+    p = bundle_parser(PROG, "Score images against a vaekit bundle: a CSV of scores and readings (typical, unusual, very "
+                      "unusual), a grid of the most unusual, and AUROC/AUPRC when labels are known.",
+                      epilog="Exit status: 0 nothing unusual; 3 something unusual; 4 nothing unusual but some files "
+                             "unreadable; 1 error; 2 usage.")
     p.add_argument("paths", nargs="*", metavar="PATH", help="image files, folders (searched recursively) or .npz files")
     p.add_argument("--normal", nargs="+", default=[], metavar="PATH", help="images known to be normal (for AUROC)")
     p.add_argument("--anomalous", nargs="+", default=[], metavar="PATH", help="images known to be anomalous")
@@ -68,7 +63,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--fpr", type=float, default=0.05, help="false-positive rate for the threshold (default 0.05)")
     p.add_argument("--metrics", default=None, metavar="JSON",
                    help="where evaluation results go (default: the CSV's name with .metrics.json)")
-    p.add_argument("--device", choices=DEVICES, default="auto", help="where to run (default auto)")
     p.add_argument("--quiet", action="store_true", help="no progress line")
     args = p.parse_args(argv)
     if not (args.paths or args.normal or args.anomalous or args.labelled):
@@ -246,11 +240,8 @@ def run(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of `vaekit-score`: errors become one message on stderr and exit status 1."""
     args = parse_args(argv)
-    try:  # OSError: an --out or --grid that cannot be written
-        return run_command(PROG, lambda: run(args), also=(OSError,))
-    except KeyboardInterrupt:
-        print("\nvaekit-score: interrupted; nothing written", file=sys.stderr)
-        return 130
+    # OSError: an --out or --grid that cannot be written
+    return run_command(PROG, lambda: run(args), also=(OSError,), interrupted="interrupted; nothing written")
 
 
 if __name__ == "__main__":

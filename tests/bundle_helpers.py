@@ -1,11 +1,89 @@
-"""Helpers for tests of every stage that change bundles on purpose (tests/ is on pytest's pythonpath)."""
+"""Helpers for tests of every stage that use tiny bundles, change them on purpose, or make writing them fail
+(tests/ is on pytest's pythonpath). The tiny bundles themselves come from the `tiny_bundles` fixture
+(tests/conftest.py), each exported once per session, on first use."""
 
 from __future__ import annotations
 
 import json
+import os
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import numpy as np
+import pytest
+
+from vaekit.runtime import VAE
 from vaekit.runtime.bundle import sha256_file
+
+# Tiny untrained models, small enough for hundreds of calls. The runtime suite covers both likelihoods and kinds
+# (mlp-bernoulli, conv-gaussian with a variance per pixel); the UI suite uses mlp-bernoulli (the digits layout)
+# and a 64x64 RGB conv (sigma-VAE variance) with more latent dimensions than the Explore tab has sliders.
+TINY: dict[str, dict[str, Any]] = {
+    "mlp-bernoulli": {"kind": "mlp", "image_shape": [1, 8, 8], "latent_dim": 3, "likelihood": "bernoulli", "hidden": [16]},
+    "conv-gaussian": {"kind": "conv", "image_shape": [3, 8, 8], "latent_dim": 4, "likelihood": "gaussian",
+                      "hidden": [16], "conv_channels": [4, 8]},
+    "conv-rgb64": {"kind": "conv", "image_shape": [3, 64, 64], "latent_dim": 12, "likelihood": "gaussian", "hidden": [],
+                   "conv_channels": [4, 4, 8, 8], "variance": "shared"},
+}
+N_HELDOUT = 32  # held-out images given to export (the Explore axes and the reference scores come from them)
+PROVENANCE = {"data": "random test images", "epochs": 1, "steps": 3, "metrics": {"test_elbo": -40.5},
+              "test_nll": 39.25, "test_nll_k": 10, "test_nll_images": N_HELDOUT, "test_bits_per_dim": 0.125}
+
+
+@dataclass
+class TinyBundle:
+    """A bundle on disk, the torch model it came from, and the held-out images given to export."""
+
+    name: str
+    path: Path
+    model: Any  # a torch.nn.Module (torch is imported only where a bundle is made)
+    heldout: np.ndarray
+
+    def load(self, **kwargs: Any) -> VAE:
+        return VAE.load(self.path, device=kwargs.pop("device", "cpu"), **kwargs)
+
+
+def random_images(shape: tuple[int, ...], n: int, seed: int = 0) -> np.ndarray:
+    """`n` float32 images in [0, 1], shaped (n, *shape)."""
+    return np.random.default_rng(seed).random((n, *shape), dtype=np.float32)
+
+
+def tiny_model(name: str) -> Any:
+    """The untrained model TINY[name] with seeded weights; a Gaussian decoder gets a varied logvar (not all zeros)."""
+    import torch
+
+    from vaekit.train.models import build_model
+
+    torch.manual_seed(0)
+    model = build_model(TINY[name]).eval()
+    if model.decoder.logvar is not None:
+        with torch.no_grad():
+            model.decoder.logvar.uniform_(-2.0, 1.0)
+    return model
+
+
+def export_tiny(name: str, out: Path) -> TinyBundle:
+    """`tiny_model(name)` exported to out/name."""
+    from vaekit.export import export_model
+
+    model = tiny_model(name)
+    heldout = random_images(tuple(TINY[name]["image_shape"]), N_HELDOUT, seed=1)
+    path = export_model(model, out / name, heldout=heldout, provenance=PROVENANCE)
+    return TinyBundle(name, Path(path), model, heldout)
+
+
+class TinyBundles:
+    """The bundles of TINY under `root`, each exported on first use (export is the slow part)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.made: dict[str, TinyBundle] = {}
+
+    def __getitem__(self, name: str) -> TinyBundle:
+        if name not in self.made:
+            self.made[name] = export_tiny(name, self.root)
+        return self.made[name]
 
 
 def repin(bundle: Path, *names: str) -> None:
@@ -16,3 +94,17 @@ def repin(bundle: Path, *names: str) -> None:
     for name in names:
         manifest["files"][name] = {"sha256": sha256_file(bundle / name), "bytes": (bundle / name).stat().st_size}
     path.write_text(json.dumps(manifest))
+
+
+def fail_the_swap(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make the second `os.rename` fail with a full disk: the one that moves a staged folder in, once the folder
+    it replaces has been renamed aside (see runtime/files.py `staged_folder`)."""
+    real_rename, calls = os.rename, []
+
+    def rename(src: object, dst: object) -> None:
+        calls.append(dst)
+        if len(calls) == 2:
+            raise OSError(28, "No space left on device")
+        real_rename(src, dst)
+
+    monkeypatch.setattr(os, "rename", rename)

@@ -8,8 +8,7 @@ import time
 from typing import TYPE_CHECKING
 
 from vaekit.runtime.choices import ACTIVATIONS, BINARIZE, LIKELIHOODS, MODEL_KINDS, SCHEDULES, VARIANCES
-from vaekit.runtime.errors import VaekitError
-from vaekit.runtime.extras import require
+from vaekit.runtime.extras import run_command
 
 if TYPE_CHECKING:
     from .config import TrainConfig
@@ -102,24 +101,19 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of `vaekit-train`: errors a user can fix are one line and exit status 1."""
     started = time.perf_counter()  # --max-time counts from here
     args = parser().parse_args(argv)
-    try:
-        require(PROG)
-        from .trainer import (
-            train,  # torch loads here, once `require` has checked that it is installed
-        )
+
+    def run() -> None:
+        from .trainer import train  # torch loads here, once `require` has checked that it is installed
 
         summary = train(config_from_args(args), resume=args.resume, started=started)
-    except KeyboardInterrupt:
-        return 130
-    except VaekitError as e:
-        print(f"{PROG}: error: {e}", file=sys.stderr)
-        return 1
-    if summary is not None:  # None on the other processes of a torchrun job
-        print(f"run written to {summary.run}")
-        print(f"test ELBO {summary.metrics['test_elbo']:.2f} nats, test NLL (IWAE, k={summary.test_nll_k}) "
-              f"{summary.test_nll:.2f} nats ({summary.test_bits_per_dim:.3f} bits/dim) on {summary.test_nll_images} "
-              f"held-out images; {summary.steps} steps in {summary.wall_time_s:.1f} s")
-    return 0
+        if summary is not None:  # None on the other processes of a torchrun job
+            print(f"run written to {summary.run}")
+            print(f"test ELBO {summary.metrics['test_elbo']:.2f} nats, test NLL (IWAE, k={summary.test_nll_k}) "
+                  f"{summary.test_nll:.2f} nats ({summary.test_bits_per_dim:.3f} bits/dim) on {summary.test_nll_images} "
+                  f"held-out images; {summary.steps} steps in {summary.wall_time_s:.1f} s")
+
+    # Ctrl-C: the trainer has said where it saved the checkpoint and how to resume
+    return run_command(PROG, run, interrupted=None)
 
 
 if __name__ == "__main__":

@@ -8,9 +8,8 @@ import logging
 import signal
 import sys
 
-from vaekit.runtime.choices import DEVICES
-from vaekit.runtime.errors import VaekitError
-from vaekit.runtime.extras import require
+from vaekit.runtime.errors import InputError
+from vaekit.runtime.extras import bundle_parser, run_command
 
 log = logging.getLogger("vaekit.ui")
 PROG = "vaekit-ui"
@@ -18,16 +17,11 @@ PROG = "vaekit-ui"
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     """The command line."""
-    p = argparse.ArgumentParser(
-        prog=PROG,
-        description="Sample, interpolate, explore and reconstruct with a vaekit bundle in the browser.",
-    )
-    p.add_argument("bundle", help="bundle folder written by vaekit-export")
+    p = bundle_parser(PROG, "Sample, interpolate, explore and reconstruct with a vaekit bundle in the browser.")
     p.add_argument("--host", default="127.0.0.1",
                    help="address to listen on (default 127.0.0.1: this machine only; 0.0.0.0: every network)")
     p.add_argument("--port", type=int, default=7860, help="port to listen on (default 7860)")
     p.add_argument("--share", action="store_true", help="also open a public gradio.live link (needs internet)")
-    p.add_argument("--device", choices=DEVICES, default="auto", help="where the model runs (default auto)")
     return p.parse_args(argv)
 
 
@@ -44,24 +38,20 @@ def is_local(host: str) -> bool:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of `vaekit-ui`: serve until interrupted; errors become one message and exit status 1."""
     args = parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(message)s")
-    logging.getLogger("vaekit").setLevel(logging.INFO)  # which device the model runs on
+    logging.getLogger("vaekit").setLevel(logging.INFO)  # which device the model runs on (run_command sets the format)
+    return run_command(PROG, lambda: _serve(args))
+
+
+def _serve(args: argparse.Namespace) -> None:
+    """Serve the app until Ctrl+C or SIGTERM, then close it."""
     if not 1 <= args.port <= 65535:
-        print(f"vaekit-ui: error: --port must be from 1 to 65535, got {args.port}", file=sys.stderr)
-        return 1
+        raise InputError(f"--port must be from 1 to 65535, got {args.port}")
     if not is_local(args.host) or args.share:
         log.warning("vaekit-ui: the app will be reachable from other machines (%s); anyone who can reach it can "
                     "use it", "a public share link" if args.share else f"--host {args.host}")
-    try:
-        require(PROG)
-        from .app import (
-            serve,  # gradio and onnxruntime load here, once `require` has checked them
-        )
+    from .app import serve  # gradio and onnxruntime load here, once `require` has checked them
 
-        app = serve(args.bundle, args.host, args.port, args.share, device=args.device)
-    except VaekitError as e:
-        print(f"{PROG}: error: {e}", file=sys.stderr)
-        return 1
+    app = serve(args.bundle, args.host, args.port, args.share, device=args.device)
     where = app.local_url + (f" and {app.share_url}" if app.share_url else "")
     signal.signal(signal.SIGTERM, _interrupt)  # `kill`, `docker stop`, systemd: shut down like Ctrl+C
     try:
@@ -70,7 +60,6 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:  # one that came before gradio's loop could catch it
         app.close()
     print("vaekit-ui: stopped", flush=True)
-    return 0
 
 
 def _interrupt(signum: int, frame: object) -> None:

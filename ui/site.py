@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import uuid
 from importlib.resources import files
 from pathlib import Path
 
 from vaekit.runtime.bundle import MANIFEST_FILE, read_manifest
 from vaekit.runtime.errors import VaekitError
+from vaekit.runtime.files import staged_folder
 
 ORT_WEB_VERSION = "1.30.0"  # the version package-lock.json pins, the one the page is tested with
 # The ES module the page imports and the WebAssembly builds it loads (plain for wasm, asyncify for WebGPU).
@@ -79,26 +78,15 @@ def build_site(bundle: str | os.PathLike[str], out: str | os.PathLike[str], *, o
     ort = find_ort_dir(ort_dir)
     out = Path(out).absolute()
     check_out(out, force)
-    stage = out.parent / f".{out.name}.tmp-{uuid.uuid4().hex[:12]}"
     try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        stage.mkdir()  # mkdir honours the umask (a site is for serving, not private)
-        _copy(PAGE_FILES, files("vaekit.ui") / "web", stage)
-        _copy(RUNTIME_FILES, files("vaekit.runtime") / "js", stage / SITE_RUNTIME)
-        _copy(ORT_FILES, ort, stage / SITE_ORT)
-        _copy((MANIFEST_FILE, *manifest["files"]), Path(bundle), stage / SITE_BUNDLE)
-        (stage / SITE_ORT / "VERSION.json").write_text(json.dumps({"onnxruntime-web": _version(ort)}) + "\n")
-        if out.exists():
-            old = out.parent / f".{out.name}.old-{uuid.uuid4().hex[:12]}"
-            os.rename(out, old)
-            os.rename(stage, out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.rename(stage, out)
+        with staged_folder(out, lambda existing: check_out(existing, force)) as stage:
+            _copy(PAGE_FILES, files("vaekit.ui") / "web", stage)
+            _copy(RUNTIME_FILES, files("vaekit.runtime") / "js", stage / SITE_RUNTIME)
+            _copy(ORT_FILES, ort, stage / SITE_ORT)
+            _copy((MANIFEST_FILE, *manifest["files"]), Path(bundle), stage / SITE_BUNDLE)
+            (stage / SITE_ORT / "VERSION.json").write_text(json.dumps({"onnxruntime-web": _version(ort)}) + "\n")
     except OSError as e:
-        raise SiteError(f"writing the site {str(out)!r} failed ({e}); choose another --out") from None
-    finally:
-        shutil.rmtree(stage, ignore_errors=True)
+        raise SiteError(f"writing the site {str(out)!r} failed ({e}); nothing was changed there; choose another --out") from e
     return out
 
 

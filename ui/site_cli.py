@@ -5,18 +5,16 @@ from __future__ import annotations
 import argparse
 import sys
 
-from vaekit.runtime.errors import VaekitError
-from vaekit.runtime.extras import require
+from vaekit.runtime.extras import bundle_parser, run_command
 
 PROG = "vaekit-web"
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     """The command line."""
-    p = argparse.ArgumentParser(prog=PROG, description="Write a static web page that samples, interpolates and "
-                                "explores a vaekit bundle in the browser (onnxruntime-web, WebGPU or wasm), served "
-                                "by any static host, e.g. `python -m http.server -d SITE`.")
-    p.add_argument("bundle", help="bundle folder written by vaekit-export")
+    p = bundle_parser(PROG, "Write a static web page that samples, interpolates and explores a vaekit bundle in the "
+                      "browser (onnxruntime-web, WebGPU or wasm), served by any static host, e.g. "
+                      "`python -m http.server -d SITE`.", device=False)
     p.add_argument("--out", required=True, help="folder to write the site to")
     p.add_argument("--ort-dir", help="folder holding onnxruntime-web's files (its npm package's dist/); default: "
                    "node_modules/onnxruntime-web/dist here, above, or in the vaekit checkout (npm ci)")
@@ -27,17 +25,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of `vaekit-web`: errors become one line and exit status 1."""
     args = parse_args(argv)
-    try:
-        require(PROG)
+
+    def write() -> None:
         from .site import build_site
 
         out = build_site(args.bundle, args.out, ort_dir=args.ort_dir, force=args.force)
-    except VaekitError as e:
-        print(f"{PROG}: error: {e}", file=sys.stderr)
-        return 1
-    print(f"{PROG}: wrote {out}; serve it with `python -m http.server -b 127.0.0.1 -d {out}` and open "
-          "http://127.0.0.1:8000/ (any static host works; WebCrypto needs https or localhost)")
-    return 0
+        print(f"{PROG}: wrote {out}; serve it with `python -m http.server -b 127.0.0.1 -d {out}` and open "
+              "http://127.0.0.1:8000/ (any static host works; WebCrypto needs https or localhost)")
+
+    return run_command(PROG, write, interrupted="interrupted; nothing written")
 
 
 if __name__ == "__main__":

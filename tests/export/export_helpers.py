@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,10 @@ class Bundle:
     @property
     def id(self) -> str:
         return f"{self.precision}-{self.run_name}"
+
+    def manifest(self) -> dict:
+        """The bundle's manifest.json as plain JSON (not through the runtime's reader)."""
+        return json.loads((self.path / "manifest.json").read_text(encoding="utf-8"))
 
 
 def write_rgb_npz(path: Path) -> Path:

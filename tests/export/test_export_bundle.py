@@ -25,12 +25,8 @@ from vaekit.train import load_run
 DECODER_OUTPUTS = {"bernoulli": ["image", "logits"], "gaussian": ["image", "logvar"]}
 
 
-def _manifest(bundle: Bundle) -> dict:
-    return json.loads((bundle.path / "manifest.json").read_text(encoding="utf-8"))
-
-
 def test_files_and_checksums(bundle: Bundle) -> None:
-    manifest = _manifest(bundle)
+    manifest = bundle.manifest()
     written = {p.relative_to(bundle.path).as_posix() for p in bundle.path.rglob("*") if p.is_file()}
     assert written == FILES | set(manifest["files"])
     assert set(manifest["files"]) == {"encoder.onnx", "decoder.onnx"} | {f"conformance/{name}.npy" for name in (
@@ -43,7 +39,7 @@ def test_files_and_checksums(bundle: Bundle) -> None:
 
 
 def test_tensor_names_types_and_dynamic_batch(bundle: Bundle) -> None:
-    manifest = _manifest(bundle)
+    manifest = bundle.manifest()
     c, h, w = manifest["image_shape"]
     d = manifest["latent_dim"]
     outputs = DECODER_OUTPUTS[manifest["likelihood"]]
@@ -107,7 +103,7 @@ def test_onnxruntime_matches_torch(bundle: Bundle) -> None:
 
 
 def test_manifest_records_parity(bundle: Bundle) -> None:
-    parity = _manifest(bundle)["parity"]
+    parity = bundle.manifest()["parity"]
     assert parity["precision"] == bundle.precision and parity["tolerance"] == TOLERANCES[bundle.precision]
     assert parity["batch_sizes"] == list(BATCH_SIZES) and parity["passed"] is True
     assert parity["rule"] == ("max_abs_diff <= tolerance" if bundle.precision == "float32"
@@ -119,7 +115,7 @@ def test_manifest_records_parity(bundle: Bundle) -> None:
 
 
 def test_manifest_describes_model_and_training(bundle: Bundle) -> None:
-    manifest = _manifest(bundle)
+    manifest = bundle.manifest()
     run = load_run(bundle.run)
     assert (manifest["format"], manifest["format_version"], manifest["dtype"]) == ("vaekit-bundle", 1, bundle.precision)
     assert manifest["model"] == run.model_config.to_dict()
@@ -160,7 +156,7 @@ def _spec_scores(bundle: Path, images: np.ndarray, seed: int) -> np.ndarray:
 
 
 def test_score_quantiles_follow_the_spec(bundle: Bundle) -> None:
-    quantiles = _manifest(bundle)["score_quantiles"]
+    quantiles = bundle.manifest()["score_quantiles"]
     images = load_run(bundle.run).heldout(2000)
     assert (quantiles["k"], quantiles["n"], quantiles["seed"]) == (1, len(images), 0)
     assert list(quantiles["q"]) == list(SCORE_QUANTILE_LEVELS)
@@ -173,7 +169,7 @@ def test_score_quantiles_follow_the_spec(bundle: Bundle) -> None:
 
 def test_latent_pca_is_that_of_the_heldout_posterior_means(bundle: Bundle) -> None:
     """latent_pca recomputed with numpy from plain onnxruntime encodings of the held-out images."""
-    pca = _manifest(bundle)["latent_pca"]
+    pca = bundle.manifest()["latent_pca"]
     images = load_run(bundle.run).heldout(2000)
     codes = session(bundle.path / "encoder.onnx").run(["mean"], {"image": images})[0].astype(np.float64)
     mean, axes, variance = (np.array(pca[key]) for key in ("mean", "axes", "variance"))

@@ -37,12 +37,8 @@ np.savez(sys.argv[1], **out)
 """
 
 
-def _manifest(bundle: Bundle) -> dict:
-    return json.loads((bundle.path / "manifest.json").read_text(encoding="utf-8"))
-
-
 def test_vectors_hold_torch_outputs_in_plain_npy(bundle: Bundle) -> None:
-    manifest = _manifest(bundle)
+    manifest = bundle.manifest()
     entry = manifest["conformance"]
     model = load_run(bundle.run).model
     arrays = {}
@@ -76,12 +72,12 @@ def test_int8_records_its_scheme_and_keeps_half_its_tolerance(bundles: dict[str,
     int8 = [b for b in bundles.values() if b.precision == "int8"]
     assert len(int8) == 4
     for bundle in int8:
-        manifest = _manifest(bundle)
+        manifest = bundle.manifest()
         assert manifest["quantization"]["per_channel"] is True and manifest["quantization"]["reduce_range"] is True
         parity = manifest["parity"]
         for key, diff in parity["max_abs_diff"].items():
             assert diff <= parity["limit"][key] / 2, f"{bundle.id} {key}: {diff} uses over half of {parity['limit'][key]}"
-    assert all("quantization" not in _manifest(b) for b in bundles.values() if b.precision != "int8")
+    assert all("quantization" not in b.manifest() for b in bundles.values() if b.precision != "int8")
 
 
 @pytest.mark.slow

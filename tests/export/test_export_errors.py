@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from bundle_helpers import fail_the_swap
 from export_helpers import Bundle
 
 import vaekit.export.api
@@ -161,19 +162,12 @@ def test_failed_swap_restores_the_old_bundle(tmp_path: Path, monkeypatch: pytest
     out = tmp_path / "bundle"
     out.mkdir()
     (out / "manifest.json").write_text("old")
-    real_rename, calls = os.rename, []
-
-    def rename(src: object, dst: object) -> None:
-        calls.append(dst)
-        if len(calls) == 2:  # the old bundle was moved aside; now the new one fails to move in
-            raise OSError(28, "No space left on device")
-        real_rename(src, dst)
-
-    monkeypatch.setattr(os, "rename", rename)
-    with pytest.raises(ExportError, match="No space left on device.*nothing was changed there"):
+    fail_the_swap(monkeypatch)
+    with pytest.raises(ExportError, match="No space left on device.*nothing was changed there") as e:
         with staged(out, force=True) as tmp:
             (tmp / "manifest.json").write_text("new")
     monkeypatch.undo()
+    assert isinstance(e.value.__cause__, OSError)
     assert [p.name for p in tmp_path.iterdir()] == ["bundle"] and (out / "manifest.json").read_text() == "old"
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from runtime_helpers import Exported, random_images
+from bundle_helpers import TinyBundle, random_images
 
 from vaekit.runtime import load_image, save_png, to_uint8
 from vaekit.runtime.cli import main
@@ -22,7 +22,7 @@ def _cli(*args: str) -> subprocess.CompletedProcess[str]:
                           timeout=120)
 
 
-def test_sample_grid(exported: Exported, tmp_path: Path) -> None:
+def test_sample_grid(exported: TinyBundle, tmp_path: Path) -> None:
     out = tmp_path / "grid.png"
     result = _cli(str(exported.path), "-n", "6", "--seed", "3", "--temperature", "0.8", "--scale", "2",
                   "--device", "cpu", "--out", str(out))
@@ -36,7 +36,7 @@ def test_sample_grid(exported: Exported, tmp_path: Path) -> None:
     np.testing.assert_array_equal(load_image(tmp_path / "again.png", c), grid)  # seeded: same picture
 
 
-def test_interpolation_strip(exported: Exported, tmp_path: Path) -> None:
+def test_interpolation_strip(exported: TinyBundle, tmp_path: Path) -> None:
     c, h, w = exported.model.config.image_shape
     a, b = (save_png(to_uint8(img), tmp_path / f"{name}.png")
             for name, img in zip("ab", random_images((c, h, w), 2)))
@@ -47,7 +47,7 @@ def test_interpolation_strip(exported: Exported, tmp_path: Path) -> None:
     assert load_image(out, c).shape == (h + 4, 5 * (w + 2) + 2, c)
 
 
-def test_errors_are_one_line_without_traceback(exported: Exported, tmp_path: Path) -> None:
+def test_errors_are_one_line_without_traceback(exported: TinyBundle, tmp_path: Path) -> None:
     missing = _cli(str(tmp_path / "nope"), "--out", str(tmp_path / "x.png"))
     assert missing.returncode == 1 and "vaekit-sample: error:" in missing.stderr
     assert "does not exist" in missing.stderr and "Traceback" not in missing.stderr

@@ -10,17 +10,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from bundle_helpers import repin
-from runtime_helpers import CONFIGS, Exported, tiny_model
+from bundle_helpers import TINY, TinyBundle, TinyBundles, random_images, repin, tiny_model
 
 from vaekit.runtime import VAE, BundleError
 from vaekit.runtime.check_cli import main
 
 
 @pytest.fixture
-def copy(exported_bundles: dict[str, Exported], tmp_path: Path) -> Path:
+def copy(tiny_bundles: TinyBundles, tmp_path: Path) -> Path:
     """A private copy of the Bernoulli bundle that a test may change."""
-    return Path(shutil.copytree(exported_bundles["mlp-bernoulli"].path, tmp_path / "bundle"))
+    return Path(shutil.copytree(tiny_bundles["mlp-bernoulli"].path, tmp_path / "bundle"))
 
 
 def _manifest(bundle: Path) -> dict:
@@ -31,7 +30,7 @@ def _write_manifest(bundle: Path, manifest: dict) -> None:
     (bundle / "manifest.json").write_text(json.dumps(manifest))
 
 
-def test_verify_checks_every_output(exported: Exported) -> None:
+def test_verify_checks_every_output(exported: TinyBundle) -> None:
     vae = exported.load()
     result = vae.verify()
     names = {f"encoder.{n}" for n in ("mean", "logvar")} | {f"decoder.{n}" for n in vae.decode_params(np.zeros(vae.latent_dim))}
@@ -44,7 +43,7 @@ def test_verify_checks_every_output(exported: Exported) -> None:
     assert result.summary().startswith("checked on this machine (cpu): worst output ")
 
 
-def test_vaekit_check_prints_the_figures(exported: Exported, capsys: pytest.CaptureFixture[str]) -> None:
+def test_vaekit_check_prints_the_figures(exported: TinyBundle, capsys: pytest.CaptureFixture[str]) -> None:
     assert main([str(exported.path), "--device", "cpu"]) == 0
     out = capsys.readouterr().out
     assert "decoder.image" in out and "encoder.mean" in out and "limit" in out
@@ -60,7 +59,7 @@ def test_a_decoder_from_another_model_fails(copy: Path, tmp_path: Path, capsys: 
     with __import__("torch").no_grad():
         for p in other.decoder.parameters():
             p.mul_(1.5)
-    heldout = np.random.default_rng(1).random((4, *CONFIGS["mlp-bernoulli"]["image_shape"]), dtype=np.float32)
+    heldout = random_images(tuple(TINY["mlp-bernoulli"]["image_shape"]), 4, seed=1)
     export_model(other, tmp_path / "other", heldout=heldout, provenance={"data": "other"})
     shutil.copy(tmp_path / "other" / "decoder.onnx", copy / "decoder.onnx")
     repin(copy, "decoder.onnx")  # checksums updated to match: only the vectors can tell

@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import onnxruntime as ort
 import pytest
-from runtime_helpers import Exported, random_images
+from bundle_helpers import TinyBundle, random_images
 
 pytestmark = [
     pytest.mark.cuda,
@@ -19,13 +19,13 @@ pytestmark = [
 ATOL = 1e-3  # GPU kernels (other reduction orders) differ slightly from CPU
 
 
-def test_cuda_is_really_used(exported: Exported) -> None:
+def test_cuda_is_really_used(exported: TinyBundle) -> None:
     vae = exported.load(device="cuda")
     assert vae.device == "cuda" and vae.providers[0] == "CUDAExecutionProvider"
     assert exported.load(device="auto").device == "cuda"
 
 
-def test_cuda_matches_cpu(exported: Exported) -> None:
+def test_cuda_matches_cpu(exported: TinyBundle) -> None:
     gpu, cpu = exported.load(device="cuda", batch_size=4), exported.load(device="cpu", batch_size=4)
     x = random_images(gpu.image_shape, 9)
     z = np.random.default_rng(0).normal(size=(9, gpu.latent_dim)).astype(np.float32)
@@ -39,13 +39,13 @@ def test_cuda_matches_cpu(exported: Exported) -> None:
     np.testing.assert_allclose(gpu.score(x, k=3), cpu.score(x, k=3), rtol=1e-4, atol=0.05)
 
 
-def test_conformance_vectors_pass_on_cuda(exported: Exported) -> None:
+def test_conformance_vectors_pass_on_cuda(exported: TinyBundle) -> None:
     """The bundle computes on the GPU what torch computed at export, within the same limits as on CPU."""
     result = exported.load(device="cuda").verify()
     assert result.checked and result.device == "cuda" and result.passed, result.summary()
 
 
-def test_concurrent_cuda_decodes(exported: Exported) -> None:
+def test_concurrent_cuda_decodes(exported: TinyBundle) -> None:
     vae = exported.load(device="cuda", batch_size=8)
     z = np.random.default_rng(0).normal(size=(6, 20, vae.latent_dim)).astype(np.float32)
     serial = [vae.decode(batch) for batch in z]

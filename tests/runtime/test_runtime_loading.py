@@ -12,8 +12,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 import pytest
-from bundle_helpers import repin
-from runtime_helpers import Exported, random_images
+from bundle_helpers import TinyBundle, TinyBundles, random_images, repin
 
 from vaekit.runtime import VAE, BundleError, DeviceError
 from vaekit.runtime.bundle import check_latent_pca
@@ -22,9 +21,9 @@ NO_CUDA = "CUDAExecutionProvider" not in ort.get_available_providers()
 
 
 @pytest.fixture
-def copy(exported_bundles: dict[str, Exported], tmp_path: Path) -> Path:
+def copy(tiny_bundles: TinyBundles, tmp_path: Path) -> Path:
     """A private copy of the Bernoulli bundle that a test may damage."""
-    return Path(shutil.copytree(exported_bundles["mlp-bernoulli"].path, tmp_path / "bundle"))
+    return Path(shutil.copytree(tiny_bundles["mlp-bernoulli"].path, tmp_path / "bundle"))
 
 
 def _edit_manifest(bundle: Path, drop: tuple[str, ...] = (), **changes: object) -> None:
@@ -161,7 +160,7 @@ def test_bad_load_options(copy: Path, kwargs: dict[str, object], match: str) -> 
         VAE.load(copy, **kwargs)
 
 
-def test_session_options_do_not_change_results(exported: Exported) -> None:
+def test_session_options_do_not_change_results(exported: TinyBundle) -> None:
     x = random_images(tuple(exported.model.config.image_shape), 3)
     default = exported.load().reconstruct(x)
     tuned = exported.load(intra_op_threads=1, inter_op_threads=1, graph_optimization="disable")

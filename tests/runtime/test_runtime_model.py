@@ -8,16 +8,17 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import onnxruntime as ort
 import pytest
-from runtime_helpers import Exported, random_images, torch_encode, torch_params
+from bundle_helpers import TinyBundle, random_images
+from runtime_helpers import torch_encode, torch_params
 
 from vaekit.runtime import VAE
-from vaekit.runtime.graphs import Graph
 from vaekit.runtime.prior import standard_normal
+from vaekit.runtime.sessions import Graph
 
 ATOL = 1e-4
 
 
-def test_attributes(vae: VAE, exported: Exported) -> None:
+def test_attributes(vae: VAE, exported: TinyBundle) -> None:
     cfg = exported.model.config
     assert vae.latent_dim == cfg.latent_dim and vae.image_shape == cfg.image_shape
     assert vae.likelihood == cfg.likelihood and vae.manifest["format_version"] == 1
@@ -25,7 +26,7 @@ def test_attributes(vae: VAE, exported: Exported) -> None:
     assert cfg.likelihood in repr(vae)
 
 
-def test_encode_decode_reconstruct_match_torch(vae: VAE, exported: Exported) -> None:
+def test_encode_decode_reconstruct_match_torch(vae: VAE, exported: TinyBundle) -> None:
     x = random_images(vae.image_shape, 12)  # 12 > batch_size 5: three chunks
     mean, logvar = vae.encode(x)
     t_mean, t_logvar = torch_encode(exported.model, x)
@@ -48,7 +49,7 @@ def test_single_inputs_give_batches_of_one(vae: VAE) -> None:
     assert vae.reconstruct((x[0] * 255).astype(np.uint8).transpose(1, 2, 0)).shape == (1, *vae.image_shape)
 
 
-def test_sample_is_seeded_and_matches_torch(vae: VAE, exported: Exported) -> None:
+def test_sample_is_seeded_and_matches_torch(vae: VAE, exported: TinyBundle) -> None:
     images = vae.sample(7, seed=11, temperature=0.5)
     np.testing.assert_array_equal(images, vae.sample(7, seed=11, temperature=0.5))
     assert not np.array_equal(images, vae.sample(7, seed=12, temperature=0.5))
@@ -66,7 +67,7 @@ def _slerp(a: np.ndarray, b: np.ndarray, t: float) -> np.ndarray:
     return (math.sin((1 - t) * omega) * a + math.sin(t * omega) * b) / math.sin(omega)
 
 
-def test_interpolate_between_latents_and_images(vae: VAE, exported: Exported) -> None:
+def test_interpolate_between_latents_and_images(vae: VAE, exported: TinyBundle) -> None:
     a, b = np.random.default_rng(0).normal(size=(2, vae.latent_dim)).astype(np.float32)
     ts = np.linspace(0, 1, 6)
     for method, expected in [("lerp", [(1 - t) * a + t * b for t in ts]), ("slerp", [_slerp(a, b, t) for t in ts])]:
@@ -81,7 +82,7 @@ def test_interpolate_between_latents_and_images(vae: VAE, exported: Exported) ->
     np.testing.assert_allclose(mixed[1], vae.decode(b)[0], atol=1e-6)
 
 
-def test_traverse(vae: VAE, exported: Exported) -> None:
+def test_traverse(vae: VAE, exported: TinyBundle) -> None:
     z = np.random.default_rng(0).normal(size=vae.latent_dim).astype(np.float32)
     values = [-2.0, 0.0, 3.0]
     grid = np.repeat(z[None], 3, axis=0)
@@ -91,7 +92,7 @@ def test_traverse(vae: VAE, exported: Exported) -> None:
         vae.traverse(z, vae.latent_dim, values)
 
 
-def _numpy_score(exported: Exported, x: np.ndarray, k: int, seed: int) -> np.ndarray:
+def _numpy_score(exported: TinyBundle, x: np.ndarray, k: int, seed: int) -> np.ndarray:
     """The score computed independently: torch for the networks, plain numpy formulas for the densities."""
     n, d = len(x), exported.model.config.latent_dim
     mean, logvar = torch_encode(exported.model, x)
@@ -117,14 +118,14 @@ def _numpy_score(exported: Exported, x: np.ndarray, k: int, seed: int) -> np.nda
 
 
 @pytest.mark.parametrize("k", [1, 7])
-def test_score_matches_independent_numpy(vae: VAE, exported: Exported, k: int) -> None:
+def test_score_matches_independent_numpy(vae: VAE, exported: TinyBundle, k: int) -> None:
     x = random_images(vae.image_shape, 6, seed=2)
     got = vae.score(x, k=k, seed=4)
     assert got.shape == (6,) and got.dtype == np.float64
     np.testing.assert_allclose(got, _numpy_score(exported, x, k, seed=4), rtol=1e-5, atol=1e-3)
 
 
-def test_score_is_seeded_and_independent_of_batch_size(exported: Exported) -> None:
+def test_score_is_seeded_and_independent_of_batch_size(exported: TinyBundle) -> None:
     x = random_images(tuple(exported.model.config.image_shape), 5, seed=3)
     small, big = exported.load(batch_size=2), exported.load(batch_size=256)
     for k in (1, 3, 7):  # k=7 > batch_size=2: one image's samples span several decoder calls
@@ -142,7 +143,7 @@ def test_score_bounds_are_sensible(vae: VAE) -> None:
         assert iwae.max() <= 0.0  # a probability of at most 1 per pixel
 
 
-def test_manifest_quantiles_come_from_score(exported: Exported) -> None:
+def test_manifest_quantiles_come_from_score(exported: TinyBundle) -> None:
     """Export records quantiles of `score` on the held-out images: the runtime reproduces them."""
     vae = exported.load()
     recorded = vae.manifest["score_quantiles"]
@@ -153,7 +154,7 @@ def test_manifest_quantiles_come_from_score(exported: Exported) -> None:
     np.testing.assert_allclose([recorded["q"][level] for level in levels], want, rtol=1e-6)
 
 
-def test_concurrent_calls_match_serial_ones(exported: Exported) -> None:
+def test_concurrent_calls_match_serial_ones(exported: TinyBundle) -> None:
     vae = exported.load(batch_size=4, intra_op_threads=1)
     z = np.random.default_rng(0).normal(size=(8, 10, vae.latent_dim)).astype(np.float32)
     x = random_images(vae.image_shape, 6)
@@ -182,7 +183,7 @@ def test_bad_pixels_in_a_later_chunk_are_caught(vae: VAE) -> None:
         vae.encode(x)
 
 
-def test_io_binding_path_matches_plain_runs(exported: Exported) -> None:
+def test_io_binding_path_matches_plain_runs(exported: TinyBundle) -> None:
     """The per-call IO binding used on CUDA, exercised here with CPU buffers so it runs everywhere."""
     plain = exported.load(batch_size=4)
     graphs = [Graph(ort.InferenceSession(str(plain.path / name), providers=["CPUExecutionProvider"]), "cpu")
@@ -195,7 +196,7 @@ def test_io_binding_path_matches_plain_runs(exported: Exported) -> None:
         np.testing.assert_array_equal(got, want)
 
 
-def test_default_batch_comes_from_a_byte_budget_and_the_image_size(exported: Exported) -> None:
+def test_default_batch_comes_from_a_byte_budget_and_the_image_size(exported: TinyBundle) -> None:
     from vaekit.runtime.chunks import DEFAULT_BUDGET_BYTES, RUNTIME_BYTES_PER_PIXEL, runtime_batch_size
 
     vae = exported.load()

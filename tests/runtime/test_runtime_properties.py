@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from bundle_helpers import TinyBundles
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
-from runtime_helpers import Exported
 
 from vaekit.runtime import VAE
 
@@ -69,13 +69,13 @@ def _refused(call, *args, **kwargs) -> None:
 
 
 @pytest.fixture
-def bernoulli(exported_bundles: dict[str, Exported]) -> VAE:
-    return exported_bundles["mlp-bernoulli"].load(batch_size=4)
+def bernoulli(tiny_bundles: TinyBundles) -> VAE:
+    return tiny_bundles["mlp-bernoulli"].load(batch_size=4)
 
 
 @pytest.fixture
-def gaussian(exported_bundles: dict[str, Exported]) -> VAE:
-    return exported_bundles["conv-gaussian"].load(batch_size=4)
+def gaussian(tiny_bundles: TinyBundles) -> VAE:
+    return tiny_bundles["conv-gaussian"].load(batch_size=4)
 
 
 def _image_methods(vae: VAE, bad: np.ndarray) -> None:

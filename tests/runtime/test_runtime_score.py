@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from runtime_helpers import Exported, random_images
+from bundle_helpers import TinyBundle, random_images
 
 from vaekit.runtime import load_image, save_png, sources, to_uint8
 from vaekit.runtime import score as score_cli
@@ -27,7 +27,7 @@ def _rows(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(f))
 
 
-def _mixed_folder(root: Path, exported: Exported) -> dict[str, Path]:
+def _mixed_folder(root: Path, exported: TinyBundle) -> dict[str, Path]:
     """Good images of the bundle's size and of another, nested; a text file named .png; a truncated PNG;
     and a file without an image suffix (ignored)."""
     c, h, w = exported.model.config.image_shape
@@ -57,7 +57,7 @@ def _reference(path: Path, low: float) -> Path:
     return copy
 
 
-def test_csv_of_a_mixed_folder(exported: Exported, tmp_path: Path) -> None:
+def test_csv_of_a_mixed_folder(exported: TinyBundle, tmp_path: Path) -> None:
     files = _mixed_folder(tmp_path / "photos", exported)
     out = tmp_path / "scores.csv"
     code = score_cli.main([str(exported.path), str(tmp_path / "photos"), "--out", str(out), "--quiet"])
@@ -79,7 +79,7 @@ def test_csv_of_a_mixed_folder(exported: Exported, tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("low, status", [(-1e9, score_cli.EXIT_OK), (1e9, score_cli.EXIT_UNUSUAL)])
-def test_exit_status_says_whether_anything_was_unusual(exported: Exported, tmp_path: Path, low: float,
+def test_exit_status_says_whether_anything_was_unusual(exported: TinyBundle, tmp_path: Path, low: float,
                                                         status: int) -> None:
     bundle = _reference(exported.path, low)
     image = save_png(to_uint8(random_images(tuple(exported.model.config.image_shape), 1)[0]), tmp_path / "x.png")
@@ -92,7 +92,7 @@ def test_exit_status_says_whether_anything_was_unusual(exported: Exported, tmp_p
                            "--quiet"]) == (score_cli.EXIT_UNREADABLE if low < 0 else score_cli.EXIT_UNUSUAL)
 
 
-def test_errors_are_one_line_and_write_nothing(exported: Exported, tmp_path: Path) -> None:
+def test_errors_are_one_line_and_write_nothing(exported: TinyBundle, tmp_path: Path) -> None:
     out = tmp_path / "s.csv"
     missing = subprocess.run([sys.executable, "-m", "vaekit.runtime.score", str(exported.path), str(tmp_path / "nope"),
                               "--out", str(out)], capture_output=True, text=True, timeout=120)
@@ -107,7 +107,7 @@ def test_errors_are_one_line_and_write_nothing(exported: Exported, tmp_path: Pat
     assert usage.value.code == score_cli.EXIT_USAGE
 
 
-def test_npz_is_streamed_and_the_grid_shows_the_lowest(exported: Exported, tmp_path: Path,
+def test_npz_is_streamed_and_the_grid_shows_the_lowest(exported: TinyBundle, tmp_path: Path,
                                                             monkeypatch: pytest.MonkeyPatch) -> None:
     shape = tuple(exported.model.config.image_shape)
     x = to_uint8(random_images(shape, 11, seed=3))
@@ -125,7 +125,7 @@ def test_npz_is_streamed_and_the_grid_shows_the_lowest(exported: Exported, tmp_p
     assert load_image(grid, shape[0]).shape[1] == 2 * tile + 3 * 4  # 4 tiles: 2 per row, padding 4
 
 
-def test_evaluation_matches_scikit_learn(exported: Exported, tmp_path: Path) -> None:
+def test_evaluation_matches_scikit_learn(exported: TinyBundle, tmp_path: Path) -> None:
     sklearn = pytest.importorskip("sklearn.metrics")
     shape = tuple(exported.model.config.image_shape)
     x = to_uint8(random_images(shape, 12, seed=5))
@@ -143,7 +143,7 @@ def test_evaluation_matches_scikit_learn(exported: Exported, tmp_path: Path) -> 
     assert [r["label"] for r in _rows(tmp_path / "s.csv")] == ["anomalous" if a else "normal" for a in labels]
 
 
-def test_normal_and_anomalous_folders(exported: Exported, tmp_path: Path) -> None:
+def test_normal_and_anomalous_folders(exported: TinyBundle, tmp_path: Path) -> None:
     shape = tuple(exported.model.config.image_shape)
     for name, seed in (("good", 1), ("bad", 2)):
         (tmp_path / name).mkdir()
@@ -185,7 +185,7 @@ def test_metrics_match_scikit_learn_with_ties() -> None:
             sklearn.average_precision_score(labels, -scores), abs=1e-12)
 
 
-def test_unusable_npz_files_are_rows_with_their_reason(exported: Exported, tmp_path: Path) -> None:
+def test_unusable_npz_files_are_rows_with_their_reason(exported: TinyBundle, tmp_path: Path) -> None:
     x = to_uint8(random_images(tuple(exported.model.config.image_shape), 2))
     np.savez(tmp_path / "two.npz", a=x, b=x)
     np.savez(tmp_path / "unlabelled.npz", x=x)

@@ -6,8 +6,9 @@ import subprocess
 import sys
 
 import numpy as np
+from bundle_helpers import TinyBundle
 from import_blocker import TORCH, blocking
-from runtime_helpers import Exported, torch_params
+from runtime_helpers import torch_params
 
 # A fresh interpreter in which any import of torch raises, before vaekit.runtime is imported.
 BLOCKED = blocking(TORCH) + """
@@ -22,7 +23,7 @@ print("ok")
 """
 
 
-def test_decode_where_torch_is_blocked(exported: Exported, tmp_path) -> None:
+def test_decode_where_torch_is_blocked(exported: TinyBundle, tmp_path) -> None:
     out = tmp_path / "decoded.npy"
     result = subprocess.run([sys.executable, "-c", BLOCKED, str(exported.path), str(out)],
                             capture_output=True, text=True, timeout=120)

@@ -16,8 +16,8 @@ from train_helpers import tiny_config, trained
 
 from vaekit.train import RunError, TrainConfig, TrainingError, load_run, train
 from vaekit.train.budget import EVAL_MIN_S
-from vaekit.train.trainer import Interrupts
 from vaekit.train.cli import main as train_main
+from vaekit.train.trainer import Interrupts
 
 
 def _weights(run: Path) -> dict[str, torch.Tensor]:

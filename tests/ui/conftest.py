@@ -7,19 +7,19 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from ui_helpers import CONFIGS, export_tiny, free_port
+from bundle_helpers import TinyBundles
+from ui_helpers import BUNDLES, free_port
 
 from vaekit.runtime import VAE
 
 
 @pytest.fixture(scope="session")
-def ui_bundles(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """Every configuration exported once per session (export is the slow part)."""
-    out = tmp_path_factory.mktemp("ui-bundles")
-    return {name: export_tiny(name, out) for name in CONFIGS}
+def ui_bundles(tiny_bundles: TinyBundles) -> dict[str, Path]:
+    """The UI tests' bundles (ui_helpers.BUNDLES) by their names here, from the shared `tiny_bundles`."""
+    return {name: tiny_bundles[tiny].path for name, tiny in BUNDLES.items()}
 
 
-@pytest.fixture(scope="session", params=sorted(CONFIGS))
+@pytest.fixture(scope="session", params=sorted(BUNDLES))
 def handlers(request: pytest.FixtureRequest, ui_bundles: dict[str, Path], tmp_path_factory: pytest.TempPathFactory):
     """The app's handlers on each bundle in turn, writing GIFs into a temporary folder."""
     from vaekit.ui.handlers import Handlers

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from bundle_helpers import N_HELDOUT
 from PIL import Image
-from ui_helpers import N_HELDOUT, write_image
+from ui_helpers import write_image
 
 from vaekit.runtime import VAE
 from vaekit.runtime.bundle import latent_pca

@@ -9,13 +9,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from bundle_helpers import fail_the_swap
 from ui_browser import chromium_missing
 from web_site import SOFTWARE_WEBGPU, canvas_pixels, serve, site_page
 
 from vaekit.runtime import VAE
 from vaekit.ui import site_cli
 from vaekit.ui.display import STRIP_PX, enlarge, tile
-from vaekit.ui.site import ORT_FILES, build_site
+from vaekit.ui.site import ORT_FILES, SiteError, build_site
 
 needs_browser = pytest.mark.skipif(chromium_missing() is not None, reason=str(chromium_missing()))
 LEVELS = 2  # uint8 levels that wasm and the Python runtime's CPU kernels may differ by after rounding
@@ -45,6 +46,18 @@ def test_the_command_refuses_with_one_line(ui_bundles: dict[str, Path], tmp_path
     assert site_cli.main([str(ui_bundles["gray"]), "--out", str(tmp_path / "s"), "--force"]) == 0
     assert site_cli.main([str(tmp_path / "nothing"), "--out", str(tmp_path / "t")]) == 1
     assert "does not exist" in capsys.readouterr().err and not (tmp_path / "t").exists()
+
+
+def test_a_failed_swap_keeps_the_old_site(ui_bundles: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """--force over a site: when the new site cannot be moved in, the old one comes back whole and the error says so."""
+    out = build_site(ui_bundles["gray"], tmp_path / "site")
+    before = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    fail_the_swap(monkeypatch)
+    with pytest.raises(SiteError, match="No space left on device.*nothing was changed there"):
+        build_site(ui_bundles["rgb"], out, force=True)
+    monkeypatch.undo()
+    assert {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+    assert [p.name for p in tmp_path.iterdir()] == ["site"]
 
 
 @pytest.mark.browser

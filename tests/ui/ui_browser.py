@@ -1,4 +1,4 @@
-"""Headless Debian Chromium for the browser test and the README screenshots (never a downloaded browser)."""
+"""Headless Debian Chromium for the browser tests and the README screenshots (never a downloaded browser)."""
 
 from __future__ import annotations
 
@@ -24,20 +24,29 @@ def chromium_missing() -> str | None:
 
 
 @contextmanager
-def browser_page(url: str, requests: list[str] | None = None, **context: Any) -> Iterator[Any]:
-    """A fresh page of headless Chromium at `url`, the app fully rendered; every URL the page requests
-    is appended to `requests` when given."""
+def chromium_page(url: str, requests: list[str] | None = None, args: list[str] = CHROMIUM_ARGS,
+                  **context: Any) -> Iterator[Any]:
+    """A fresh page of headless Chromium (launched with `args`) at `url`, once its HTML has loaded; every URL the
+    page requests is appended to `requests` when given."""
     from playwright.sync_api import sync_playwright
 
     os.environ.setdefault("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=args)
         try:
             page = browser.new_page(viewport=VIEWPORT, **context)
             if requests is not None:
                 page.on("request", lambda request: requests.append(request.url))
             page.goto(url, wait_until="domcontentloaded")
-            page.locator("#sample-grid img").wait_for(state="visible", timeout=30_000)
             yield page
         finally:
             browser.close()
+
+
+@contextmanager
+def browser_page(url: str, requests: list[str] | None = None, **context: Any) -> Iterator[Any]:
+    """A fresh page of headless Chromium at `url`, the app fully rendered; every URL the page requests
+    is appended to `requests` when given."""
+    with chromium_page(url, requests, **context) as page:
+        page.locator("#sample-grid img").wait_for(state="visible", timeout=30_000)
+        yield page

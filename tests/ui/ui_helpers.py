@@ -12,29 +12,9 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-# Two tiny untrained models: grayscale MLP (the digits layout) and a 64x64 RGB conv (sigma-VAE variance)
-# with more latent dimensions than the Explore tab has sliders.
-CONFIGS: dict[str, dict[str, Any]] = {
-    "gray": {"kind": "mlp", "image_shape": [1, 8, 8], "latent_dim": 3, "likelihood": "bernoulli", "hidden": [16]},
-    "rgb": {"kind": "conv", "image_shape": [3, 64, 64], "latent_dim": 12, "likelihood": "gaussian", "hidden": [],
-            "conv_channels": [4, 4, 8, 8], "variance": "shared"},
-}
-N_HELDOUT = 32
-
-
-def export_tiny(name: str, out: Path) -> Path:
-    """Export the untrained model `name` of CONFIGS (seeded weights) to a bundle under `out`."""
-    import torch
-
-    from vaekit.export import export_model
-    from vaekit.train.models import build_model
-
-    torch.manual_seed(0)
-    model = build_model(CONFIGS[name]).eval()
-    heldout = np.random.default_rng(1).random((N_HELDOUT, *CONFIGS[name]["image_shape"]), dtype=np.float32)
-    provenance = {"data": f"random {name} test images", "epochs": 1, "steps": 3, "metrics": {"test_elbo": -40.5},
-                  "test_nll": 39.25, "test_nll_k": 10, "test_nll_images": N_HELDOUT, "test_bits_per_dim": 0.125}
-    return export_model(model, out / name, heldout=heldout, provenance=provenance)
+# The bundles of the UI tests, by the names the tests use (bundle_helpers.TINY): grayscale MLP (the digits
+# layout) and a 64x64 RGB conv (sigma-VAE variance) with more latent dimensions than the Explore tab has sliders.
+BUNDLES = {"gray": "mlp-bernoulli", "rgb": "conv-rgb64"}
 
 
 def write_image(path: Path, size: tuple[int, int] = (24, 32), mode: str = "L", seed: int = 0) -> Path:

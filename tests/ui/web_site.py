@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import functools
 import http.server
-import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -13,12 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from ui_browser import CHROMIUM, CHROMIUM_ARGS, VIEWPORT
+from ui_browser import CHROMIUM_ARGS, chromium_page
 
-READY = "body[data-state]"
+READY = "body[data-state]"  # app.mjs sets data-state to "ready" or "error" once the page has loaded or failed
 # WebGPU without a GPU: Chromium's software adapter (SwiftShader), so the page's WebGPU path runs on any machine.
 SOFTWARE_WEBGPU = [a for a in CHROMIUM_ARGS if a != "--disable-gpu"] + [
-    "--enable-unsafe-webgpu", "--enable-features=Vulkan,WebGPU", "--use-angle=swiftshader", "--use-webgpu-adapter=swiftshader"]  # app.mjs sets data-state to "ready" or "error" once the page has loaded or failed  # noqa: E501 (a table row or browser flags, kept on one line)
+    "--enable-unsafe-webgpu", "--enable-features=Vulkan,WebGPU", "--use-angle=swiftshader", "--use-webgpu-adapter=swiftshader"]
 
 
 class QuietHandler(http.server.SimpleHTTPRequestHandler):
@@ -45,20 +44,9 @@ def site_page(url: str, requests: list[str] | None = None, timeout_ms: int = 120
               args: list[str] = CHROMIUM_ARGS) -> Iterator[Any]:
     """A fresh headless Chromium page at `url` (launched with `args`), once the site has loaded (or failed); every
     URL it requests is appended to `requests` when given."""
-    from playwright.sync_api import sync_playwright
-
-    os.environ.setdefault("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=args)
-        try:
-            page = browser.new_page(viewport=VIEWPORT)
-            if requests is not None:
-                page.on("request", lambda request: requests.append(request.url))
-            page.goto(url, wait_until="domcontentloaded")
-            page.locator(READY).wait_for(state="attached", timeout=timeout_ms)
-            yield page
-        finally:
-            browser.close()
+    with chromium_page(url, requests, args) as page:
+        page.locator(READY).wait_for(state="attached", timeout=timeout_ms)
+        yield page
 
 
 def canvas_pixels(page: Any, selector: str) -> np.ndarray:

@@ -1,4 +1,5 @@
-"""One ONNX graph ready to run: a session plus, on CUDA, per-call IO binding."""
+"""Running a bundle's ONNX graphs: `Graph`, one onnxruntime session plus, on CUDA, per-call IO binding.
+(export/graphs.py makes the graphs from torch modules; this module only runs them.)"""
 
 from __future__ import annotations
 
