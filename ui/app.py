@@ -10,6 +10,7 @@ from __future__ import annotations
 import atexit
 import errno
 import functools
+import importlib.util
 import logging
 import os
 import shutil
@@ -277,10 +278,21 @@ def launch_settings(bundle: str | os.PathLike[str]) -> dict[str, Any]:
     }
 
 
+def preload_matplotlib() -> None:
+    """Import matplotlib now, where it is installed, with the non-interactive Agg backend unless one is chosen.
+
+    Gradio switches matplotlib's backend around every call; left to the first call, that import (0.1 s, or 0.7 s
+    when it must also pick a backend) would stall every request queued behind it."""
+    if importlib.util.find_spec("matplotlib") is not None:
+        os.environ.setdefault("MPLBACKEND", "agg")
+        importlib.import_module("matplotlib")
+
+
 def serve(bundle: str | os.PathLike[str], host: str = "127.0.0.1", port: int = 7860, share: bool = False, *,
           device: str = "auto") -> gr.Blocks:
     """Build the app and start serving it on `host`:`port` (plus a public gradio.live link with `share`)
     in a background thread; `app.local_url` is its address, `app.close()` stops it."""
+    preload_matplotlib()
     app = build_app(bundle, device=device)
     try:
         app.launch(server_name=host, server_port=port, share=share, prevent_thread_lock=True, quiet=True,
