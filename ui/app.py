@@ -53,7 +53,7 @@ SAMPLE_BATCH = 32
 # with HTTP 503 "queue full" rather than left waiting longer than a client would. REQUEST_SECONDS is the server
 # time one unbatched API call takes (POST, run, result stream; 2 cores, calls arriving together; about 20 ms for
 # /new_seed or /explore, measured as benchmarks/load.py does). The queue is shared, so the slower, unbatched calls
-# set its bound; batched /sample calls (16 images) cost about 8 ms each, so a queue full of them empties in 3 to 5 s.
+# set its bound; batched /sample calls (16 images) cost 8 to 11 ms each, so a queue full of them empties in 3 to 5 s.
 QUEUE_TIMEOUT = 10.0
 REQUEST_SECONDS = 0.025
 QUEUE_SIZE = int(QUEUE_TIMEOUT / REQUEST_SECONDS)
