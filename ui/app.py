@@ -10,6 +10,8 @@ from __future__ import annotations
 import atexit
 import errno
 import functools
+import gc
+import importlib.util
 import logging
 import os
 import shutil
@@ -19,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import gradio as gr
+from PIL import Image as PILImage
 
 from vaekit.runtime import VAE, BundleError
 from vaekit.runtime.errors import VaekitError
@@ -41,15 +44,21 @@ log = logging.getLogger("vaekit.ui")
 API_NAMES = ("sample", "new_seed", "interpolate_seeds", "interpolate_images", "explore", "explore_center",
              "explore_random", "reconstruct", "model")
 CONCURRENCY = 2  # runs of one endpoint at once; the rest wait in the queue, first come first served
+# /sample calls waiting in the queue together run as one batch of up to SAMPLE_BATCH calls. Gradio's fixed cost of a
+# run (state for each of the page's ~70 components, thread hops, backend switching; several ms under the interpreter
+# lock, against 0.2 ms for 16 samples) is then paid once per batch rather than once per call. Its price: gradio has
+# one outcome per batch, so a call with a bad value (n over 100, a seed out of range) fails the calls batched with it.
+SAMPLE_BATCH = 32
 # The queue holds what the server drains within QUEUE_TIMEOUT; beyond that, a request is turned away at once
 # with HTTP 503 "queue full" rather than left waiting longer than a client would. REQUEST_SECONDS is the server
-# time one API call takes (POST, run, result stream; /sample of 16 images, 2 cores, calls arriving together:
-# benchmarks/load.py measures it). Heavier calls (100 samples, uploads) drain slower, but still within seconds.
+# time one unbatched API call takes (POST, run, result stream; 2 cores, calls arriving together; about 20 ms for
+# /new_seed or /explore, measured as benchmarks/load.py does). The queue is shared, so the slower, unbatched calls
+# set its bound; batched /sample calls (16 images) cost 8 to 11 ms each, so a queue full of them empties in 3 to 5 s.
 QUEUE_TIMEOUT = 10.0
 REQUEST_SECONDS = 0.025
 QUEUE_SIZE = int(QUEUE_TIMEOUT / REQUEST_SECONDS)
 STATUS_EVERY = 1.0  # seconds between queue-position updates ("auto" sends one to every waiting call per job: n^2)
-SESSIONS = 2 * QUEUE_SIZE  # per-visitor state gradio keeps (every API call is a session); the oldest go first
+SESSIONS = 2 * QUEUE_SIZE  # per-visitor state gradio keeps (one per unbatched API call, one per /sample batch); oldest go first
 CACHE_CLEANUP = (600, 3600)  # every 10 minutes, delete uploads and results older than an hour
 DEFAULTS = {"n": 36, "seed": 0, "temperature": 1.0, "seed_b": 1, "steps": 10, "method": "slerp"}
 STYLE = (Path(__file__).with_name("style.css")).read_text(encoding="utf-8")
@@ -113,8 +122,13 @@ def _sample_tab(h: Handlers) -> None:
                 new = gr.Button("New seed", elem_id="new-seed-button")
         grid = gr.Image(h.sample(DEFAULTS["n"], DEFAULTS["seed"], DEFAULTS["temperature"]), label="Samples",
                         elem_id="sample-grid", scale=2, **IMAGE)
-    gr.on([go.click, seed.submit, n.release, temperature.release], shown(h.sample), [n, seed, temperature], grid,
-          api_name="sample")
+
+    def sample_batch(ns: list[int], seeds: list[int], temperatures: list[float]) -> list[list[PILImage.Image]]:
+        """The grids of the /sample calls that waited in the queue together (gradio's batch=True)."""
+        return [[h.sample(*call) for call in zip(ns, seeds, temperatures)]]
+
+    gr.on([go.click, seed.submit, n.release, temperature.release], shown(sample_batch), [n, seed, temperature], grid,
+          api_name="sample", batch=True, max_batch_size=SAMPLE_BATCH)
     new.click(shown(h.new_seed), [n, temperature], [seed, grid], api_name="new_seed")
 
 
@@ -265,10 +279,21 @@ def launch_settings(bundle: str | os.PathLike[str]) -> dict[str, Any]:
     }
 
 
+def preload_matplotlib() -> None:
+    """Import matplotlib now, where it is installed, with the non-interactive Agg backend unless one is chosen.
+
+    Gradio switches matplotlib's backend around every call; left to the first call, that import (0.1 s, or 0.7 s
+    when it must also pick a backend) would stall every request queued behind it."""
+    if importlib.util.find_spec("matplotlib") is not None:
+        os.environ.setdefault("MPLBACKEND", "agg")
+        importlib.import_module("matplotlib")
+
+
 def serve(bundle: str | os.PathLike[str], host: str = "127.0.0.1", port: int = 7860, share: bool = False, *,
           device: str = "auto") -> gr.Blocks:
     """Build the app and start serving it on `host`:`port` (plus a public gradio.live link with `share`)
     in a background thread; `app.local_url` is its address, `app.close()` stops it."""
+    preload_matplotlib()
     app = build_app(bundle, device=device)
     try:
         app.launch(server_name=host, server_port=port, share=share, prevent_thread_lock=True, quiet=True,
@@ -277,4 +302,9 @@ def serve(bundle: str | os.PathLike[str], host: str = "127.0.0.1", port: int = 7
         hint = ("is something else using that port? Choose another port (vaekit-ui --port)"
                 if e.errno in (None, errno.EADDRINUSE) else "choose another --host or --port")
         raise VaekitError(f"cannot serve on {host}:{port}: {e.strerror or e}; {hint}") from e
+    # What start-up built (gradio, the app, the model: some 200,000 objects) lives as long as the server. Frozen,
+    # the collector never scans it again, so a full collection (one every few hundred calls) no longer stalls every
+    # request for 0.1 to 0.3 s.
+    gc.collect()
+    gc.freeze()
     return app
