@@ -18,10 +18,10 @@ WHY = {
                    "sigmoid plus a separate BCE, the per-tensor Adam loop, now one fused AdamW pass), and the rest "
                    "is matmul time both pay. More would take lower precision (bf16 matmuls) or another batch size, "
                    "which this comparison rules out.",
-    "quality": "the recipe's network (784-512-256-32) costs about 1.7x the reference's per image, so it trains "
-               "fewer epochs in the same time, and what it gains from size, the cosine schedule and the KL warm-up "
-               "is a nat or two, not five. Variants tried at 60 s (batch 256 with lr 3e-3: the same NLL; training "
-               "the IWAE bound with k=5: about 5 nats worse, too few epochs) did not close the gap.",
+    "quality": "on dynamically binarized Fashion-MNIST most of the NLL is the coin-flip noise of grey pixels, which "
+               "no model removes: the IWAE bound is within about 0.1 nat of the ELBO, so the latent code carries little "
+               "that a better posterior or prior could gain, and the levers tried (see \"What the recipe tried\") "
+               "moved the NLL by a nat or less at equal time.",
     "decode_b1_ratio": "at batch 1 the arithmetic takes microseconds; both sides are dominated by fixed per-call "
                        "costs (vaekit.runtime's argument checks and onnxruntime's `session.run`, tens of "
                        "microseconds), which bounds the ratio from below.",
@@ -51,8 +51,8 @@ def section(minutes: float, note: str) -> str:
         "`make bench` (= `.venv/bin/python benchmarks/run_all.py [--data PATH] [--threads N]`) runs three scripts,",
         "each of which also runs alone, prints its table and writes `benchmarks/results/<name>.json`:",
         "`train_speed.py` (vaekit's trainer against the pytorch/examples VAE loop, same network and batch,",
-        "alternating runs), `quality.py` (test NLL against training time, reference recipe against vaekit's",
-        "recommended recipe, plot in `benchmarks/results/quality.png`) and `inference.py` (vaekit.runtime",
+        "alternating runs), `quality.py` (test NLL at equal time budgets, vaekit's `--max-time` against the",
+        "reference and pythae's default VAE, plot in `benchmarks/results/quality.png`) and `inference.py` (vaekit.runtime",
         "against torch eager on the same weights). Data: `../shared/data/fashion-mnist.npz` by default.",
         "",
         f"Latest run: {first.get('date', '?')}, {m.get('cpu', '?')} (SIMD: {', '.join(m.get('simd', [])) or 'not recorded'}), "
@@ -83,22 +83,7 @@ def section(minutes: float, note: str) -> str:
                           f"peak (the target's 60% mark), but the reference reached {speed['reference_share_of_peak']:.0%} "
                           f"here, not the 40% the target assumed: {WHY['train_speed']}")
     if quality:
-        lines += [
-            f"**Quality for time** (test NLL, IWAE k={quality['k']}, {quality['n_images']} dynamically binarized test "
-            f"images, lower is better; the final IWAE evaluation is not counted in the training time, while vaekit's clock "
-            f"includes its per-epoch held-out ELBO pass and checkpoints, which the reference skips). vaekit's recipe: "
-            f"{quality['vaekit_recipe']}.",
-            "",
-            "| training time | reference NLL | vaekit NLL | vaekit better by (target >= 5 nats) |",
-            "|---|---|---|---|",
-        ]
-        for r, v, g in zip(quality["reference"], quality["vaekit"], quality["gain_nats"]):
-            lines.append(f"| {r['budget_s']:g} s | {r['test_nll']:.2f} ({r['epochs']:.1f} epochs) | {v['test_nll']:.2f} "
-                         f"({v['epochs']:.1f} epochs in {v['train_s']:.0f} s) | {g:+.2f} ({_mark(g >= quality['target_nats'])}) |")
-            if g < quality["target_nats"]:
-                misses.append(f"Quality at {r['budget_s']:g} s: vaekit is {g:+.2f} nats against the reference, "
-                              f"{quality['target_nats'] - g:.2f} nats short of the 5-nat target: {WHY['quality']}")
-        lines += ["", "![test NLL against training time](benchmarks/results/quality.png)", ""]
+        lines += _quality_lines(quality, misses)
     if inference:
         lines += _inference_lines(inference, misses)
     if misses:
@@ -106,6 +91,30 @@ def section(minutes: float, note: str) -> str:
     else:
         lines += ["Every target was met in this run.", ""]
     return "\n".join(lines)
+
+
+def _quality_lines(quality: dict[str, Any], misses: list[str]) -> list[str]:
+    lines = [
+        f"**Quality for time** (test NLL, IWAE k={quality['k']}, {quality['n_images']} dynamically binarized test images, "
+        "nats, lower is better). vaekit is `vaekit-train --data D --max-time B` as a user runs it, a fresh process whose "
+        "budget covers everything from its start (Python, data, planning, held-out passes, grids, checkpoints; only the "
+        "final NLL estimate is not counted); the peers' clocks count their training loops only. vaekit's recipe: "
+        f"{quality['vaekit_recipe']}.",
+        "",
+        "| data | budget | reference (pytorch/examples) | pythae default VAE | vaekit | vaekit better than the best peer by (target >= 5) |",
+        "|---|---|---|---|---|---|",
+    ]
+    for case in quality["cases"]:
+        for i, v in enumerate(case["vaekit"]):
+            gain = case["gain_nats"][i]
+            peer = lambda n: f"{case[n][i]['test_nll']:.2f} ({case[n][i]['epochs']:.1f} ep)" if n in case else "not installed"  # noqa: E731
+            lines.append(f"| {case['case']} ({case['train_images']:,} images) | {v['budget_s']:g} s | {peer('reference')} | "
+                         f"{peer('pythae')} | {v['test_nll']:.2f} ({v['epochs']:.1f} ep; command {v['command_s']:.0f} s, of "
+                         f"which final NLL {v['final_nll_s']:.0f} s) | {gain:+.2f} ({_mark(gain >= quality['target_nats'])}) |")
+            if gain < quality["target_nats"]:
+                misses.append(f"Quality, {case['case']} at {v['budget_s']:g} s: vaekit is {gain:+.2f} nats against the best "
+                              f"peer, {quality['target_nats'] - gain:.2f} nats short of the 5-nat target: {WHY['quality']}")
+    return [*lines, "", "![test NLL against training time](benchmarks/results/quality.png)", ""]
 
 
 def _inference_lines(inf: dict[str, Any], misses: list[str]) -> list[str]:
