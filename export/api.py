@@ -29,6 +29,7 @@ from .errors import ExportError
 from .graphs import export_graphs, finish_graphs
 from .manifest import build_manifest, check_provenance, file_entries
 from .parity import check_parity
+from .quantization import quantization_record
 from .scores import heldout_figures
 from .target import check_target, staged
 
@@ -84,7 +85,8 @@ def export_model(
     graphs, parity = check_parity(reference, lambda simplified: finish_graphs(plain, precision, simplified), images,
                                   precision)
     vectors, conformance = conformance_vectors(reference, images, parity)
-    manifest = build_manifest(cfg, precision, check_provenance(provenance), parity)
+    quantization = quantization_record(plain) if precision == "int8" else None
+    manifest = build_manifest(cfg, precision, check_provenance(provenance), parity, quantization)
     runtime = RuntimeVAE.from_graphs(manifest, graphs[ENCODER_FILE], graphs[DECODER_FILE])
     files = {**graphs, **vectors}
     manifest.update(heldout_figures(runtime, images), conformance=conformance, files=file_entries(files))

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import copy
-import tempfile
 import warnings
 from collections.abc import Callable
-from pathlib import Path
 
 import onnx
 import onnxscript
@@ -26,6 +24,7 @@ from vaekit.runtime.bundle import (
 from vaekit.train.models import VAEModule
 
 from .errors import ExportError
+from .quantization import quantize_int8
 
 OPSET = 18
 EXPORTER = "torch.onnx.export(dynamo=True, optimize=False)"
@@ -126,42 +125,11 @@ def export_graphs(model: VAEModule, precision: str) -> dict[str, onnx.ModelProto
 
 
 def finish_graphs(graphs: dict[str, onnx.ModelProto], precision: str, simplified: bool) -> dict[str, bytes]:
-    """The files to write, {name: bytes}: `graphs` simplified (or not), then quantized for int8."""
+    """The files to write, {name: bytes}: `graphs` simplified (or not), then quantized for int8 (each graph in
+    the scheme `quantization.scheme_for` picks)."""
     if simplified:
         graphs = {name: simplify(graph, name) for name, graph in graphs.items()}
     if precision == "int8":
-        graphs = {name: quantize_int8(graph, name) for name, graph in graphs.items()}
+        graphs = {name: _checked(lambda g=graph: quantize_int8(g), f"quantizing the {name} graph to int8")
+                  for name, graph in graphs.items()}
     return {name: graph.SerializeToString() for name, graph in graphs.items()}
-
-
-# onnxruntime's dynamic quantization, in a scheme whose integer arithmetic is exact on every CPU.
-# With 8-bit signed weights, onnxruntime's U8S8 kernels for AVX2 and AVX-512 without VNNI add pairs of
-# uint8 x int8 products in saturating 16-bit lanes (vpmaddubsw) and lose accuracy; VNNI and ARM kernels
-# do not. Weights reduced to 7 bits (reduce_range) cannot saturate, so every kernel computes the same
-# integer sums and a bundle matches torch equally well wherever it runs; one scale per output channel
-# (per_channel) wins back most of the bit lost. See docs/bundle-format.md ("int8").
-QUANTIZATION = {
-    "method": "onnxruntime.quantization.quantize_dynamic",
-    "weight_type": "QInt8",
-    "per_channel": True,
-    "reduce_range": True,
-    "activations": "uint8, scale computed per tensor at run time (DynamicQuantizeLinear)",
-}
-
-
-def quantize_int8(model: onnx.ModelProto, what: str) -> onnx.ModelProto:
-    """`model` with int8 Conv and linear weights (QUANTIZATION's scheme), after onnxruntime's recommended
-    pre-processing (ONNX shape inference and basic optimization; its symbolic shape inference, meant for
-    transformers, cannot read the exporter's Constant nodes)."""
-    from onnxruntime.quantization import QuantType, quant_pre_process, quantize_dynamic
-
-    def quantize() -> onnx.ModelProto:
-        with tempfile.TemporaryDirectory() as tmp:
-            source, prepared, quantized = (Path(tmp) / f"{step}.onnx" for step in ("source", "prepared", "quantized"))
-            onnx.save(model, source)  # a path, not a ModelProto: the pre-processing mishandles in-memory models
-            quant_pre_process(source, prepared, skip_symbolic_shape=True)
-            quantize_dynamic(prepared, quantized, weight_type=QuantType.QInt8,
-                             per_channel=QUANTIZATION["per_channel"], reduce_range=QUANTIZATION["reduce_range"])
-            return onnx.load(quantized)
-
-    return _checked(quantize, f"quantizing the {what} graph to int8")

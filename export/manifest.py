@@ -17,7 +17,7 @@ from vaekit.runtime.version import vaekit_version
 from vaekit.train.models import ModelConfig
 
 from .errors import ExportError
-from .graphs import EXPORTER, OPSET, QUANTIZATION
+from .graphs import EXPORTER, OPSET
 
 
 def producer() -> dict[str, str]:
@@ -43,9 +43,10 @@ def check_provenance(provenance: Any) -> dict[str, Any]:
     return provenance
 
 
-def build_manifest(cfg: ModelConfig, precision: str, provenance: dict[str, Any], parity: dict[str, Any]) -> dict[str, Any]:
-    """Every manifest key that describes the model and its export; `files`, `conformance`, `score_quantiles`
-    and `latent_pca` are added once the graphs are final."""
+def build_manifest(cfg: ModelConfig, precision: str, provenance: dict[str, Any], parity: dict[str, Any],
+                   quantization: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Every manifest key that describes the model and its export (`quantization`, each int8 graph's scheme, for
+    int8 bundles); `files`, `conformance`, `score_quantiles` and `latent_pca` are added once the graphs are final."""
     manifest = {
         "format": FORMAT_NAME,
         "format_version": FORMAT_VERSION,
@@ -61,8 +62,8 @@ def build_manifest(cfg: ModelConfig, precision: str, provenance: dict[str, Any],
         "parity": parity,
         "exported_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
-    if precision == "int8":
-        manifest["quantization"] = QUANTIZATION
+    if quantization is not None:
+        manifest["quantization"] = quantization
     return manifest
 
 

@@ -192,8 +192,12 @@ def test_reduced_precision_graphs(bundle: Bundle) -> None:
         ops = {n.op_type for n in model.graph.node}
         if bundle.precision == "float16":
             assert weights == {onnx.TensorProto.FLOAT16}
-        elif bundle.precision == "int8":
-            assert onnx.TensorProto.INT8 in weights and "DynamicQuantizeLinear" in ops
+        elif bundle.precision == "int8":  # integer products (MLP), or int8 weights turned into float32 (conv)
+            scheme = json.loads((bundle.path / "manifest.json").read_text())["quantization"][name]["scheme"]
+            assert onnx.TensorProto.INT8 in weights
+            assert ("DynamicQuantizeLinear" in ops) == (scheme == "dynamic") and ("Conv" in ops) == (scheme == "weights")
+            initializers = {t.name for t in model.graph.initializer}
+            assert not any(n.input[1] in initializers for n in model.graph.node if n.op_type in ("Conv", "Gemm", "MatMul"))
         else:
             assert weights == {onnx.TensorProto.FLOAT}
 

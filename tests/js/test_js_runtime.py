@@ -35,6 +35,7 @@ def test_node_unit_tests_pass_without_bundles() -> None:
 @pytest.mark.slow
 def test_node_runs_every_bundle_kind_like_python(tmp_path: Path) -> None:
     names = write_bundles(tmp_path)
+    assert len(names) == 12  # float32, float16, int8 x mlp, conv x bernoulli, gaussian
     done = node_test({"VAEKIT_JS_BUNDLES": str(tmp_path)})
     assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-3000:]
     assert "fail 0" in done.stdout and all(name in done.stdout for name in names)
