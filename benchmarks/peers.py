@@ -46,7 +46,7 @@ class PythaeDefault:
             self.optimizer.zero_grad()
             out.loss.backward()
             self.optimizer.step()
-            total += float(out.loss) * len(data)
+            total += float(out.loss.detach()) * len(data)
             seen += len(data)
             if stop():
                 break
