@@ -58,6 +58,7 @@ PROBE_SECONDS, PROBE_SHARE, PROBE_MAX_STEPS = 2.0, 0.01, 200
 # the clock, so the cap only matters if the machine gets much faster), and the speed is re-measured as a moving
 # average over about 1/STEP_SMOOTHING steps.
 FIT_HEADROOM, STEP_SMOOTHING = 2.0, 0.02
+PROGRESS_EVAL_IMAGES = 1000  # held-out images of the periodic pass (the closing pass takes them all)
 
 
 def _generator(seed: int, stream: int, device: torch.device | str = "cpu") -> torch.Generator:
@@ -228,12 +229,14 @@ class Trainer:
 
     # ----- evaluation and outputs -----
     @torch.no_grad()
-    def evaluate(self, model: VAEModule) -> dict[str, float]:
-        """Held-out ELBO, reconstruction and KL (nats per image) with fixed noise."""
+    def evaluate(self, model: VAEModule, images: torch.Tensor | None = None) -> dict[str, float]:
+        """Held-out ELBO, reconstruction and KL (nats per image) with fixed noise, on `images` (default: all
+        held-out images)."""
         model.eval()
+        images = self.test_x if images is None else images
         g = _generator(self.cfg.seed, EVAL_SEED_OFFSET)
         sums = {"elbo": 0.0, "recon": 0.0, "kl": 0.0}
-        for xb in self.test_x.split(eval_chunk(self.model_cfg)):
+        for xb in images.split(eval_chunk(self.model_cfg)):
             xb = unit(xb)
             eps = torch.randn(len(xb), self.model_cfg.latent_dim, generator=g).to(self.device)
             recon, kl_dims, _ = elbo_terms(model, xb, eps)
@@ -242,7 +245,7 @@ class Trainer:
             sums["recon"] += float(-recon.sum())
             sums["kl"] += float(kl.sum())
         model.train()
-        return {key: value / len(self.test_x) for key, value in sums.items()}
+        return {key: value / len(images) for key, value in sums.items()} | {"images": len(images)}
 
     def _decode(self, model: VAEModule, z: torch.Tensor) -> torch.Tensor:
         """The decoder's images for latents `z`, in chunks of the evaluation budget."""
@@ -291,10 +294,13 @@ class Trainer:
             ckpt.append_metrics(self.run_dir, record)
 
     # ----- chores: held-out pass, image grids, checkpoints -----
-    def evaluate_now(self, state: State) -> None:
+    def evaluate_now(self, state: State, closing: bool = False) -> None:
+        """The held-out pass: on the first PROGRESS_EVAL_IMAGES held-out images while training (cheap, so it can run
+        often), on all of them when training closes (the figures summary.json reports)."""
         began = time.perf_counter()
+        images = self.test_x if closing else self.test_x[:PROGRESS_EVAL_IMAGES]
         self.last_eval = {"kind": "eval", "epoch": round(state.step / self.steps_per_epoch, 3), "step": state.step,
-                          **self.evaluate(state.model)}
+                          **self.evaluate(state.model, images)}
         self.log(self.last_eval)
         self.evaluation.ran(began, time.perf_counter())
 
@@ -333,6 +339,8 @@ class Trainer:
         start, start_elapsed = time.perf_counter(), state.elapsed
         elapsed = lambda: start_elapsed + time.perf_counter() - start  # noqa: E731
         step_seconds, last = self.probe_seconds, time.perf_counter()
+        for chore in (self.evaluation, self.images, self.checkpoints):
+            chore.last = last  # the first of each comes after its minimum interval, not at the first step
         bar = tqdm(total=self.total_steps, initial=state.step, unit="step", disable=not (cfg.progress and self.dist.is_main),
                    desc="training", dynamic_ncols=True)
         state.model.train()
@@ -368,7 +376,7 @@ class Trainer:
             state.elapsed = elapsed()  # the budget stops here: the closing evaluation is the final one's first part
             if self.dist.is_main:
                 self.images_now(state)
-                self.evaluate_now(state)
+                self.evaluate_now(state, closing=True)
             self.checkpoint(state, state.elapsed, background=False)
         except KeyboardInterrupt:
             self.checkpoint(state, elapsed(), background=False)

@@ -40,9 +40,9 @@ def test_run_folder_and_loss_goes_down(tmp_path: Path) -> None:
     names = {p.name for p in run.iterdir()}
     assert {"config.json", "checkpoint.pt", "metrics.jsonl", "summary.json", "loss_curve.png"} <= names
     assert any(n.startswith("samples_epoch") for n in names) and any(n.startswith("recon_epoch") for n in names)
-    evals = _records(run, "eval")
-    assert evals[0]["step"] == 1 and evals[-1]["epoch"] == 6  # the first step's held-out pass and the closing one
-    assert evals[-1]["elbo"] > evals[0]["elbo"] + 2  # held-out ELBO improves
+    evals, first_epoch = _records(run, "eval"), _records(run, "train")[0]
+    assert evals[-1]["epoch"] == 6 and evals[-1]["images"] == 180  # the closing pass, on every held-out image
+    assert -evals[-1]["elbo"] < first_epoch["loss"] - 2  # held-out ELBO ends well above the first epoch's loss
     summary = json.loads((run / "summary.json").read_text())
     # the IWAE bound is tighter than the ELBO: NLL estimate <= -ELBO (up to sampling noise)
     assert summary["test_nll"] <= -summary["metrics"]["test_elbo"] + 0.5
@@ -84,9 +84,9 @@ def test_resume_gives_the_weights_of_an_uninterrupted_run(tmp_path: Path) -> Non
 def test_chores_are_paced_to_a_share_of_the_clock(tmp_path: Path) -> None:
     """Held-out passes, grids and checkpoints cost a few percent whatever an epoch costs: on tiny data they run
     every few epochs, not every epoch, and the closing ones always run."""
-    summary = train(tiny_config(tmp_path / "run", epochs=60, batch_size=128))
+    summary = train(tiny_config(tmp_path / "run", epochs=150, batch_size=128))
     evals, run = _records(tmp_path / "run", "eval"), tmp_path / "run"
-    assert evals[-1]["step"] == summary.steps == 60 * 13 and summary.wall_time_s < 60  # 60 epochs in under a minute
+    assert evals[-1]["step"] == summary.steps == 150 * 13 and summary.wall_time_s < 60  # 150 epochs in under a minute
     assert 2 <= len(evals) <= 2 + summary.wall_time_s / EVAL_MIN_S  # at most one a second, not one an epoch
     assert torch.load(run / "checkpoint.pt", weights_only=True)["step"] == summary.steps
 
@@ -140,9 +140,7 @@ def test_resume_after_a_kill(tmp_path: Path, tiny_npz: Path, how: signal.Signals
 def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path: Path) -> None:
     run = trained(tiny_config(tmp_path / "run", epochs=3, grad_clip=None, max_time=1e-9))  # one good step
     good = torch.load(run / "checkpoint.pt", weights_only=True)
-    for group in good["optimizer"]["param_groups"]:
-        group["lr"] = 1e30  # the resumed run diverges at once
-    torch.save(good, run / "checkpoint.pt")
+    torch.save({**good, "train_config": {**good["train_config"], "lr": 1e30}}, run / "checkpoint.pt")  # diverges at once
     with pytest.raises(TrainingError, match=r"loss became .* last good checkpoint .* was kept"):
         train(TrainConfig(), resume=run)
     kept = torch.load(run / "checkpoint.pt", weights_only=True)
