@@ -24,7 +24,6 @@ import importlib.util
 import json
 import os
 import resource
-import socket
 import statistics
 import subprocess
 import sys
@@ -37,7 +36,9 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "ui"))  # the UI tests' helpers
 from common import ROOT, print_table, write_result  # noqa: E402
+from ui_helpers import free_port  # noqa: E402
 
 DEFAULT_BUNDLE = ROOT / "bundles" / "digits"  # what `make demo` exports
 SAMPLES = 16
@@ -186,13 +187,6 @@ def rss_mib(pid: int) -> float:
     except OSError:
         return 0.0
     return int(status.split("VmRSS:")[1].split()[0]) / 1024
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def start_server(bundle: Path, port: int, threads: int | None, source: Path | None = None) -> subprocess.Popen[str]:
