@@ -52,3 +52,20 @@ class Paced:
     def ran(self, began: float, now: float) -> None:
         """Record a run that began at `began` and ended at `now` (perf_counter readings)."""
         self.cost, self.last = now - began, now
+
+
+@dataclass
+class StepClock:
+    """The seconds one training step takes, chores included (they share the clock), as a moving average over
+    about 1/`smoothing` steps; `seconds` starts from a planning estimate, or from the first step."""
+
+    seconds: float | None = None
+    smoothing: float = 0.02
+    last: float = field(default_factory=time.perf_counter)
+
+    def tick(self) -> float:
+        """Call once per step; returns the current estimate."""
+        now = time.perf_counter()
+        taken, self.last = now - self.last, now
+        self.seconds = taken if self.seconds is None else self.seconds + self.smoothing * (taken - self.seconds)
+        return self.seconds

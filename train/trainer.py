@@ -40,6 +40,7 @@ from .budget import (
     IMAGES_SHARE,
     Budget,
     Paced,
+    StepClock,
 )
 from .config import TrainConfig, kl_warmup_for, resolve
 from .data import Data, load_data
@@ -55,9 +56,8 @@ EVAL_SEED_OFFSET = 10_007  # the held-out evaluation's fixed noise, apart from t
 # Planning epochs for a --max-time budget times this many seconds of steps (at most PROBE_SHARE of the budget).
 PROBE_SECONDS, PROBE_SHARE, PROBE_MAX_STEPS = 2.0, 0.01, 200
 # With a time budget, planning allows this many times the epochs the measured speed fits (the schedule follows
-# the clock, so the cap only matters if the machine gets much faster), and the speed is re-measured as a moving
-# average over about 1/STEP_SMOOTHING steps.
-FIT_HEADROOM, STEP_SMOOTHING = 2.0, 0.02
+# the clock, so the cap only matters if the machine gets much faster).
+FIT_HEADROOM = 2.0
 PROGRESS_EVAL_IMAGES = 1000  # held-out images of the periodic pass (the closing pass takes them all)
 
 
@@ -330,6 +330,13 @@ class Trainer:
         left = self.budget.left() - self.images.cost - self.writer.seconds
         return self.dist.agree_min(left <= 0, left / step_seconds)
 
+    def log_epoch(self, state: State, mean_loss: torch.Tensor, elapsed: float) -> float:
+        """The `train` record of the epoch (or part of one) that just ended; returns its mean loss over all ranks."""
+        loss = self.dist.mean(mean_loss)
+        self.log({"kind": "train", "epoch": round(state.step / self.steps_per_epoch, 3), "step": state.step, "loss": loss,
+                  "lr": state.optimizer.param_groups[0]["lr"], "beta": self.beta_at(state.step - 1), "time": elapsed})
+        return loss
+
     # ----- the loop -----
     def run(self, state: State) -> State:
         """Train until the epochs or the time budget run out, with the chores paced to their share of the clock;
@@ -338,9 +345,9 @@ class Trainer:
         objective = self.dist.wrap(Objective(state.model, free_bits=cfg.free_bits, iwae_k=cfg.iwae_k))
         start, start_elapsed = time.perf_counter(), state.elapsed
         elapsed = lambda: start_elapsed + time.perf_counter() - start  # noqa: E731
-        step_seconds, last = self.probe_seconds, time.perf_counter()
+        clock = StepClock(self.probe_seconds)
         for chore in (self.evaluation, self.images, self.checkpoints):
-            chore.last = last  # the first of each comes after its minimum interval, not at the first step
+            chore.last = clock.last  # the first of each comes after its minimum interval, not at the first step
         bar = tqdm(total=self.total_steps, initial=state.step, unit="step", disable=not (cfg.progress and self.dist.is_main),
                    desc="training", dynamic_ncols=True)
         state.model.train()
@@ -353,10 +360,7 @@ class Trainer:
                 while state.step < (epoch + 1) * spe and not stop:
                     with self.interrupts.deferred():
                         parts = self.train_step(state, objective, order)
-                        now = time.perf_counter()  # a step's seconds include the chores': they share the clock
-                        step_seconds = now - last if step_seconds is None else step_seconds + STEP_SMOOTHING * (now - last - step_seconds)
-                        last = now
-                        stop, steps_left = self.time_left(step_seconds)
+                        stop, steps_left = self.time_left(clock.tick())
                         self.advance(state, math.inf if stop else steps_left)  # a stopped run resumes on its planned steps
                     if not torch.isfinite(parts["loss"]):
                         raise TrainingError(self._diverged_message(float(parts["loss"]), state.step, epoch))
@@ -367,9 +371,7 @@ class Trainer:
                         bar.set_postfix(loss=f"{float(parts['loss']):.2f}", epoch=epoch + 1)
                     if not stop and state.step < self.total_steps:
                         self.chores(state, elapsed(), epoch_ended=state.step % spe == 0)
-                train_loss = self.dist.mean(loss_sum / max(1, loss_n))
-                self.log({"kind": "train", "epoch": round(state.step / spe, 3), "step": state.step, "loss": train_loss,
-                          "lr": state.optimizer.param_groups[0]["lr"], "beta": self.beta_at(state.step - 1), "time": elapsed()})
+                train_loss = self.log_epoch(state, loss_sum / max(1, loss_n), elapsed())
                 bar.set_postfix(loss=f"{train_loss:.2f}", test_elbo=f"{self.last_eval.get('elbo', math.nan):.2f}", epoch=epoch + 1)
             if stop:
                 tqdm.write(f"stopping at the --max-time budget of {cfg.max_time:g} s (step {state.step})")

@@ -92,7 +92,8 @@ def test_a_killed_rank_stops_the_job_and_the_run_resumes(tmp_path: Path, tiny_np
     checkpoint stays loadable, and `--resume` with 2 processes finishes where an uninterrupted run does."""
     from vaekit.train.cli import main as train_main
 
-    args = ["--data", str(tiny_npz), *MODEL, "--epochs", "40", "--images-every", "40"]
+    # long enough (a few seconds) that a paced checkpoint lands mid-run, before the kill
+    args = ["--data", str(tiny_npz), *MODEL, "--epochs", "400", "--images-every", "400"]
     assert train_main([*args, "--out", str(tmp_path / "single")]) == 0
     torchrun = shutil.which("torchrun", path=str(Path(sys.executable).parent))
     job = subprocess.Popen([torchrun, "--standalone", "--nproc_per_node=2", "-m", "vaekit.train", *args,
@@ -115,6 +116,6 @@ def test_a_killed_rank_stops_the_job_and_the_run_resumes(tmp_path: Path, tiny_np
     assert job.returncode != 0
     assert "rank" in stderr.lower() and ("SIGKILL" in stderr or "-9" in stderr), stderr[-3000:]
     step = torch.load(checkpoint, weights_only=True)["step"]
-    assert 0 < step < 40 * 8, "the kill came too late to test a resume"
+    assert 0 < step < 400 * 8, "the kill came too late to test a resume"
     _torchrun("--resume", str(tmp_path / "killed"))
     _assert_same_weights(tmp_path / "single", tmp_path / "killed")

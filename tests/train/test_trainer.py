@@ -100,7 +100,9 @@ def test_max_time_is_the_whole_commands_budget(tmp_path: Path) -> None:
     config = json.loads((tmp_path / "run" / "config.json").read_text())
     assert config["why"]["epochs"].startswith("fitted to --max-time 100") and config["train"]["epochs"] >= 1
     assert 0 < config["train"]["kl_warmup_epochs"] <= config["train"]["epochs"] / 4
-    assert summary.steps > 1 and over < 3.0, (summary.steps, over)
+    # stopped by the budget, not by the planned epochs; what comes after it (closing pass, tiny NLL estimate,
+    # loss curve) takes a second or two, so "over" stays well under 10 s even on a busy machine
+    assert 1 < summary.steps < config["train"]["epochs"] * 7 and over < 10.0, (summary.steps, over)
 
 
 def test_an_interrupt_waits_for_the_end_of_the_step() -> None:
