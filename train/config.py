@@ -85,6 +85,7 @@ class TrainConfig:
             (self.beta >= 0, f"beta must be non-negative, got {self.beta}"),
             (self.free_bits >= 0, f"free_bits must be non-negative, got {self.free_bits}"),
             (self.iwae_k >= 1, f"iwae_k must be at least 1, got {self.iwae_k}"),
+            (self.seed >= 0, f"seed must be a non-negative integer, got {self.seed}"),
             (self.nll_k >= 1, f"nll_k must be at least 1, got {self.nll_k}"),
             (self.schedule in SCHEDULES, f"schedule must be one of {SCHEDULES}, got {self.schedule!r}"),
             (self.binarize in (None, *BINARIZE), f"binarize must be one of {BINARIZE}, got {self.binarize!r}"),

@@ -14,7 +14,7 @@ import pytest
 import torch
 from train_helpers import tiny_config, trained
 
-from vaekit.train import RunError, TrainConfig, TrainingError, load_run, train
+from vaekit.train import ConfigError, RunError, TrainConfig, TrainingError, load_run, train
 from vaekit.train.budget import EVAL_MIN_S
 from vaekit.train.cli import main as train_main
 from vaekit.train.trainer import Interrupts
@@ -151,6 +151,14 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path: Path) -> No
         torch.testing.assert_close(kept["model"][key], value, rtol=0, atol=0)
     with pytest.raises(TrainingError, match="no checkpoint had been written yet"):
         trained(tiny_config(tmp_path / "fresh", lr=1e30, grad_clip=None))
+
+
+@pytest.mark.parametrize("option, message", [({"seed": -1}, "seed must be a non-negative integer"),
+                                             ({"max_time": 0}, "max_time must be positive"),
+                                             ({"iwae_k": 0}, "iwae_k must be at least 1")])
+def test_a_bad_option_is_named(tmp_path: Path, option: dict, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        train(tiny_config(tmp_path / "run", **option))
 
 
 def test_refuses_to_overwrite_without_force(tmp_path: Path) -> None:
