@@ -103,64 +103,50 @@ describe('bundles of every kind', { skip }, () => {
 
 describe('a changed bundle is refused, naming the file', { skip }, () => {
   const name = 'float32-mlp-bernoulli';
-  async function copy() {
+  // Runs `check` on a throwaway copy of the bundle, removed afterwards whatever happens.
+  async function withCopy(check) {
     const dir = await mkdtemp(join(tmpdir(), 'vaekit-js-'));
-    await cp(join(ROOT, name), dir, { recursive: true });
-    return dir;
+    try {
+      await cp(join(ROOT, name), dir, { recursive: true });
+      await check(dir);
+    } finally {
+      await rm(dir, { recursive: true });
+    }
+  }
+  async function editManifest(dir, edit) {
+    const manifest = JSON.parse(await readFile(join(dir, 'manifest.json'), 'utf8'));
+    edit(manifest);
+    await writeFile(join(dir, 'manifest.json'), JSON.stringify(manifest));
   }
   for (const file of ['decoder.onnx', 'conformance/decoder.latent.npy']) {
-    test(`one byte of ${file} changed`, async () => {
-      const dir = await copy();
-      try {
-        const bytes = await readFile(join(dir, file));
-        bytes[bytes.length - 1] ^= 0xff;
-        await writeFile(join(dir, file), bytes);
-        await assert.rejects(VAE.load(dir), (e) => e instanceof BundleError && e.message.includes(file) && /sha256/.test(e.message));
-      } finally {
-        await rm(dir, { recursive: true });
-      }
-    });
-  }
-  test('a manifest of another format version', async () => {
-    const dir = await copy();
-    try {
-      const manifest = JSON.parse(await readFile(join(dir, 'manifest.json'), 'utf8'));
-      manifest.format_version = 2;
-      await writeFile(join(dir, 'manifest.json'), JSON.stringify(manifest));
-      await assert.rejects(VAE.load(dir), /manifest\.json: bundle format version 2 is not supported/);
-    } finally {
-      await rm(dir, { recursive: true });
-    }
-  });
-  test('a reference output changed on purpose (checksum re-pinned): loads, but verify() fails and says where', async () => {
-    const dir = await copy();
-    try {
-      const file = 'conformance/decoder.image.npy';
+    test(`one byte of ${file} changed`, () => withCopy(async (dir) => {
       const bytes = await readFile(join(dir, file));
-      new DataView(bytes.buffer, bytes.byteOffset).setFloat32(bytes.length - 4, 0.5 + bytes[bytes.length - 1], true);
+      bytes[bytes.length - 1] ^= 0xff;
       await writeFile(join(dir, file), bytes);
-      const manifest = JSON.parse(await readFile(join(dir, 'manifest.json'), 'utf8'));
-      manifest.files[file].sha256 = createHash('sha256').update(bytes).digest('hex');
-      await writeFile(join(dir, 'manifest.json'), JSON.stringify(manifest));
-      const verification = await (await VAE.load(dir)).verify();
-      assert.equal(verification.passed, false);
-      assert.match(verification.summary, /^FAILED on cpu: decoder\.image differs by/);
-    } finally {
-      await rm(dir, { recursive: true });
-    }
-  });
-  test('a manifest whose latent_dim differs from the graphs\'', async () => {
-    const dir = await copy();
-    try {
-      const manifest = JSON.parse(await readFile(join(dir, 'manifest.json'), 'utf8'));
+      await assert.rejects(VAE.load(dir), (e) => e instanceof BundleError && e.message.includes(file) && /sha256/.test(e.message));
+    }));
+  }
+  test('a manifest of another format version', () => withCopy(async (dir) => {
+    await editManifest(dir, (manifest) => { manifest.format_version = 2; });
+    await assert.rejects(VAE.load(dir), /manifest\.json: bundle format version 2 is not supported/);
+  }));
+  test('a reference output changed on purpose (checksum re-pinned): loads, but verify() fails and says where', () => withCopy(async (dir) => {
+    const file = 'conformance/decoder.image.npy';
+    const bytes = await readFile(join(dir, file));
+    new DataView(bytes.buffer, bytes.byteOffset).setFloat32(bytes.length - 4, 0.5 + bytes[bytes.length - 1], true);
+    await writeFile(join(dir, file), bytes);
+    await editManifest(dir, (manifest) => { manifest.files[file].sha256 = createHash('sha256').update(bytes).digest('hex'); });
+    const verification = await (await VAE.load(dir)).verify();
+    assert.equal(verification.passed, false);
+    assert.match(verification.summary, /^FAILED on cpu: decoder\.image differs by/);
+  }));
+  test('a manifest whose latent_dim differs from the graphs\'', () => withCopy(async (dir) => {
+    await editManifest(dir, (manifest) => {
       manifest.latent_dim += 1;
       delete manifest.latent_pca;
-      await writeFile(join(dir, 'manifest.json'), JSON.stringify(manifest));
-      await assert.rejects(VAE.load(dir), /decoder\.onnx: input 'latent' has per-item shape \(3\), but the manifest says \(4\)/);
-    } finally {
-      await rm(dir, { recursive: true });
-    }
-  });
+    });
+    await assert.rejects(VAE.load(dir), /decoder\.onnx: input 'latent' has per-item shape \(3\), but the manifest says \(4\)/);
+  }));
   test('a missing file', async () => {
     await assert.rejects(VAE.load(join(ROOT, 'no-such-bundle')), /no-such-bundle.*manifest\.json: missing/);
   });
