@@ -27,7 +27,7 @@ from vaekit.train.run import HELDOUT_IMAGES, LoadedRun, load_run
 from .conformance import conformance_vectors
 from .errors import ExportError
 from .graphs import export_graphs, finish_graphs
-from .manifest import build_manifest, check_provenance, file_entries
+from .manifest import build_manifest, check_provenance, file_entries, prior_record
 from .parity import check_parity
 from .quantization import quantization_record
 from .scores import heldout_figures
@@ -86,7 +86,7 @@ def export_model(
                                   precision)
     vectors, conformance = conformance_vectors(reference, images, parity)
     quantization = quantization_record(plain) if precision == "int8" else None
-    manifest = build_manifest(cfg, precision, check_provenance(provenance), parity, quantization)
+    manifest = build_manifest(cfg, precision, check_provenance(provenance), parity, quantization, prior_record(reference))
     runtime = RuntimeVAE.from_graphs(manifest, graphs[ENCODER_FILE], graphs[DECODER_FILE])
     files = {**graphs, **vectors}
     manifest.update(heldout_figures(runtime, images), conformance=conformance, files=file_entries(files))

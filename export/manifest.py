@@ -12,9 +12,9 @@ import onnxruntime
 import onnxscript
 import torch
 
-from vaekit.runtime.bundle import FORMAT_NAME, FORMAT_VERSION, expected_tensors
+from vaekit.runtime.bundle import FORMAT_NAME, FORMAT_VERSION, MIXTURE_FORMAT_VERSION, expected_tensors
 from vaekit.runtime.version import vaekit_version
-from vaekit.train.models import ModelConfig
+from vaekit.train.models import ModelConfig, VAEModule
 
 from .errors import ExportError
 from .graphs import EXPORTER, OPSET
@@ -43,13 +43,25 @@ def check_provenance(provenance: Any) -> dict[str, Any]:
     return provenance
 
 
+def prior_record(model: VAEModule) -> dict[str, Any] | None:
+    """The manifest's `prior` for a model with a learned mixture prior (None for the standard normal): the weights
+    in float64 (softmax of the logits), the means and log-variances as the float32 values training holds."""
+    if model.prior is None:
+        return None
+    weights = torch.softmax(model.prior.logits.detach().double().cpu(), 0)
+    return {"kind": "mixture", "weights": weights.tolist(),
+            "means": model.prior.means.detach().float().cpu().tolist(),
+            "logvars": model.prior.logvars.detach().float().cpu().tolist()}
+
+
 def build_manifest(cfg: ModelConfig, precision: str, provenance: dict[str, Any], parity: dict[str, Any],
-                   quantization: dict[str, Any] | None = None) -> dict[str, Any]:
+                   quantization: dict[str, Any] | None = None, prior: dict[str, Any] | None = None) -> dict[str, Any]:
     """Every manifest key that describes the model and its export (`quantization`, each int8 graph's scheme, for
-    int8 bundles); `files`, `conformance`, `score_quantiles` and `latent_pca` are added once the graphs are final."""
+    int8 bundles; `prior`, a learned mixture prior, which makes it format version 2); `files`, `conformance`,
+    `score_quantiles` and `latent_pca` are added once the graphs are final."""
     manifest = {
         "format": FORMAT_NAME,
-        "format_version": FORMAT_VERSION,
+        "format_version": FORMAT_VERSION if prior is None else MIXTURE_FORMAT_VERSION,
         "image_shape": list(cfg.image_shape),
         "latent_dim": cfg.latent_dim,
         "likelihood": cfg.likelihood,
@@ -64,6 +76,8 @@ def build_manifest(cfg: ModelConfig, precision: str, provenance: dict[str, Any],
     }
     if quantization is not None:
         manifest["quantization"] = quantization
+    if prior is not None:
+        manifest["prior"] = prior
     return manifest
 
 

@@ -1,9 +1,11 @@
-"""The vaekit bundle format, version 1: the reader owns it, `vaekit.export` writes it.
+"""The vaekit bundle format, versions 1 and 2: the reader owns it, `vaekit.export` writes it.
 
 A bundle is a folder holding `encoder.onnx`, `decoder.onnx` and `manifest.json`. The manifest
 describes the model (shapes, likelihood, tensor names), pins each ONNX file by sha256 and records
 where the model came from, how closely the graphs matched torch at export, and (optionally, in
-bundles exported since it was added) the principal axes of the held-out images' latent codes.
+bundles exported since it was added) the principal axes of the held-out images' latent codes. Version 2 adds a
+required `prior` (a learned mixture of Gaussians); a model with the standard normal prior is written as version 1,
+so that older readers still run it.
 """
 
 from __future__ import annotations
@@ -22,7 +24,10 @@ from .conformance import check_conformance
 from .errors import BundleError
 
 FORMAT_NAME = "vaekit-bundle"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 1  # the standard normal prior
+MIXTURE_FORMAT_VERSION = 2  # a learned mixture prior, in the required key `prior`
+FORMAT_VERSIONS = (FORMAT_VERSION, MIXTURE_FORMAT_VERSION)
+WEIGHTS_SUM_TOLERANCE = 1e-6  # how far a mixture's weights may sum from 1
 MANIFEST_FILE = "manifest.json"
 ENCODER_FILE = "encoder.onnx"
 DECODER_FILE = "decoder.onnx"
@@ -79,10 +84,10 @@ def validate_manifest(manifest: dict[str, Any], where: str = MANIFEST_FILE) -> N
     if manifest.get("format") != FORMAT_NAME:
         raise BundleError(f"{where}: not a vaekit bundle (format is {manifest.get('format')!r}, expected {FORMAT_NAME!r})")
     version = manifest.get("format_version")
-    if version != FORMAT_VERSION:
+    if version not in FORMAT_VERSIONS or isinstance(version, bool):
         raise BundleError(
-            f"{where}: bundle format version {version!r} is not supported by this runtime (it reads version "
-            f"{FORMAT_VERSION}); re-export the model with a matching vaekit, or upgrade vaekit"
+            f"{where}: bundle format version {version!r} is not supported by this runtime (it reads versions "
+            f"{', '.join(map(str, FORMAT_VERSIONS))}); re-export the model with a matching vaekit, or upgrade vaekit"
         )
     for key, kind in REQUIRED_KEYS.items():
         if key not in manifest:
@@ -104,6 +109,10 @@ def validate_manifest(manifest: dict[str, Any], where: str = MANIFEST_FILE) -> N
             raise BundleError(f"{where}: files[{name!r}] is missing; re-export the bundle")
     for name, entry in manifest["files"].items():
         check_file_entry(name, entry, where)
+    if version == MIXTURE_FORMAT_VERSION:
+        if "prior" not in manifest:
+            raise BundleError(f"{where}: format version 2 needs the key 'prior'; re-export the bundle")
+        check_prior(manifest["prior"], manifest["latent_dim"], f"{where}: prior")
     if "latent_pca" in manifest:
         check_latent_pca(manifest["latent_pca"], manifest["latent_dim"], f"{where}: latent_pca")
     if "conformance" in manifest:
@@ -154,6 +163,24 @@ def check_latent_pca(pca: dict[str, Any], latent_dim: int, what: str = "latent_p
     if error > ORTHONORMAL_TOLERANCE:
         raise BundleError(f"{what}.axes must be orthonormal rows (axes @ axes.T = identity), but they are off by "
                           f"{error:.3g} (> {ORTHONORMAL_TOLERANCE:g}); re-export the bundle")
+
+
+def check_prior(prior: Any, latent_dim: int, what: str = "prior") -> None:
+    """Raise BundleError naming what in `prior` breaks the format: {"kind": "mixture", "weights": [K] positive and
+    summing to 1, "means": [K][D], "logvars": [K][D]}, all finite."""
+    if not isinstance(prior, dict) or prior.get("kind") != "mixture":
+        raise BundleError(f"{what} must be an object with kind 'mixture' (the only prior of format version 2); "
+                          "re-export the bundle")
+    weights = prior.get("weights")
+    k = len(weights) if isinstance(weights, list) else 0
+    if k < 1:
+        raise BundleError(f"{what}.weights must be a non-empty list of component weights; re-export the bundle")
+    w = _finite_array(weights, (k,), f"{what}.weights", f"a list of {k} finite numbers")
+    if w.min() <= 0 or abs(w.sum() - 1) > WEIGHTS_SUM_TOLERANCE:
+        raise BundleError(f"{what}.weights must be positive and sum to 1, got a sum of {w.sum():.9g}; re-export the bundle")
+    for key in ("means", "logvars"):
+        _finite_array(prior.get(key), (k, latent_dim), f"{what}.{key}",
+                      f"{k} rows (one per weight) of latent_dim = {latent_dim} finite numbers")
 
 
 def _finite_array(value: Any, shape: tuple[int, ...], what: str, expected: str) -> np.ndarray:

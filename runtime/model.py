@@ -18,7 +18,7 @@ from .errors import InputError
 from .images import as_image_batch, nchw_view, to_unit_float32
 from .latents import as_latent, as_latents, as_values, path
 from .likelihood import PARAMS, kl_to_prior, log_likelihood, log_mean_exp, log_posterior, log_standard_normal
-from .prior import prior_latents, seed_or_fresh, standard_normal
+from .prior import Mixture, prior_latents, seed_or_fresh, standard_normal
 from .sessions import Graph
 
 
@@ -57,6 +57,8 @@ class VAE:
         self.latent_dim: int = manifest["latent_dim"]
         self.image_shape: tuple[int, int, int] = tuple(manifest["image_shape"])  # type: ignore[assignment]
         self.likelihood: str = manifest["likelihood"]
+        # the learned mixture prior of a format-version-2 bundle; None: the standard normal
+        self.prior: Mixture | None = Mixture.from_manifest(manifest["prior"]) if "prior" in manifest else None
         self.device = device
         self.batch_size = batch_size
         self._encoder, self._decoder = encoder, decoder
@@ -144,11 +146,12 @@ class VAE:
         return self._decode(self.prior_latents(n, seed, temperature))
 
     def prior_latents(self, n: int, seed: int | None = None, temperature: float = 1.0) -> np.ndarray:
-        """The latents `sample` decodes, float32 (n, latent_dim): `temperature` times N(0, I) drawn with vaekit's
-        portable generator (docs/bundle-format.md, "Seeded noise"); seed None draws a fresh seed."""
+        """The latents `sample` decodes, float32 (n, latent_dim), drawn from the prior with vaekit's portable
+        generator (docs/bundle-format.md, "Seeded noise" and "The prior"): `temperature` times N(0, I), or with a
+        mixture prior its components' means plus `temperature` times their spread; seed None draws a fresh seed."""
         n = checks.integer("n", n)
         temperature = checks.real("temperature", temperature, minimum=0.0)
-        return prior_latents(n, self.latent_dim, seed, temperature)
+        return prior_latents(n, self.latent_dim, seed, temperature, self.prior)
 
     def interpolate(self, a: Any, b: Any, steps: int = 10, method: str = "slerp") -> np.ndarray:
         """`steps` images along the path from `a` to `b` (ends included); each end is a latent (D,) or
@@ -169,7 +172,8 @@ class VAE:
 
     def score(self, images: Any, k: int = 1, seed: int | None = 0) -> np.ndarray:
         """Each image's log-likelihood estimate in nats, float64 (N,): the ELBO for k=1 (one posterior
-        sample for the reconstruction term, the KL in closed form), the importance-weighted bound
+        sample for the reconstruction term, the KL in closed form; with a mixture prior, which has no closed
+        form, the KL from the same sample), the importance-weighted bound
         with k samples for k > 1 (tighter, never below the ELBO on average). Higher means more typical.
 
         The noise (N, k, latent_dim) is normals 0 .. N * k * latent_dim - 1 of vaekit's portable generator for
@@ -262,8 +266,9 @@ class VAE:
             outputs = self._decoder.run({"latent": z.reshape(m * kb, self.latent_dim)}, names)
             params = {n: p.reshape(m, kb, *p.shape[1:]) for n, p in zip(names, outputs)}
             log_px = log_likelihood(x[:, None], params, self.likelihood)
-            if k == 1:
+            if k == 1 and self.prior is None:
                 log_w[:, j : j + kb] = log_px - kl_to_prior(mean, logvar)[:, None]
             else:
-                log_w[:, j : j + kb] = log_px + log_standard_normal(z) - log_posterior(eps, logvar[:, None])
+                log_prior = self.prior.log_prob(z) if self.prior is not None else log_standard_normal(z)
+                log_w[:, j : j + kb] = log_px + log_prior - log_posterior(eps, logvar[:, None])
         return log_w[:, 0] if k == 1 else log_mean_exp(log_w, axis=1)

@@ -1,5 +1,6 @@
-"""vaekit's portable seeded generator: the N(0, I) numbers behind `VAE.sample` and `VAE.score`, specified in
-docs/bundle-format.md ("Seeded noise") so that every runtime (Python, Node.js, the browser) draws the same.
+"""vaekit's portable seeded generator and the model's prior: the numbers behind `VAE.sample` and `VAE.score`,
+specified in docs/bundle-format.md ("Seeded noise", "The prior") so that every runtime (Python, Node.js, the
+browser) draws the same.
 
 Counter-based: normal number i of seed s depends only on (s, i), so any slice of the stream is cheap and
 results never depend on how a call is chunked. Word j is splitmix64's output for state s + (j + 1) * GOLDEN
@@ -11,15 +12,19 @@ from __future__ import annotations
 
 import math
 import secrets
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from .checks import integer
+from .likelihood import LOG_2PI
 
 GOLDEN = 0x9E3779B97F4A7C15
 MIX1 = 0xBF58476D1CE4E5B9
 MIX2 = 0x94D049BB133111EB
 MAX_SEED = 2**64 - 1
+COMPONENT_WORDS = 2**63  # a mixture's component of sample i is chosen by the uniform of word 2**63 + i
 
 
 def seed_or_fresh(seed: object) -> int:
@@ -52,8 +57,44 @@ def standard_normal(seed: int, start: int, count: int) -> np.ndarray:
     return (np.sqrt(-2.0 * np.log(u[0::2])) * np.cos(2.0 * math.pi * u[1::2])).astype(np.float32)
 
 
-def prior_latents(n: int, latent_dim: int, seed: object, temperature: float) -> np.ndarray:
+@dataclass(frozen=True)
+class Mixture:
+    """A learned prior p(z) = sum_c weights[c] N(z; means[c], diag(exp(logvars[c]))), from the manifest's
+    `prior` (format version 2); bundles without one have the standard normal prior."""
+
+    weights: np.ndarray  # (K,) float64, summing to 1
+    means: np.ndarray  # (K, D) float32
+    logvars: np.ndarray  # (K, D) float32
+
+    @classmethod
+    def from_manifest(cls, prior: dict[str, Any]) -> Mixture:
+        return cls(np.asarray(prior["weights"], dtype=np.float64), np.asarray(prior["means"], dtype=np.float32),
+                   np.asarray(prior["logvars"], dtype=np.float32))
+
+    def components(self, seed: int, n: int) -> np.ndarray:
+        """The component of each of `n` samples: the first whose cumulative weight exceeds the uniform of word
+        2**63 + i (the last one if rounding leaves the uniform above them all)."""
+        u = uniforms(seed, COMPONENT_WORDS, n)
+        return np.minimum(np.searchsorted(np.cumsum(self.weights), u, side="right"), len(self.weights) - 1)
+
+    def log_prob(self, z: np.ndarray) -> np.ndarray:
+        """log p(z) in float64, over the last axis of z (..., D)."""
+        z = z.astype(np.float64)[..., None, :]  # (..., 1, D) against (K, D)
+        logvars, means = self.logvars.astype(np.float64), self.means.astype(np.float64)
+        per_component = -0.5 * (LOG_2PI * z.shape[-1] + (logvars + (z - means) ** 2 * np.exp(-logvars)).sum(-1))
+        terms = per_component + np.log(self.weights)
+        top = terms.max(axis=-1, keepdims=True)
+        return np.log(np.exp(terms - top).sum(axis=-1)) + top[..., 0]
+
+
+def prior_latents(n: int, latent_dim: int, seed: object, temperature: float, mixture: Mixture | None = None) -> np.ndarray:
     """Latents (n, latent_dim) float32: normals 0 .. n * latent_dim - 1 of `seed`, row by row, times
-    float32(temperature) in float32."""
-    z = standard_normal(seed_or_fresh(seed), 0, n * latent_dim).reshape(n, latent_dim)
-    return z * np.float32(temperature)
+    float32(temperature) in float32; with a mixture prior, each row then scaled by its component's standard
+    deviation float32(exp(logvar / 2)) and shifted by its mean, in float32."""
+    seed = seed_or_fresh(seed)
+    z = standard_normal(seed, 0, n * latent_dim).reshape(n, latent_dim) * np.float32(temperature)
+    if mixture is None:
+        return z
+    c = mixture.components(seed, n)
+    std = np.exp(mixture.logvars.astype(np.float64) / 2).astype(np.float32)
+    return mixture.means[c] + std[c] * z

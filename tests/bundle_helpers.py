@@ -17,12 +17,14 @@ from vaekit.runtime import VAE
 from vaekit.runtime.bundle import sha256_file
 
 # Tiny untrained models, small enough for hundreds of calls. The runtime suite covers both likelihoods and kinds
-# (mlp-bernoulli, conv-gaussian with a variance per pixel); the UI suite uses mlp-bernoulli (the digits layout)
+# (mlp-bernoulli, conv-gaussian with a variance per pixel) and the learned mixture prior; the UI suite uses mlp-bernoulli (the digits layout)
 # and a 64x64 RGB conv (sigma-VAE variance) with more latent dimensions than the Explore tab has sliders.
 TINY: dict[str, dict[str, Any]] = {
     "mlp-bernoulli": {"kind": "mlp", "image_shape": [1, 8, 8], "latent_dim": 3, "likelihood": "bernoulli", "hidden": [16]},
     "conv-gaussian": {"kind": "conv", "image_shape": [3, 8, 8], "latent_dim": 4, "likelihood": "gaussian",
                       "hidden": [16], "conv_channels": [4, 8]},
+    "mlp-mixture": {"kind": "mlp", "image_shape": [1, 8, 8], "latent_dim": 3, "likelihood": "bernoulli", "hidden": [16],
+                    "prior_components": 4},
     "conv-rgb64": {"kind": "conv", "image_shape": [3, 64, 64], "latent_dim": 12, "likelihood": "gaussian", "hidden": [],
                    "conv_channels": [4, 4, 8, 8], "variance": "shared"},
 }
@@ -50,16 +52,26 @@ def random_images(shape: tuple[int, ...], n: int, seed: int = 0) -> np.ndarray:
 
 
 def tiny_model(name: str) -> Any:
-    """The untrained model TINY[name] with seeded weights; a Gaussian decoder gets a varied logvar (not all zeros)."""
+    """The untrained model TINY[name] with seeded weights, `varied`."""
     import torch
 
     from vaekit.train.models import build_model
 
     torch.manual_seed(0)
-    model = build_model(TINY[name]).eval()
-    if model.decoder.logvar is not None:
-        with torch.no_grad():
+    return varied(build_model(TINY[name]).eval())
+
+
+def varied(model: Any) -> Any:
+    """`model` with the parameters that start uniform made varied, so tests can tell their entries apart: a Gaussian
+    decoder's logvar, and a mixture prior's weights and spreads."""
+    import torch
+
+    with torch.no_grad():
+        if model.decoder.logvar is not None:
             model.decoder.logvar.uniform_(-2.0, 1.0)
+        if model.prior is not None:
+            model.prior.logits.uniform_(-1.5, 1.5)
+            model.prior.logvars.uniform_(-2.0, 0.5)
     return model
 
 

@@ -25,6 +25,7 @@ from vaekit.runtime.choices import ACTIVATIONS, LIKELIHOODS, MODEL_KINDS, VARIAN
 
 from .errors import ConfigError
 
+LOG_2PI = math.log(2 * math.pi)
 # Bounds of a Gaussian decoder's log-variance: keeps the likelihood finite on pixels
 # that never vary (the black border of digits) without limiting real images.
 LOGVAR_MIN, LOGVAR_MAX = -8.0, 4.0
@@ -71,6 +72,7 @@ class ModelConfig:
     conv_blocks: int = 1
     variance: str = "pixel"  # Gaussian only: a learned log-variance per pixel, or one shared by all (sigma-VAE)
     activation: str = "relu"
+    prior_components: int = 0  # 0: the standard normal prior; K: a learned mixture of K diagonal Gaussians
 
     def __post_init__(self) -> None:
         self.image_shape = tuple(int(s) for s in self.image_shape)  # type: ignore[assignment]
@@ -97,6 +99,8 @@ class ModelConfig:
             raise ConfigError(f"images must have 1 (grayscale) or 3 (RGB) channels, got {self.image_shape[0]}")
         if self.latent_dim < 1:
             raise ConfigError(f"latent_dim must be at least 1, got {self.latent_dim}")
+        if self.prior_components < 0:
+            raise ConfigError(f"prior_components must be 0 (the standard normal) or more, got {self.prior_components}")
         if (self.kind == "mlp" and not self.hidden) or (self.hidden and min(self.hidden) < 1):
             raise ConfigError(f"hidden sizes must be positive (and at least one for mlp), got {self.hidden}")
         if self.kind == "conv":
@@ -260,6 +264,37 @@ class Decoder(nn.Module):
         return {"image": torch.sigmoid(out), "logvar": logvar}
 
 
+class MixturePrior(nn.Module):
+    """p(z) as a learned mixture of K diagonal Gaussians (a VampPrior-like prior in the form a bundle stores):
+    the posteriors of different images need not crowd around one point, which lowered the test NLL on
+    Fashion-MNIST by about 2 nats at equal epochs (README, "What the recipe tried")."""
+
+    def __init__(self, components: int, latent_dim: int) -> None:
+        super().__init__()
+        self.means = nn.Parameter(torch.randn(components, latent_dim))  # spread out, so components differ from the start
+        self.logvars = nn.Parameter(torch.zeros(components, latent_dim))
+        self.logits = nn.Parameter(torch.zeros(components))  # mixture weights: softmax(logits)
+
+    def log_prob(self, z: torch.Tensor) -> torch.Tensor:
+        """log p(z) for latents (..., D), shape (...)."""
+        z = z.unsqueeze(-2)  # (..., 1, D) against the components' (K, D)
+        log_normal = -0.5 * (LOG_2PI + self.logvars + (z - self.means) ** 2 * torch.exp(-self.logvars)).sum(-1)
+        return torch.logsumexp(log_normal + torch.log_softmax(self.logits, 0), -1)
+
+    def sample(self, n: int, generator: torch.Generator) -> torch.Tensor:
+        """n latents drawn from the mixture (on the CPU generator's device; callers move them)."""
+        weights = torch.softmax(self.logits.detach().float().cpu(), 0)
+        component = torch.multinomial(weights, n, replacement=True, generator=generator)
+        eps = torch.randn(n, self.means.shape[1], generator=generator)
+        means, stds = self.means.detach().cpu(), torch.exp(0.5 * self.logvars.detach().cpu())
+        return means[component] + stds[component] * eps
+
+
+def log_standard_normal(z: torch.Tensor) -> torch.Tensor:
+    """log N(z; 0, I) for latents (..., D), shape (...)."""
+    return -0.5 * (LOG_2PI + z.pow(2)).sum(-1)
+
+
 class VAEModule(nn.Module):
     """Encoder and decoder of one model, built from a `ModelConfig`: the torch module that training updates
     (`vaekit.runtime.VAE` is its exported, torch-free counterpart)."""
@@ -269,9 +304,20 @@ class VAEModule(nn.Module):
         self.config = cfg
         self.encoder = Encoder(cfg)
         self.decoder = Decoder(cfg)
+        self.prior = MixturePrior(cfg.prior_components, cfg.latent_dim) if cfg.prior_components else None
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return self.encoder(x)
+
+    def log_prior(self, z: torch.Tensor) -> torch.Tensor:
+        """log p(z) for latents (..., D): the mixture's, or the standard normal's."""
+        return self.prior.log_prob(z) if self.prior is not None else log_standard_normal(z)
+
+    def sample_prior(self, n: int, generator: torch.Generator) -> torch.Tensor:
+        """n latents drawn from the prior with `generator` (a CPU one), on the CPU."""
+        if self.prior is not None:
+            return self.prior.sample(n, generator)
+        return torch.randn(n, self.config.latent_dim, generator=generator)
 
 
 def build_model(cfg: ModelConfig | dict[str, Any]) -> VAEModule:

@@ -14,9 +14,8 @@ from torch import nn
 
 from vaekit.runtime.chunks import DEFAULT_BUDGET_BYTES, items_per_chunk
 
-from .models import ModelConfig, VAEModule
+from .models import LOG_2PI, ModelConfig, VAEModule
 
-LOG_2PI = math.log(2 * math.pi)
 # What one evaluation chunk may hold: vaekit.runtime.chunks.DEFAULT_BUDGET_BYTES, which train does not
 # import (it needs torch only, not onnxruntime); a test checks that the two planners agree.
 EVAL_BUDGET_BYTES = DEFAULT_BUDGET_BYTES
@@ -66,14 +65,24 @@ def kl_per_dim(mean: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     return 0.5 * (mean.pow(2) + logvar.exp() - 1.0 - logvar)
 
 
+def log_posterior(logvar: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
+    """log q(z|x) of z = mean + exp(logvar / 2) * eps, over the last dimension."""
+    return -0.5 * (LOG_2PI + logvar + eps.pow(2)).sum(-1)
+
+
 def elbo_terms(
     model: VAEModule, x: torch.Tensor, eps: torch.Tensor
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(reconstruction log-likelihood, KL per dim, mean) for one reparameterised sample z = mu + sigma*eps."""
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """(reconstruction log-likelihood, KL, KL per dim) per image for one reparameterised sample
+    z = mu + sigma*eps. The standard normal prior's KL is in closed form, per dimension; a learned mixture's
+    has none, so it is the one-sample estimate log q(z|x) - log p(z) and the per-dim KL is None."""
     mean, logvar = model.encoder(x)
     z = mean + torch.exp(0.5 * logvar) * eps
     recon = log_likelihood(x, model.decoder.likelihood_params(z, image=False))
-    return recon, kl_per_dim(mean, logvar), mean
+    if model.prior is not None:
+        return recon, log_posterior(logvar, eps) - model.prior.log_prob(z), None
+    kl_dims = kl_per_dim(mean, logvar)
+    return recon, kl_dims.sum(1), kl_dims
 
 
 def training_loss(
@@ -83,8 +92,7 @@ def training_loss(
     if iwae_k > 1:
         bound = iwae_bound(model, x, eps)
         return -bound.mean(), {"loss": -bound.mean().detach(), "iwae": bound.mean().detach()}
-    recon, kl_dims, _ = elbo_terms(model, x, eps)
-    kl = kl_dims.sum(1)
+    recon, kl, kl_dims = elbo_terms(model, x, eps)
     kl_for_loss = kl_dims.mean(0).clamp(min=free_bits).sum() if free_bits > 0 else kl.mean()
     loss = -recon.mean() + beta * kl_for_loss
     return loss, {
@@ -103,9 +111,7 @@ def iwae_bound(model: VAEModule, x: torch.Tensor, eps: torch.Tensor) -> torch.Te
     z = mean + std * eps  # (k, N, D)
     params = model.decoder.likelihood_params(z.reshape(k * n, d), image=False)
     log_px = log_likelihood(x.repeat(k, 1, 1, 1), params).view(k, n)
-    log_pz = -0.5 * (LOG_2PI + z.pow(2)).sum(-1)
-    log_qz = -0.5 * (LOG_2PI + logvar + eps.pow(2)).sum(-1)
-    return torch.logsumexp(log_px + log_pz - log_qz, dim=0) - math.log(k)
+    return torch.logsumexp(log_px + model.log_prior(z) - log_posterior(logvar, eps), dim=0) - math.log(k)
 
 
 @torch.no_grad()

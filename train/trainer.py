@@ -239,8 +239,7 @@ class Trainer:
         for xb in images.split(eval_chunk(self.model_cfg)):
             xb = unit(xb)
             eps = torch.randn(len(xb), self.model_cfg.latent_dim, generator=g).to(self.device)
-            recon, kl_dims, _ = elbo_terms(model, xb, eps)
-            kl = kl_dims.sum(1)
+            recon, kl, _ = elbo_terms(model, xb, eps)
             sums["elbo"] += float((recon - kl).sum())
             sums["recon"] += float(-recon.sum())
             sums["kl"] += float(kl.sum())
@@ -254,7 +253,7 @@ class Trainer:
     @torch.no_grad()
     def write_images(self, model: VAEModule, epoch: int) -> None:
         model.eval()
-        z = torch.randn(64, self.model_cfg.latent_dim, generator=_generator(self.cfg.seed, -1)).to(self.device)
+        z = model.sample_prior(64, _generator(self.cfg.seed, -1)).to(self.device)
         samples = self._decode(model, z)
         x = unit(self.test_x[:32])
         recon = self._decode(model, model.encoder(x)[0])

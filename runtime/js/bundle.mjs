@@ -1,9 +1,10 @@
-// The vaekit bundle format, version 1, as docs/bundle-format.md's "Reading a bundle" states it (the twin of
+// The vaekit bundle format, versions 1 and 2, as docs/bundle-format.md's "Reading a bundle" states it (the twin of
 // runtime/bundle.py and runtime/conformance.py): fetch a bundle's files from a URL or a folder, check the
 // manifest and every file's sha256, and refuse anything else with a BundleError that names the file.
 
 export const FORMAT_NAME = 'vaekit-bundle';
-export const FORMAT_VERSION = 1;
+export const FORMAT_VERSIONS = [1, 2]; // 2: a learned mixture prior, in the required key `prior`
+const WEIGHTS_SUM_TOLERANCE = 1e-6;
 export const MANIFEST_FILE = 'manifest.json';
 export const ENCODER_FILE = 'encoder.onnx';
 export const DECODER_FILE = 'decoder.onnx';
@@ -45,14 +46,14 @@ export function expectedTensors(likelihood) {
   };
 }
 
-/** Throw a BundleError naming the first thing in `manifest` that breaks format version 1. */
+/** Throw a BundleError naming the first thing in `manifest` that breaks the format. */
 export function validateManifest(manifest, where = MANIFEST_FILE) {
   const fail = (why) => { throw new BundleError(`${where}: ${why}`); };
   if (kindOf(manifest) !== 'object') fail('expected a JSON object; the bundle is corrupt, re-export it');
   if (manifest.format !== FORMAT_NAME) fail(`not a vaekit bundle (format is ${JSON.stringify(manifest.format)}, expected "${FORMAT_NAME}")`);
-  if (manifest.format_version !== FORMAT_VERSION) {
+  if (!FORMAT_VERSIONS.includes(manifest.format_version)) {
     fail(`bundle format version ${JSON.stringify(manifest.format_version)} is not supported by this runtime (it reads ` +
-         `version ${FORMAT_VERSION}); re-export the model with a matching vaekit, or upgrade vaekit`);
+         `versions ${FORMAT_VERSIONS.join(', ')}); re-export the model with a matching vaekit, or upgrade vaekit`);
   }
   for (const [key, kind] of Object.entries(REQUIRED_KEYS)) {
     if (!(key in manifest)) fail(`required key '${key}' is missing; re-export the bundle`);
@@ -70,6 +71,10 @@ export function validateManifest(manifest, where = MANIFEST_FILE) {
     if (!(name in manifest.files)) fail(`files['${name}'] is missing; re-export the bundle`);
   }
   for (const [name, entry] of Object.entries(manifest.files)) checkFileEntry(name, entry, fail);
+  if (manifest.format_version === 2) {
+    if (!('prior' in manifest)) fail("format version 2 needs the key 'prior'; re-export the bundle");
+    checkPrior(manifest.prior, manifest.latent_dim, (why) => fail(`prior${why}`));
+  }
   if ('latent_pca' in manifest) checkLatentPca(manifest.latent_pca, manifest.latent_dim, (why) => fail(`latent_pca${why}`));
   if ('conformance' in manifest) checkConformance(manifest.conformance, tensors, manifest.files, (why) => fail(`conformance${why}`));
 }
@@ -88,6 +93,22 @@ function finiteMatrix(value, rows, cols) {
   const ok = Array.isArray(value) && list.length === (rows ?? 1) && list.every(
     (row) => Array.isArray(row) && row.length === cols && row.every((x) => typeof x === 'number' && Number.isFinite(x)));
   return ok ? list : null;
+}
+
+function checkPrior(prior, d, fail) {
+  if (kindOf(prior) !== 'object' || prior.kind !== 'mixture') {
+    fail(" must be an object with kind 'mixture' (the only prior of format version 2); re-export the bundle");
+  }
+  const k = Array.isArray(prior.weights) ? prior.weights.length : 0;
+  if (k < 1) fail('.weights must be a non-empty list of component weights; re-export the bundle');
+  if (!finiteMatrix(prior.weights, null, k)) fail(`.weights must be a list of ${k} finite numbers; re-export the bundle`);
+  const sum = prior.weights.reduce((s, w) => s + w, 0);
+  if (prior.weights.some((w) => w <= 0) || Math.abs(sum - 1) > WEIGHTS_SUM_TOLERANCE) {
+    fail(`.weights must be positive and sum to 1, got a sum of ${sum.toPrecision(9)}; re-export the bundle`);
+  }
+  for (const key of ['means', 'logvars']) {
+    if (!finiteMatrix(prior[key], k, d)) fail(`.${key} must be ${k} rows (one per weight) of latent_dim = ${d} finite numbers; re-export the bundle`);
+  }
 }
 
 function checkLatentPca(pca, d, fail) {

@@ -12,7 +12,7 @@ import { BundleError, DECODER_FILE, DECODER_OUTPUTS, ENCODER_FILE, GRAPH_INPUTS,
 import { PARAMS, klToPrior, logLikelihood, logMeanExp, LOG_2PI } from './likelihood.mjs';
 import { METHODS, path } from './latents.mjs';
 import { parseNpy } from './npy.mjs';
-import { priorLatents, seedOrFresh, standardNormal } from './prior.mjs';
+import { mixtureLogProb, mixtureOf, priorLatents, seedOrFresh, standardNormal } from './prior.mjs';
 
 export { BundleError } from './bundle.mjs';
 export { METHODS } from './latents.mjs';
@@ -47,6 +47,7 @@ export class VAE {
     this.latentDim = manifest.latent_dim;
     this.imageShape = manifest.image_shape;
     this.likelihood = manifest.likelihood;
+    this.prior = mixtureOf(manifest); // a format-version-2 bundle's learned mixture prior; null: the standard normal
     this._files = files; // the checked conformance vectors (the graphs' bytes are dropped once opened)
     this._encoder = encoder;
     this._decoder = decoder;
@@ -111,7 +112,7 @@ export class VAE {
   priorLatents(n, { seed = null, temperature = 1.0 } = {}) {
     positiveInteger('n', n);
     if (!Number.isFinite(temperature) || temperature < 0) throw new RangeError(`temperature must be a finite number >= 0, got ${temperature}`);
-    return priorLatents(n, this.latentDim, seed, temperature);
+    return priorLatents(n, this.latentDim, seed, temperature, this.prior);
   }
 
   /** `n` images decoded from `priorLatents(n, {seed, temperature})`: a seed gives the same images in every runtime. */
@@ -172,15 +173,16 @@ export class VAE {
           for (let jj = 0; jj < kb; jj++) {
             const row = i * kb + jj;
             const logPx = logLikelihood(chunk.data, i * size, params, row, size, this.likelihood);
-            if (k === 1) {
+            if (k === 1 && !this.prior) {
               logW[i][j + jj] = logPx - klToPrior(mean.data, logvar.data, i * d, d);
             } else {
-              let prior = 0, posterior = 0;
+              let normal = 0, posterior = 0;
               for (let t = 0; t < d; t++) {
-                prior += z[row * d + t] ** 2;
+                normal += z[row * d + t] ** 2;
                 posterior += logvar.data[i * d + t] + eps[row * d + t] ** 2;
               }
-              logW[i][j + jj] = logPx - 0.5 * (LOG_2PI * d + prior) + 0.5 * (LOG_2PI * d + posterior);
+              const logPrior = this.prior ? mixtureLogProb(this.prior, z, row * d) : -0.5 * (LOG_2PI * d + normal);
+              logW[i][j + jj] = logPx + logPrior + 0.5 * (LOG_2PI * d + posterior);
             }
           }
         }

@@ -117,7 +117,14 @@ def test_manifest_records_parity(bundle: Bundle) -> None:
 def test_manifest_describes_model_and_training(bundle: Bundle) -> None:
     manifest = bundle.manifest()
     run = load_run(bundle.run)
-    assert (manifest["format"], manifest["format_version"], manifest["dtype"]) == ("vaekit-bundle", 1, bundle.precision)
+    mixture = run.model.prior is not None  # the mlp recipe's learned mixture prior: format version 2
+    assert (manifest["format"], manifest["format_version"], manifest["dtype"]) == ("vaekit-bundle", 1 + mixture,
+                                                                                   bundle.precision)
+    assert ("prior" in manifest) == mixture
+    if mixture:
+        prior = manifest["prior"]
+        np.testing.assert_allclose(prior["weights"], torch.softmax(run.model.prior.logits.double(), 0), rtol=1e-12)
+        assert prior["means"] == run.model.prior.means.tolist() and prior["logvars"] == run.model.prior.logvars.tolist()
     assert manifest["model"] == run.model_config.to_dict()
     assert manifest["image_shape"] == list(run.model_config.image_shape)
     assert (manifest["latent_dim"], manifest["likelihood"]) == (run.model_config.latent_dim, run.model_config.likelihood)

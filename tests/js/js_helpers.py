@@ -9,11 +9,12 @@ from typing import Any
 
 import numpy as np
 import torch
+from bundle_helpers import varied
 
 from vaekit.runtime import VAE
 from vaekit.train.models import build_model
 
-# Every model kind and likelihood, tiny; colour for conv-gaussian so RGB goes through every path.
+# Every model kind, likelihood and prior, tiny; colour for conv-gaussian so RGB goes through every path.
 CONFIGS: dict[str, dict[str, Any]] = {
     "mlp-bernoulli": {"kind": "mlp", "image_shape": [1, 8, 8], "latent_dim": 3, "likelihood": "bernoulli", "hidden": [16]},
     "mlp-gaussian": {"kind": "mlp", "image_shape": [1, 8, 8], "latent_dim": 3, "likelihood": "gaussian", "hidden": [16]},
@@ -21,6 +22,8 @@ CONFIGS: dict[str, dict[str, Any]] = {
                        "hidden": [16], "conv_channels": [4, 8]},
     "conv-gaussian": {"kind": "conv", "image_shape": [3, 8, 8], "latent_dim": 4, "likelihood": "gaussian",
                       "hidden": [16], "conv_channels": [4, 8]},
+    "mlp-mixture": {"kind": "mlp", "image_shape": [1, 8, 8], "latent_dim": 3, "likelihood": "bernoulli", "hidden": [16],
+                    "prior_components": 4},  # a learned mixture prior: format version 2
 }
 PRECISIONS = {"float32": {}, "float16": {"dtype": "float16"}, "int8": {"quantize": "int8"}}
 SEED, N_SAMPLES, TEMPERATURE = 3, 16, 0.8
@@ -33,7 +36,7 @@ def export_bundle(name: str, precision: str, out: Path) -> Path:
     from vaekit.export import export_model
 
     torch.manual_seed(0)
-    model = build_model(CONFIGS[name]).eval()
+    model = varied(build_model(CONFIGS[name]).eval())
     heldout = np.random.default_rng(1).random((16, *CONFIGS[name]["image_shape"]), dtype=np.float32)
     provenance = {"data": "random test images", "epochs": 0, "metrics": {}}
     return Path(export_model(model, out, heldout=heldout, provenance=provenance, **PRECISIONS[precision]))

@@ -127,8 +127,16 @@ describe('a changed bundle is refused, naming the file', { skip }, () => {
     }));
   }
   test('a manifest of another format version', () => withCopy(async (dir) => {
+    await editManifest(dir, (manifest) => { manifest.format_version = 3; });
+    await assert.rejects(VAE.load(dir), /manifest\.json: bundle format version 3 is not supported by this runtime \(it reads versions 1, 2\)/);
+  }));
+  test('a version-2 manifest without its prior, or with a broken one', () => withCopy(async (dir) => {
     await editManifest(dir, (manifest) => { manifest.format_version = 2; });
-    await assert.rejects(VAE.load(dir), /manifest\.json: bundle format version 2 is not supported/);
+    await assert.rejects(VAE.load(dir), /format version 2 needs the key 'prior'/);
+    await editManifest(dir, (manifest) => { manifest.prior = { kind: 'mixture', weights: [0.5, 0.6], means: [[0], [1]], logvars: [[0], [0]] }; });
+    await assert.rejects(VAE.load(dir), /prior\.weights must be positive and sum to 1/);
+    await editManifest(dir, (manifest) => { manifest.prior.weights = [0.5, 0.5]; });
+    await assert.rejects(VAE.load(dir), /prior\.means must be 2 rows \(one per weight\) of latent_dim = 3/);
   }));
   test('a reference output changed on purpose (checksum re-pinned): loads, but verify() fails and says where', () => withCopy(async (dir) => {
     const file = 'conformance/decoder.image.npy';

@@ -1,5 +1,5 @@
 """The JavaScript runtime (runtime/js) under `node --test` with onnxruntime-node: on bundles of every kind
-(float32, float16, int8 x mlp, conv x bernoulli, gaussian), against what the Python runtime computes."""
+(float32, float16, int8 x mlp, conv x bernoulli, gaussian, and a mixture prior), against what the Python runtime computes."""
 
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ def test_node_unit_tests_pass_without_bundles() -> None:
 @pytest.mark.slow
 def test_node_runs_every_bundle_kind_like_python(tmp_path: Path) -> None:
     names = write_bundles(tmp_path)
-    assert len(names) == 12  # float32, float16, int8 x mlp, conv x bernoulli, gaussian
+    assert len(names) == 15  # float32, float16, int8 x mlp, conv x bernoulli, gaussian, and mlp with a mixture prior
     done = node_test({"VAEKIT_JS_BUNDLES": str(tmp_path)})
     assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-3000:]
     assert "fail 0" in done.stdout and all(name in done.stdout for name in names)

@@ -11,7 +11,7 @@ from bundle_helpers import TinyBundle, TinyBundles
 
 from vaekit.runtime import VAE
 
-NAMES = ["conv-gaussian", "mlp-bernoulli"]  # both model kinds and both likelihoods
+NAMES = ["conv-gaussian", "mlp-bernoulli", "mlp-mixture"]  # both model kinds, both likelihoods, both priors
 
 
 @pytest.fixture(params=NAMES)

@@ -71,7 +71,8 @@ def test_checksum_opt_out_loads_an_edited_bundle(copy: Path) -> None:
 @pytest.mark.parametrize(
     "changes, match",
     [
-        ({"format_version": 2}, "format version 2 is not supported"),
+        ({"format_version": 3}, r"format version 3 is not supported by this runtime \(it reads versions 1, 2\)"),
+        ({"format_version": 2}, "format version 2 needs the key 'prior'"),
         ({"format": "something-else"}, "not a vaekit bundle"),
         ({"likelihood": "poisson"}, "unknown likelihood"),
         ({"image_shape": [1, 16, 16]}, r"per-item shape \[1, 8, 8\].*\[1, 16, 16\]"),
@@ -81,6 +82,30 @@ def test_inconsistent_manifest(copy: Path, changes: dict[str, object], match: st
     _edit_manifest(copy, **changes)
     with pytest.raises(BundleError, match=match):
         VAE.load(copy, device="cpu")
+
+
+@pytest.fixture
+def mixture_copy(tiny_bundles: TinyBundles, tmp_path: Path) -> Path:
+    """A private copy of the bundle with a learned mixture prior (format version 2)."""
+    return Path(shutil.copytree(tiny_bundles["mlp-mixture"].path, tmp_path / "mixture"))
+
+
+@pytest.mark.parametrize(
+    "edit, match",
+    [
+        (lambda prior: {**prior, "kind": "flow"}, "prior must be an object with kind 'mixture'"),
+        (lambda prior: {**prior, "weights": []}, r"prior\.weights must be a non-empty list"),
+        (lambda prior: {**prior, "weights": [0.5] * len(prior["weights"])}, "must be positive and sum to 1"),
+        (lambda prior: {**prior, "weights": [1.0] + [0.0] * (len(prior["weights"]) - 1)}, "must be positive"),
+        (lambda prior: {**prior, "means": prior["means"][1:]}, r"prior\.means must be 4 rows"),
+        (lambda prior: {**prior, "logvars": [row[:2] for row in prior["logvars"]]}, "of latent_dim = 3 finite numbers"),
+    ],
+)
+def test_a_bad_prior_is_named(mixture_copy: Path, edit: Callable[[dict], dict], match: str) -> None:
+    manifest = json.loads((mixture_copy / "manifest.json").read_text())
+    _edit_manifest(mixture_copy, prior=edit(manifest["prior"]))
+    with pytest.raises(BundleError, match=match):
+        VAE.load(mixture_copy, device="cpu")
 
 
 def test_latent_dim_must_match_latent_pca_and_the_graphs(copy: Path) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import numpy as np
 import onnxruntime as ort
@@ -12,16 +13,24 @@ from bundle_helpers import TinyBundle, random_images
 from runtime_helpers import torch_encode, torch_params
 
 from vaekit.runtime import VAE
-from vaekit.runtime.prior import standard_normal
+from vaekit.runtime.prior import standard_normal, uniforms
 from vaekit.runtime.sessions import Graph
 
 ATOL = 1e-4
 
 
+def torch_softmax(logits: Any) -> np.ndarray:
+    """A mixture prior's weights in float64, as export writes them."""
+    import torch
+
+    return torch.softmax(logits.detach().double(), 0).numpy()
+
+
 def test_attributes(vae: VAE, exported: TinyBundle) -> None:
     cfg = exported.model.config
     assert vae.latent_dim == cfg.latent_dim and vae.image_shape == cfg.image_shape
-    assert vae.likelihood == cfg.likelihood and vae.manifest["format_version"] == 1
+    assert vae.likelihood == cfg.likelihood and vae.manifest["format_version"] == (2 if cfg.prior_components else 1)
+    assert (vae.prior is None) == (cfg.prior_components == 0)
     assert vae.device == "cpu" and vae.providers == ["CPUExecutionProvider"]
     assert cfg.likelihood in repr(vae)
 
@@ -54,11 +63,19 @@ def test_sample_is_seeded_and_matches_torch(vae: VAE, exported: TinyBundle) -> N
     np.testing.assert_array_equal(images, vae.sample(7, seed=11, temperature=0.5))
     assert not np.array_equal(images, vae.sample(7, seed=12, temperature=0.5))
     z = standard_normal(11, 0, 7 * vae.latent_dim).reshape(7, vae.latent_dim) * np.float32(0.5)
+    prior = exported.model.prior
+    if prior is not None:  # each sample's component from the uniform of word 2**63 + i, then its mean and spread
+        component = np.searchsorted(np.cumsum(torch_softmax(prior.logits)), uniforms(11, 2**63, 7), side="right")
+        means, logvars = prior.means.detach().numpy(), prior.logvars.detach().numpy().astype(np.float64)
+        z = means[component] + np.exp(logvars / 2).astype(np.float32)[component] * z
     np.testing.assert_array_equal(vae.prior_latents(7, seed=11, temperature=0.5), z)
     np.testing.assert_allclose(images, torch_params(exported.model, z)["image"], atol=ATOL)
     assert images.dtype == np.float32 and 0.0 <= images.min() and images.max() <= 1.0
-    zero = vae.sample(3, seed=1, temperature=0)
-    np.testing.assert_allclose(zero, np.repeat(vae.decode(np.zeros(vae.latent_dim)), 3, axis=0), atol=1e-6)
+    zero = vae.sample(3, seed=1, temperature=0)  # the standard normal's centre, or each sample's component mean
+    centres = vae.prior_latents(3, seed=1, temperature=0)
+    np.testing.assert_allclose(zero, vae.decode(centres), atol=1e-6)
+    if prior is None:
+        assert not centres.any()
     assert vae.sample(2).shape == (2, *vae.image_shape)  # seed=None: fresh entropy
 
 
@@ -108,11 +125,17 @@ def _numpy_score(exported: TinyBundle, x: np.ndarray, k: int, seed: int) -> np.n
     else:
         s = np.exp(0.5 * params["logvar"])
         log_px = (-0.5 * ((xs - params["image"]) / s) ** 2 - np.log(s * math.sqrt(2 * math.pi))).sum(axis=(2, 3, 4))
-    if k == 1:
+    prior = exported.model.prior
+    if k == 1 and prior is None:
         kl = 0.5 * (sd.astype(np.float64) ** 2 + mean.astype(np.float64) ** 2 - 1 - logvar).sum(-1)
         return log_px[:, 0] - kl
     z64, m64, s64 = z.astype(np.float64), mean[:, None].astype(np.float64), sd[:, None].astype(np.float64)
-    log_pz = (-0.5 * z64**2 - 0.5 * math.log(2 * math.pi)).sum(-1)
+    if prior is None:
+        log_pz = (-0.5 * z64**2 - 0.5 * math.log(2 * math.pi)).sum(-1)
+    else:  # sum over components of weight * density, each a product of 1-d normal densities
+        means, sds = prior.means.detach().double().numpy(), np.exp(0.5 * prior.logvars.detach().double().numpy())
+        density = np.exp(-0.5 * ((z64[..., None, :] - means) / sds) ** 2) / (sds * math.sqrt(2 * math.pi))
+        log_pz = np.log((torch_softmax(prior.logits) * density.prod(-1)).sum(-1))
     log_qz = (-0.5 * ((z64 - m64) / s64) ** 2 - np.log(s64) - 0.5 * math.log(2 * math.pi)).sum(-1)
     return np.logaddexp.reduce(log_px + log_pz - log_qz, axis=1) - math.log(k)
 

@@ -155,7 +155,9 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path: Path) -> No
 
 @pytest.mark.parametrize("option, message", [({"seed": -1}, "seed must be a non-negative integer"),
                                              ({"max_time": 0}, "max_time must be positive"),
-                                             ({"iwae_k": 0}, "iwae_k must be at least 1")])
+                                             ({"iwae_k": 0}, "iwae_k must be at least 1"),
+                                             ({"prior_components": -1}, "prior_components must be 0"),
+                                             ({"prior_components": 4, "free_bits": 0.5}, "--free-bits needs the standard normal")])
 def test_a_bad_option_is_named(tmp_path: Path, option: dict, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         train(tiny_config(tmp_path / "run", **option))

@@ -1,0 +1,71 @@
+"""The learned mixture prior: its density and samples against torch.distributions, its KL in the ELBO, and the
+recipe that chooses it."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import distributions as D
+
+from vaekit.train import TrainConfig
+from vaekit.train.config import MIXTURE_COMPONENTS, resolve
+from vaekit.train.models import ModelConfig, build_model
+from vaekit.train.objectives import elbo_terms, iwae_bound
+
+
+def mixture_model(components: int = 5) -> torch.nn.Module:
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(image_shape=(1, 8, 8), latent_dim=3, hidden=[16], prior_components=components))
+    with torch.no_grad():
+        model.prior.logits.uniform_(-2.0, 2.0)
+        model.prior.logvars.uniform_(-2.0, 1.0)
+    return model
+
+
+def as_distribution(prior: torch.nn.Module) -> D.Distribution:
+    """The same mixture built from torch.distributions, as an independent reference."""
+    components = D.Independent(D.Normal(prior.means, torch.exp(0.5 * prior.logvars)), 1)
+    return D.MixtureSameFamily(D.Categorical(logits=prior.logits), components)
+
+
+def test_log_prob_matches_torch_distributions() -> None:
+    prior = mixture_model().prior
+    z = torch.randn(4, 6, 3) * 2  # any leading shape
+    torch.testing.assert_close(prior.log_prob(z), as_distribution(prior).log_prob(z), rtol=1e-5, atol=1e-5)
+
+
+def test_samples_follow_the_mixture() -> None:
+    prior = mixture_model(3).prior
+    z = prior.sample(20_000, torch.Generator().manual_seed(1))
+    reference = as_distribution(prior)
+    torch.testing.assert_close(z.mean(0), reference.mean.detach(), atol=0.05, rtol=0)
+    torch.testing.assert_close(z.var(0), reference.variance.detach(), atol=0.1, rtol=0.05)
+    # seeded: the same generator state gives the same latents
+    torch.testing.assert_close(prior.sample(5, torch.Generator().manual_seed(2)), prior.sample(5, torch.Generator().manual_seed(2)))
+
+
+def test_elbo_kl_is_the_one_sample_estimate_and_iwae_uses_the_prior() -> None:
+    model = mixture_model()
+    x = (torch.rand(7, 1, 8, 8, generator=torch.Generator().manual_seed(2)) > 0.5).float()
+    eps = torch.randn(7, 3, generator=torch.Generator().manual_seed(3))
+    recon, kl, kl_dims = elbo_terms(model, x, eps)
+    mean, logvar = model.encoder(x)
+    z = mean + torch.exp(0.5 * logvar) * eps
+    q = D.Independent(D.Normal(mean, torch.exp(0.5 * logvar)), 1)
+    assert kl_dims is None  # no closed form, so no per-dimension KL (free bits refuse this prior)
+    torch.testing.assert_close(kl, q.log_prob(z) - as_distribution(model.prior).log_prob(z), rtol=1e-5, atol=1e-4)
+    # IWAE with k=1 and the same noise is the ELBO's one-sample estimate
+    torch.testing.assert_close(iwae_bound(model, x, eps[None]), recon - kl, rtol=1e-5, atol=1e-4)
+    assert math.isfinite(float(iwae_bound(model, x, torch.randn(5, 7, 3)).mean().detach()))
+
+
+def test_recipe_gives_mlps_the_mixture_and_conv_the_standard_normal() -> None:
+    mlp, model, why = resolve(TrainConfig(epochs=2), (1, 28, 28), 1000)
+    assert mlp.prior_components == model.prior_components == MIXTURE_COMPONENTS and "mixture" in why["prior_components"]
+    conv, model, _ = resolve(TrainConfig(epochs=2), (3, 32, 32), 1000)
+    assert conv.prior_components == model.prior_components == 0
+    free, model, why = resolve(TrainConfig(epochs=2, free_bits=0.5), (1, 28, 28), 1000)
+    assert model.prior_components == 0 and "--free-bits" in why["prior_components"]
+    asked, model, _ = resolve(TrainConfig(epochs=2, prior_components=0), (1, 28, 28), 1000)
+    assert model.prior_components == 0
