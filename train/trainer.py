@@ -487,6 +487,8 @@ def _train(config: TrainConfig | dict[str, Any], resume: str | Path | None, star
     if resume is not None:
         saved = ckpt.load_checkpoint(resume)
         cfg = TrainConfig.from_dict(saved["train_config"])
+        if cfg.prior_components is None:  # a run from before the mixture prior goes on with the standard normal
+            cfg.prior_components = saved["model_config"].get("prior_components", 0)
         run_dir = Path(resume)
         # a resumed run goes on to its epochs; only a --max-time given now limits it (counted from now)
         cfg.max_time = config.max_time if isinstance(config, TrainConfig) else config.get("max_time")

@@ -81,6 +81,18 @@ def test_resume_gives_the_weights_of_an_uninterrupted_run(tmp_path: Path) -> Non
     _same_weights(full, tmp_path / "part")
 
 
+def test_a_run_from_before_the_mixture_prior_resumes_with_the_standard_normal(tmp_path: Path) -> None:
+    full = trained(tiny_config(tmp_path / "full", epochs=4, prior_components=0))
+    train(tiny_config(tmp_path / "part", epochs=4, prior_components=0, max_time=1e-9))
+    path = tmp_path / "part" / "checkpoint.pt"
+    saved = torch.load(path, weights_only=True)
+    for config in ("train_config", "model_config"):  # as older vaekit wrote them
+        del saved[config]["prior_components"]
+    torch.save(saved, path)
+    train(TrainConfig(), resume=tmp_path / "part")
+    _same_weights(full, tmp_path / "part")
+
+
 def test_chores_are_paced_to_a_share_of_the_clock(tmp_path: Path) -> None:
     """Held-out passes, grids and checkpoints cost a few percent whatever an epoch costs: on tiny data they run
     every few epochs, not every epoch, and the closing ones always run."""
