@@ -104,7 +104,9 @@ def recipe_text(config: dict[str, Any]) -> str:
     t = config["train"]
     return (f"{t['model']} {'-'.join(map(str, [784, *t['hidden'], t['latent_dim']]))} {t['activation']}, AdamW lr "
             f"{t['lr']:g} {t['schedule']}, batch {t['batch_size']}, epochs fitted to the budget, KL warm-up "
-            f"{t['kl_warmup_epochs']:.2f} epochs, ELBO (iwae_k={t['iwae_k']})")
+            f"{t['kl_warmup_epochs']:.2f} epochs, ELBO (iwae_k={t['iwae_k']}), prior: "
+            f"{'a learned mixture of %d Gaussians' % t['prior_components'] if t.get('prior_components') else 'N(0, I)'}"
+            f"{', ' + t['precision'] + ' steps' if t.get('precision') else ''}")
 
 
 def plot(case: dict[str, Any], path: Path) -> None:
