@@ -13,6 +13,7 @@ ACTIVATIONS = ("relu", "elu", "gelu", "silu", "tanh")
 VARIANCES = ("pixel", "shared")  # a Gaussian decoder's variance: one per pixel, or one learned for all
 SCHEDULES = ("cosine", "constant")
 BINARIZE = ("dynamic", "none")
+PRECISIONS = ("float32", "bfloat16")  # the training step's matmuls (--precision auto picks one)
 # vaekit-export's precisions: --dtype, and --quantize on float32 graphs
 DTYPES = ("float32", "float16")
 QUANTIZE = ("int8",)

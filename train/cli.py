@@ -7,7 +7,7 @@ import sys
 import time
 from typing import TYPE_CHECKING
 
-from vaekit.runtime.choices import ACTIVATIONS, BINARIZE, LIKELIHOODS, MODEL_KINDS, SCHEDULES, VARIANCES
+from vaekit.runtime.choices import ACTIVATIONS, BINARIZE, LIKELIHOODS, MODEL_KINDS, PRECISIONS, SCHEDULES, VARIANCES
 from vaekit.runtime.extras import run_command
 
 if TYPE_CHECKING:
@@ -78,6 +78,8 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--schedule", choices=SCHEDULES, default="cosine", help="learning-rate schedule")
     t.add_argument("--grad-clip", type=float, default=100.0, help="clip the gradient norm (0 = off)")
     t.add_argument("--device", default="auto", help="auto (CUDA if available), cpu or cuda[:N]")
+    t.add_argument("--precision", choices=("auto", *PRECISIONS), default="auto", help="the training step's matmuls; "
+                   "auto: bfloat16 on a CPU with native bf16 (AVX512-BF16 or AMX), else float32 (evaluation is float32)")
     t.add_argument("--seed", type=int, default=0)
     e = p.add_argument_group("evaluation and output")
     e.add_argument("--nll-k", type=int, default=1000, help="importance samples for the final test NLL estimate")
@@ -96,6 +98,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     values = {k: v for k, v in vars(args).items() if k not in ("resume", "no_progress")}
     values["progress"] = not args.no_progress
     values["grad_clip"] = args.grad_clip or None
+    values["precision"] = None if args.precision == "auto" else args.precision
     return TrainConfig(**values)
 
 

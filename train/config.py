@@ -10,7 +10,7 @@ import math
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-from vaekit.runtime.choices import BINARIZE, DEVICES, SCHEDULES
+from vaekit.runtime.choices import BINARIZE, DEVICES, PRECISIONS, SCHEDULES
 
 from .errors import ConfigError
 from .models import ModelConfig, conv_depth_for
@@ -60,6 +60,7 @@ class TrainConfig:
     # run
     seed: int = 0
     device: str = "auto"
+    precision: str | None = None  # "float32" or "bfloat16"; None: chosen for the device (see trainer.auto_precision)
     out: str | None = None
     force: bool = False
     images_every: int | None = None  # sample/reconstruction grids every N epochs (default: ~20 per run)
@@ -90,6 +91,8 @@ class TrainConfig:
             (self.seed >= 0, f"seed must be a non-negative integer, got {self.seed}"),
             (self.nll_k >= 1, f"nll_k must be at least 1, got {self.nll_k}"),
             (self.schedule in SCHEDULES, f"schedule must be one of {SCHEDULES}, got {self.schedule!r}"),
+            (self.precision in (None, *PRECISIONS),
+             f"precision must be one of {PRECISIONS} (or None: auto), got {self.precision!r}"),
             (self.binarize in (None, *BINARIZE), f"binarize must be one of {BINARIZE}, got {self.binarize!r}"),
             (self.device in DEVICES or self.device.startswith("cuda:"),
              f"device must be auto, cpu or cuda[:N], got {self.device!r}"),

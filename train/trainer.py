@@ -45,7 +45,7 @@ from .budget import (
 from .config import TrainConfig, kl_warmup_for, resolve
 from .data import Data, load_data
 from .distributed import Distributed
-from .errors import RunError, TrainingError
+from .errors import ConfigError, RunError, TrainingError
 from .models import ModelConfig, VAEModule, build_model
 from .objectives import Objective, bits_per_dim, elbo_terms, eval_chunk, nll_estimate, unit
 from .plots import save_grid, save_loss_curve
@@ -80,6 +80,23 @@ def select_device(name: str) -> torch.device:
         raise TrainingError("--device cuda was asked for but torch sees no CUDA GPU; use --device cpu or auto, "
                             "or install a CUDA build of torch")
     return torch.device(name)
+
+
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU multiplies bfloat16 natively (AVX512-BF16 or AMX); False where torch lacks these private probes."""
+    probes = (getattr(torch.cpu, name, None) for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"))
+    return any(probe is not None and probe() for probe in probes)
+
+
+def auto_precision(device_type: str, native_bf16: bool) -> tuple[str, str]:
+    """The training precision `--precision auto` picks for this device, and why: bfloat16 only on a CPU with native
+    bf16 (elsewhere on CPU it would be emulated and slower; CUDA keeps float32, untested here)."""
+    if device_type == "cpu" and native_bf16:
+        return "bfloat16", ("bfloat16: this CPU has native bf16 matmuls (avx512_bf16/AMX): about 1.3x faster steps at "
+                            "equal test NLL (benchmarks/train_speed.py; README: What the recipe tried)")
+    if device_type == "cpu":
+        return "float32", "float32: this CPU has no native bf16 matmuls (avx512_bf16/AMX); emulated bf16 would be slower"
+    return "float32", f"float32: auto keeps float32 on {device_type} (bf16 training is not benchmarked there)"
 
 
 def evaluation_images(test: np.ndarray, cfg: TrainConfig) -> torch.Tensor:
@@ -117,6 +134,9 @@ class Trainer:
         self.budget = budget or Budget(cfg.max_time)
         self.interrupts = interrupts or Interrupts()
         self.device = select_device(cfg.device if not dist.is_cuda_rank else f"cuda:{dist.local_rank}")
+        if cfg.precision == "bfloat16" and self.device.type == "cuda" and not torch.cuda.is_bf16_supported(False):
+            raise ConfigError(f"--precision bfloat16: this GPU ({torch.cuda.get_device_name(self.device)}) has no native "
+                              "bf16 (it needs compute capability 8.0 or newer); use --precision float32 or auto")
         self.model_cfg = model_cfg
         self.train_x = torch.from_numpy(data.train).to(self.device)  # uint8: batches are sliced, never copied per sample
         self.test_x = evaluation_images(data.test, cfg).to(self.device)
@@ -153,6 +173,11 @@ class Trainer:
         the planned steps, so progress is exactly step / total steps; with one, it is also what the clock
         allows at the measured speed, so the schedule ends when the budget does however the speed changes."""
         state.progress += (1.0 - state.progress) / max(1.0, min(steps_left, self.total_steps - state.step + 1))
+
+    def choose_precision(self) -> str:
+        """Resolve `--precision auto` for this run's device (before anything times a step); returns why."""
+        self.cfg.precision, why = auto_precision(self.device.type, cpu_has_native_bf16())
+        return why
 
     def fit_epochs_to_budget(self) -> str:
         """With --max-time and no --epochs: time a few steps on a throwaway copy of the model, then plan as many
@@ -213,7 +238,10 @@ class Trainer:
     def train_step(self, state: State, objective: torch.nn.Module, order: torch.Tensor) -> dict[str, torch.Tensor]:
         """One optimiser step on the global batch at `state.step` (this process's share of it)."""
         x, eps, global_n = self.batch(order, state.step)
-        loss, parts = objective(x, eps, self.beta_at(state.step))
+        # bfloat16: the forward pass and loss under autocast, where BCE with logits runs in float32 (keeping the encoder's
+        # outputs in float32 too made no measurable difference); weights, gradients and the optimizer stay float32
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.cfg.precision == "bfloat16"):
+            loss, parts = objective(x, eps, self.beta_at(state.step))
         # Each process averages over its share; scaling by share/global makes the averaged
         # gradient equal to the single-process gradient of the whole global batch.
         loss = loss * (len(x) * self.dist.world_size / global_n)
@@ -492,6 +520,7 @@ def _train(config: TrainConfig | dict[str, Any], resume: str | Path | None, star
         run_dir = Path(resume)
         # a resumed run goes on to its epochs; only a --max-time given now limits it (counted from now)
         cfg.max_time = config.max_time if isinstance(config, TrainConfig) else config.get("max_time")
+        cfg.precision = cfg.precision or "float32"  # runs from before --precision trained in float32
     else:
         cfg = config if isinstance(config, TrainConfig) else TrainConfig.from_dict(config)
         cfg.validate()
@@ -508,6 +537,8 @@ def _train(config: TrainConfig | dict[str, Any], resume: str | Path | None, star
             write_heldout(run_dir, data.test)  # export reads these, never the data source
     trainer = Trainer(cfg, run_dir, data, model_cfg, dist, Budget(cfg.max_time, started), interrupts)
     if saved is None:
+        if cfg.precision is None:
+            why["precision"] = trainer.choose_precision()
         if cfg.epochs is None:
             why["epochs"] = trainer.fit_epochs_to_budget()
         if dist.is_main:

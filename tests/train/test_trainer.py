@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import signal
 import subprocess
@@ -17,7 +18,7 @@ from train_helpers import tiny_config, trained
 from vaekit.train import ConfigError, RunError, TrainConfig, TrainingError, load_run, train
 from vaekit.train.budget import EVAL_MIN_S
 from vaekit.train.cli import main as train_main
-from vaekit.train.trainer import Interrupts
+from vaekit.train.trainer import Interrupts, auto_precision, cpu_has_native_bf16, select_device
 
 
 def _weights(run: Path) -> dict[str, torch.Tensor]:
@@ -72,13 +73,38 @@ def test_other_models_and_objectives_train(tmp_path: Path, model: str, likelihoo
     assert load_run(tmp_path / "run").model_config.likelihood == likelihood
 
 
-def test_resume_gives_the_weights_of_an_uninterrupted_run(tmp_path: Path) -> None:
-    full = trained(tiny_config(tmp_path / "full", epochs=4))
-    part = tiny_config(tmp_path / "part", epochs=4, max_time=1e-9)  # stops after its first step
+@pytest.mark.parametrize("precision, older", [("float32", True), ("bfloat16", False)],
+                         ids=["float32, a run from before --precision", "bfloat16"])
+def test_resume_gives_the_weights_of_an_uninterrupted_run(tmp_path: Path, precision: str, older: bool) -> None:
+    """Exact in either precision (bfloat16 is chosen explicitly, so it runs on every CPU, emulated where it must); a
+    run saved without a precision (before --precision existed) goes on in float32, whatever auto would pick."""
+    full = trained(tiny_config(tmp_path / "full", epochs=4, precision=precision))
+    part = tiny_config(tmp_path / "part", epochs=4, max_time=1e-9, precision=precision)  # stops after its first step
     train(part)
-    assert torch.load(tmp_path / "part" / "checkpoint.pt", weights_only=True)["step"] == 1
+    saved = torch.load(tmp_path / "part" / "checkpoint.pt", weights_only=True)
+    assert saved["step"] == 1 and saved["train_config"]["precision"] == precision
+    if older:
+        saved["train_config"].pop("precision")
+        torch.save(saved, tmp_path / "part" / "checkpoint.pt")
     train(TrainConfig(), resume=tmp_path / "part")
     _same_weights(full, tmp_path / "part")
+    assert json.loads((full / "config.json").read_text())["train"]["precision"] == precision
+    assert all(math.isfinite(r["loss"]) for r in _records(full, "train"))
+    assert all(w.dtype == torch.float32 for w in _weights(full).values())  # bfloat16 computes; weights stay float32
+
+
+@pytest.mark.parametrize("device, native, precision", [("cpu", True, "bfloat16"), ("cpu", False, "float32"),
+                                                       ("cuda", True, "float32")])
+def test_auto_precision_is_bfloat16_only_on_cpus_with_native_bf16(device: str, native: bool, precision: str) -> None:
+    chosen, why = auto_precision(device, native)
+    assert chosen == precision and why.startswith(f"{precision}: ")
+
+
+def test_native_bf16_probe_is_false_without_torchs_private_probes(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert isinstance(cpu_has_native_bf16(), bool)
+    for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"):
+        monkeypatch.delattr(torch.cpu, name, raising=False)
+    assert cpu_has_native_bf16() is False
 
 
 def test_a_run_from_before_the_mixture_prior_resumes_with_the_standard_normal(tmp_path: Path) -> None:
@@ -134,7 +160,7 @@ def test_resume_after_a_kill(tmp_path: Path, tiny_npz: Path, how: signal.Signals
     """A real kill mid-run: the last checkpoint survives (kill -9), or is written at the step it stopped (a plain
     kill, as Ctrl-C does), and resuming finishes the run exactly."""
     args = ["--data", str(tiny_npz), "--model", "mlp", "--hidden", "16", "--latent-dim", "2", "--epochs", "400",
-            "--batch-size", "8", "--nll-k", "4", "--images-every", "1000", "--no-progress"]
+            "--batch-size", "8", "--nll-k", "4", "--images-every", "1000", "--no-progress", "--precision", "float32"]
     run = tmp_path / "killed"
     proc = subprocess.Popen([sys.executable, "-m", "vaekit.train", *args, "--out", str(run)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -169,7 +195,8 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path: Path) -> No
                                              ({"max_time": 0}, "max_time must be positive"),
                                              ({"iwae_k": 0}, "iwae_k must be at least 1"),
                                              ({"prior_components": -1}, "prior_components must be 0"),
-                                             ({"prior_components": 4, "free_bits": 0.5}, "--free-bits needs the standard normal")])
+                                             ({"prior_components": 4, "free_bits": 0.5}, "--free-bits needs the standard normal"),
+                                             ({"precision": "float16"}, r"precision must be one of \('float32', 'bfloat16'\)")])
 def test_a_bad_option_is_named(tmp_path: Path, option: dict, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         train(tiny_config(tmp_path / "run", **option))
@@ -217,6 +244,9 @@ def test_cli_help_and_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     code = train_main(["--hidden", "16", "--latent-dim", "2", "--epochs", "1", "--nll-k", "4", "--nll-images", "16",
                        "--no-progress", "--out", str(tmp_path / "cli")])
     assert code == 0 and "test NLL" in capsys.readouterr().out
+    config = json.loads((tmp_path / "cli" / "config.json").read_text())  # --precision auto, resolved for this machine
+    resolved = auto_precision(select_device("auto").type, cpu_has_native_bf16())
+    assert (config["train"]["precision"], config["why"]["precision"]) == resolved
     assert train_main(["--data", str(tmp_path / "missing"), "--out", str(tmp_path / "x")]) == 1
     assert "does not exist" in capsys.readouterr().err
 
