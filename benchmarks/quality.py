@@ -102,10 +102,10 @@ def vaekit_point(data: Path, budget: float, out: Path) -> dict[str, Any]:
 
 def recipe_text(config: dict[str, Any]) -> str:
     t = config["train"]
+    prior = f"a learned mixture of {t['prior_components']} Gaussians" if t.get("prior_components") else "N(0, I)"
     return (f"{t['model']} {'-'.join(map(str, [784, *t['hidden'], t['latent_dim']]))} {t['activation']}, AdamW lr "
             f"{t['lr']:g} {t['schedule']}, batch {t['batch_size']}, epochs fitted to the budget, KL warm-up "
-            f"{t['kl_warmup_epochs']:.2f} epochs, ELBO (iwae_k={t['iwae_k']}), prior: "
-            f"{'a learned mixture of %d Gaussians' % t['prior_components'] if t.get('prior_components') else 'N(0, I)'}"
+            f"{t['kl_warmup_epochs']:.2f} epochs, ELBO (iwae_k={t['iwae_k']}), prior: {prior}"
             f"{', ' + t['precision'] + ' steps' if t.get('precision') else ''}")
 
 
