@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 import pytest
-from bundle_helpers import TinyBundle, random_images
+from bundle_helpers import TinyBundle, random_images, spec_log_prior
 from runtime_helpers import torch_encode, torch_params
 
 from vaekit.runtime import VAE
@@ -132,10 +132,8 @@ def _numpy_score(exported: TinyBundle, x: np.ndarray, k: int, seed: int) -> np.n
     z64, m64, s64 = z.astype(np.float64), mean[:, None].astype(np.float64), sd[:, None].astype(np.float64)
     if prior is None:
         log_pz = (-0.5 * z64**2 - 0.5 * math.log(2 * math.pi)).sum(-1)
-    else:  # sum over components of weight * density, each a product of 1-d normal densities
-        means, sds = prior.means.detach().double().numpy(), np.exp(0.5 * prior.logvars.detach().double().numpy())
-        density = np.exp(-0.5 * ((z64[..., None, :] - means) / sds) ** 2) / (sds * math.sqrt(2 * math.pi))
-        log_pz = np.log((torch_softmax(prior.logits) * density.prod(-1)).sum(-1))
+    else:
+        log_pz = spec_log_prior(exported.load().manifest, z64)
     log_qz = (-0.5 * ((z64 - m64) / s64) ** 2 - np.log(s64) - 0.5 * math.log(2 * math.pi)).sum(-1)
     return np.logaddexp.reduce(log_px + log_pz - log_qz, axis=1) - math.log(k)
 
