@@ -38,6 +38,8 @@ def _model(m: dict[str, Any]) -> str:
         sizes.append(f"conv channels {model['conv_channels']}{blocks}")
     if m["likelihood"] == "gaussian" and model.get("variance"):
         sizes.append(f"{model['variance']} variance")
+    if "prior" in m:
+        sizes.append(f"a learned prior: a mixture of {len(m['prior']['weights'])} Gaussians")
     described = f" ({', '.join(sizes)})" if sizes else ""
     return f"{model.get('kind', '?')} VAE, latent dimension {m['latent_dim']}{described}"
 

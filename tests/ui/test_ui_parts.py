@@ -10,15 +10,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from bundle_helpers import TinyBundles
 from PIL import Image
 from ui_helpers import write_image
 
+from vaekit.runtime import VAE
 from vaekit.runtime.bundle import latent_pca
 from vaekit.runtime.reading import share_below
 from vaekit.ui import uploads
 from vaekit.ui.axes import dimension_axes, principal_axes
 from vaekit.ui.display import enlarge, factor_for, gif_bytes, tile, write_once
-from vaekit.ui.model_card import markdown_table
+from vaekit.ui.model_card import markdown_table, summary
 from vaekit.ui.reading import read_score
 from vaekit.ui.uploads import UploadError, read_upload
 
@@ -195,3 +197,10 @@ def test_markdown_table_escapes_pipes() -> None:
     table = markdown_table({"Data": "a|b", "Model": "mlp"})
     assert table.splitlines() == ["| Property | Value |", "| --- | --- |", "| **Data** | a&#124;b |",
                                   "| **Model** | mlp |"]
+
+
+def test_the_model_card_names_a_learned_prior(tiny_bundles: TinyBundles) -> None:
+    mixture = VAE.load(tiny_bundles["mlp-mixture"].path, device="cpu")
+    assert "a learned prior: a mixture of 4 Gaussians" in summary(mixture, mixture.verify())["Model"]
+    plain = VAE.load(tiny_bundles["mlp-bernoulli"].path, device="cpu")
+    assert "prior" not in summary(plain, plain.verify())["Model"]
