@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from .checks import integer
-from .likelihood import LOG_2PI
+from .likelihood import LOG_2PI, log_mean_exp
 
 GOLDEN = 0x9E3779B97F4A7C15
 MIX1 = 0xBF58476D1CE4E5B9
@@ -82,9 +82,8 @@ class Mixture:
         z = z.astype(np.float64)[..., None, :]  # (..., 1, D) against (K, D)
         logvars, means = self.logvars.astype(np.float64), self.means.astype(np.float64)
         per_component = -0.5 * (LOG_2PI * z.shape[-1] + (logvars + (z - means) ** 2 * np.exp(-logvars)).sum(-1))
-        terms = per_component + np.log(self.weights)
-        top = terms.max(axis=-1, keepdims=True)
-        return np.log(np.exp(terms - top).sum(axis=-1)) + top[..., 0]
+        # log sum_c w_c N_c(z), as the log of the mean over the K components plus log K
+        return log_mean_exp(per_component + np.log(self.weights), axis=-1) + math.log(len(self.weights))
 
 
 def prior_latents(n: int, latent_dim: int, seed: object, temperature: float, mixture: Mixture | None = None) -> np.ndarray:

@@ -3,7 +3,8 @@
 // manifest and every file's sha256, and refuse anything else with a BundleError that names the file.
 
 export const FORMAT_NAME = 'vaekit-bundle';
-export const FORMAT_VERSIONS = [1, 2]; // 2: a learned mixture prior, in the required key `prior`
+const MIXTURE_FORMAT_VERSION = 2; // a learned mixture prior, in the required key `prior`
+export const FORMAT_VERSIONS = [1, MIXTURE_FORMAT_VERSION];
 const WEIGHTS_SUM_TOLERANCE = 1e-6;
 export const MANIFEST_FILE = 'manifest.json';
 export const ENCODER_FILE = 'encoder.onnx';
@@ -71,7 +72,7 @@ export function validateManifest(manifest, where = MANIFEST_FILE) {
     if (!(name in manifest.files)) fail(`files['${name}'] is missing; re-export the bundle`);
   }
   for (const [name, entry] of Object.entries(manifest.files)) checkFileEntry(name, entry, fail);
-  if (manifest.format_version === 2) {
+  if (manifest.format_version === MIXTURE_FORMAT_VERSION) {
     if (!('prior' in manifest)) fail("format version 2 needs the key 'prior'; re-export the bundle");
     checkPrior(manifest.prior, manifest.latent_dim, (why) => fail(`prior${why}`));
   }

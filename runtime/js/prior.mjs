@@ -3,13 +3,14 @@
 // Word j of seed s is splitmix64's output for state s + (j + 1) * GOLDEN (mod 2**64), in BigInt; normal i is
 // Box-Muller's cosine branch on the uniforms of words 2i and 2i + 1, in float64, rounded to float32.
 
+import { LOG_2PI, logMeanExp } from './likelihood.mjs';
+
 const MASK = (1n << 64n) - 1n;
 const GOLDEN = 0x9e3779b97f4a7c15n;
 const MIX1 = 0xbf58476d1ce4e5b9n;
 const MIX2 = 0x94d049bb133111ebn;
 export const MAX_SEED = MASK;
 const COMPONENT_WORDS = 1n << 63n; // a mixture's component of sample i is chosen by the uniform of word 2**63 + i
-const LOG_2PI = Math.log(2 * Math.PI);
 
 /** `seed` (a non-negative safe integer or BigInt below 2**64) as a BigInt; a fresh random one for undefined/null. */
 export function seedOrFresh(seed) {
@@ -75,8 +76,7 @@ export function mixtureLogProb(mixture, z, offset) {
     }
     return Math.log(w) - 0.5 * (LOG_2PI * d + sum);
   });
-  const top = Math.max(...terms);
-  return Math.log(terms.reduce((s, v) => s + Math.exp(v - top), 0)) + top;
+  return logMeanExp(terms) + Math.log(terms.length); // log sum_c w_c N_c(z): the log-mean over the K components, plus log K
 }
 
 /** Latents {data, dims: [n, latentDim]}: normals 0 .. n * latentDim - 1 of `seed`, times float32(temperature); with a
