@@ -21,8 +21,9 @@ WHY = {
                    "comparison rules out.",
     "quality": "on dynamically binarized Fashion-MNIST 188.5 nats of a test image's NLL on average are the "
                "coin-flip noise of its grey pixels (the sum of their binary entropies), which no model removes; "
-               "the levers that won (the learned mixture prior, bf16 steps where the CPU has them; see \"What the "
-               "recipe tried\") are each worth a nat or two at equal time, and the rest lost or tied.",
+               "the levers that won (the learned mixture prior, bf16 steps where the CPU has them, a learning rate and "
+               "KL warm-up that follow the budget; see \"What the recipe tried\") are each worth a nat or two at "
+               "equal time, and the rest lost or tied.",
     "decode_b1_ratio": "at batch 1 the arithmetic takes microseconds; both sides are dominated by fixed per-call "
                        "costs (vaekit.runtime's argument checks and onnxruntime's `session.run`, tens of "
                        "microseconds), which bounds the ratio from below.",
@@ -112,8 +113,10 @@ def _quality_lines(quality: dict[str, Any], misses: list[str]) -> list[str]:
         for i, v in enumerate(case["vaekit"]):
             gain = case["gain_nats"][i]
             peer = lambda n: f"{case[n][i]['test_nll']:.2f} ({case[n][i]['epochs']:.1f} ep)" if n in case else "not installed"  # noqa: E731
+            t = v["config"]["train"]
             lines.append(f"| {case['case']} ({case['train_images']:,} images) | {v['budget_s']:g} s | {peer('reference')} | "
-                         f"{peer('pythae')} | {v['test_nll']:.2f} ({v['epochs']:.1f} ep; command {v['command_s']:.0f} s, of "
+                         f"{peer('pythae')} | {v['test_nll']:.2f} ({v['epochs']:.1f} ep at lr {t['lr']:.2g}, KL warm-up "
+                         f"{t['kl_warmup_epochs']:.1f} ep; command {v['command_s']:.0f} s, of "
                          f"which final NLL {v['final_nll_s']:.0f} s) | {gain:+.2f} ({_mark(gain >= quality['target_nats'])}) |")
             if gain < quality["target_nats"]:
                 misses.append(f"Quality, {case['case']} at {v['budget_s']:g} s: vaekit is {gain:+.2f} nats against the best "

@@ -42,7 +42,7 @@ from .budget import (
     Paced,
     StepClock,
 )
-from .config import TrainConfig, kl_warmup_for, resolve
+from .config import TrainConfig, kl_warmup_for, lr_for, resolve
 from .data import Data, load_data
 from .distributed import Distributed
 from .errors import ConfigError, RunError, TrainingError
@@ -181,7 +181,11 @@ class Trainer:
 
     def fit_epochs_to_budget(self) -> str:
         """With --max-time and no --epochs: time a few steps on a throwaway copy of the model, then plan as many
-        epochs (and the KL warm-up) as the rest of the budget holds, less the chores' share. Returns why."""
+        epochs as the rest of the budget holds, less the chores' share, and the learning rate and KL warm-up for
+        that length (unless given). Returns why."""
+        kind, fit_lr = self.model_cfg.kind, self.cfg.lr is None
+        if fit_lr:  # the probe's steps need a rate; their time does not depend on it
+            self.cfg.lr = lr_for(kind, 1)
         probe = self.new_state()  # the same seed: the real state built after this is unchanged by probing
         objective = self.dist.wrap(Objective(probe.model, free_bits=self.cfg.free_bits, iwae_k=self.cfg.iwae_k))
         order = epoch_order(len(self.train_x), self.cfg.seed, 0)
@@ -196,8 +200,10 @@ class Trainer:
         seconds = self.budget.left() * (1 - CHORES_SHARE)
         fits = max(1, int(seconds * speed / self.steps_per_epoch))
         self.cfg.epochs = max(1, math.ceil(FIT_HEADROOM * fits))
+        if fit_lr:
+            self.cfg.lr = lr_for(kind, fits * self.steps_per_epoch)
         if self.cfg.kl_warmup_epochs is None:
-            self.cfg.kl_warmup_epochs = kl_warmup_for(self.steps_per_epoch, fits)
+            self.cfg.kl_warmup_epochs = kl_warmup_for(kind, self.steps_per_epoch, fits)
         return (f"fitted to --max-time {self.cfg.max_time:g}: {speed:.1f} steps/s measured over {steps} steps and "
                 f"{seconds:.1f} s left for training (after start-up and the chores' {CHORES_SHARE:.0%}) fit about {fits} "
                 f"epochs; at most {self.cfg.epochs} are allowed, as the learning-rate schedule follows the clock and "

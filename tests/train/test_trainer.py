@@ -18,6 +18,7 @@ from train_helpers import tiny_config, trained
 from vaekit.train import ConfigError, RunError, TrainConfig, TrainingError, load_run, train
 from vaekit.train.budget import EVAL_MIN_S
 from vaekit.train.cli import main as train_main
+from vaekit.train.config import lr_for
 from vaekit.train.trainer import Interrupts, auto_precision, cpu_has_native_bf16, select_device
 
 
@@ -137,7 +138,10 @@ def test_max_time_is_the_whole_commands_budget(tmp_path: Path) -> None:
     over = time.perf_counter() - (started + budget)  # the final NLL estimate (tiny here) comes after the budget
     config = json.loads((tmp_path / "run" / "config.json").read_text())
     assert config["why"]["epochs"].startswith("fitted to --max-time 100") and config["train"]["epochs"] >= 1
-    assert 0 < config["train"]["kl_warmup_epochs"] <= config["train"]["epochs"] / 4
+    # the rate and the KL warm-up follow the fitted length (fitted epochs = allowed epochs / FIT_HEADROOM)
+    fitted = config["train"]["epochs"] / 2
+    assert config["train"]["kl_warmup_epochs"] == pytest.approx(fitted / 2, abs=0.5)
+    assert config["train"]["lr"] == 4e-3 and "1/sqrt(steps)" in config["why"]["lr"]  # a few hundred steps: the short-run rate
     # stopped by the budget, not by the planned epochs; what comes after it (closing pass, tiny NLL estimate,
     # loss curve) takes a second or two, so "over" stays well under 10 s even on a busy machine
     assert 1 < summary.steps < config["train"]["epochs"] * 7 and over < 10.0, (summary.steps, over)
@@ -251,11 +255,17 @@ def test_cli_help_and_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     assert "does not exist" in capsys.readouterr().err
 
 
-def test_default_kl_warmup_takes_at_most_a_quarter_of_the_run() -> None:
-    """A short run reaches the full KL weight; a warm-up the user asks for is kept as it is."""
+def test_recipe_schedule_follows_the_runs_length() -> None:
+    """Without --lr and --kl-warmup-epochs, the mlp recipe's rate falls and its warm-up grows with the run's
+    length, and the run ends at the full KL weight; what the user gives is kept as it is."""
     from vaekit.train.config import resolve
 
-    short, _, _ = resolve(TrainConfig(epochs=2), (1, 8, 8), 1000)
-    assert short.kl_warmup_epochs == 0.5
-    asked, _, _ = resolve(TrainConfig(epochs=2, kl_warmup_epochs=5.0), (1, 8, 8), 1000)
-    assert asked.kl_warmup_epochs == 5.0
+    short, _, why = resolve(TrainConfig(epochs=2), (1, 8, 8), 1000)  # 8 steps an epoch at batch 128
+    assert (short.lr, short.kl_warmup_epochs) == (4e-3, 1.0) and "1/sqrt(steps)" in why["lr"]
+    long, _, _ = resolve(TrainConfig(epochs=70), (1, 28, 28), 50_000)  # 391 steps an epoch: 27,370 steps
+    assert long.lr == pytest.approx(4e-3 * (5_000 / 27_370) ** 0.5) and long.kl_warmup_epochs == 35.0
+    assert lr_for("mlp", 10_000) < lr_for("mlp", 5_000) == lr_for("mlp", 10) == 4e-3
+    asked, _, why = resolve(TrainConfig(epochs=2, kl_warmup_epochs=5.0, lr=1e-3), (1, 8, 8), 1000)
+    assert (asked.lr, asked.kl_warmup_epochs) == (1e-3, 5.0) and "lr" not in why
+    conv, _, _ = resolve(TrainConfig(epochs=40, model="conv"), (3, 32, 32), 1000)  # measured on the mlp family only
+    assert (conv.lr, conv.kl_warmup_epochs) == (2e-3, 10.0)
