@@ -262,7 +262,8 @@ def test_recipe_schedule_follows_the_runs_length() -> None:
 
     short, _, why = resolve(TrainConfig(epochs=2), (1, 8, 8), 1000)  # 8 steps an epoch at batch 128
     assert (short.lr, short.kl_warmup_epochs) == (4e-3, 1.0) and "1/sqrt(steps)" in why["lr"]
-    long, _, _ = resolve(TrainConfig(epochs=70), (1, 28, 28), 50_000)  # 391 steps an epoch: 27,370 steps
+    long, model, why = resolve(TrainConfig(epochs=70), (1, 28, 28), 50_000)  # 391 steps an epoch: 27,370 steps
+    assert model.activation == "silu" and "ELU" in why["activation"]  # the mlp recipe's activation, and why
     assert long.lr == pytest.approx(4e-3 * (5_000 / 27_370) ** 0.5) and long.kl_warmup_epochs == 35.0
     assert lr_for("mlp", 10_000) < lr_for("mlp", 5_000) == lr_for("mlp", 10) == 4e-3
     asked, _, why = resolve(TrainConfig(epochs=2, kl_warmup_epochs=5.0, lr=1e-3), (1, 8, 8), 1000)
