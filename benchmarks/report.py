@@ -22,8 +22,8 @@ WHY = {
     "quality": "on dynamically binarized Fashion-MNIST 188.5 nats of a test image's NLL on average are the "
                "coin-flip noise of its grey pixels (the sum of their binary entropies), which no model removes; "
                "the levers that won (the learned mixture prior, bf16 steps where the CPU has them, a learning rate and "
-               "KL warm-up that follow the budget; see \"What the recipe tried\") are each worth a nat or two at "
-               "equal time, and the rest lost or tied.",
+               "KL warm-up that follow the budget, SiLU activations; see \"What the recipe tried\") are each worth "
+               "about a nat or two at equal time, and the rest lost or tied.",
     "decode_b1_ratio": "at batch 1 the arithmetic takes microseconds; both sides are dominated by fixed per-call "
                        "costs (vaekit.runtime's argument checks and onnxruntime's `session.run`, tens of "
                        "microseconds), which bounds the ratio from below.",
