@@ -197,7 +197,7 @@ def resolve(cfg: TrainConfig, image_shape: tuple[int, int, int],
             why[key] = reasons[key]
             if not (fit_to_time and key in FITTED_TO_TIME):
                 setattr(filled, key, value)
-    if filled.epochs is not None:  # the user's --epochs: the rate and warm-up follow the run's length
+    if filled.epochs is not None:  # the user's --epochs or the recipe's: the rate and warm-up follow the run's length
         steps_per_epoch = max(1, math.ceil(n_train / filled.batch_size))
         if cfg.lr is None:
             filled.lr = lr_for(filled.model, steps_per_epoch * filled.epochs)
