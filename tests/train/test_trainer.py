@@ -19,7 +19,7 @@ from vaekit.train import ConfigError, RunError, TrainConfig, TrainingError, load
 from vaekit.train.budget import EVAL_MIN_S
 from vaekit.train.cli import main as train_main
 from vaekit.train.config import lr_for
-from vaekit.train.trainer import Interrupts, auto_precision, cpu_has_native_bf16, select_device
+from vaekit.train.trainer import FIT_HEADROOM, Interrupts, auto_precision, cpu_has_native_bf16, select_device
 
 
 def _weights(run: Path) -> dict[str, torch.Tensor]:
@@ -139,7 +139,7 @@ def test_max_time_is_the_whole_commands_budget(tmp_path: Path) -> None:
     config = json.loads((tmp_path / "run" / "config.json").read_text())
     assert config["why"]["epochs"].startswith("fitted to --max-time 100") and config["train"]["epochs"] >= 1
     # the rate and the KL warm-up follow the fitted length (fitted epochs = allowed epochs / FIT_HEADROOM)
-    fitted = config["train"]["epochs"] / 2
+    fitted = config["train"]["epochs"] / FIT_HEADROOM
     assert config["train"]["kl_warmup_epochs"] == pytest.approx(fitted / 2, abs=0.5)
     assert config["train"]["lr"] == 4e-3 and "1/sqrt(steps)" in config["why"]["lr"]  # a few hundred steps: the short-run rate
     # stopped by the budget, not by the planned epochs; what comes after it (closing pass, tiny NLL estimate,
