@@ -68,6 +68,9 @@ def load_fashion(path: Path) -> tuple[np.ndarray, np.ndarray]:
     return data.train, data.test
 
 
+# Settings that make torch, MKL and oneDNN use a smaller instruction set than the CPU has: an AVX-512 machine with all
+# three set to AVX2 approximates an AVX2-only one (README, "What the recipe tried"); results record them when set.
+ISA_CAPS = ("ATEN_CPU_CAPABILITY", "MKL_ENABLE_INSTRUCTIONS", "ONEDNN_MAX_CPU_ISA")
 SIMD_FLAGS = ("sse4_2", "avx", "avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512_vnni", "avx_vnni", "avx512_bf16",
               "amx_bf16", "amx_int8")
 
@@ -87,7 +90,7 @@ def machine() -> dict[str, Any]:
         pass
     return {"cpu": cpu or platform.processor() or "unknown CPU", "simd": [f for f in SIMD_FLAGS if f in flags], "cores": os.cpu_count(),
             "load_avg_1m": round(os.getloadavg()[0], 2), "python": platform.python_version(),
-            "platform": platform.platform()}
+            "platform": platform.platform(), **({"isa_caps": caps} if (caps := {k: os.environ[k] for k in ISA_CAPS if k in os.environ}) else {})}
 
 
 def matmul_peak_gflops(n: int = 2048, repeats: int = 5) -> float:

@@ -22,8 +22,8 @@ WHY = {
     "quality": "on dynamically binarized Fashion-MNIST 188.5 nats of a test image's NLL on average are the "
                "coin-flip noise of its grey pixels (the sum of their binary entropies), which no model removes; "
                "the levers that won (the learned mixture prior, bf16 steps where the CPU has them, a learning rate and "
-               "KL warm-up that follow the budget, SiLU activations; see \"What the recipe tried\") are each worth "
-               "about a nat or two at equal time, and the rest lost or tied.",
+               "KL warm-up that follow the budget, SiLU activations, a larger network and batch for long runs; see \"What "
+               "the recipe tried\") are each worth about half a nat to two at equal time, and the rest lost or tied.",
     "decode_b1_ratio": "at batch 1 the arithmetic takes microseconds; both sides are dominated by fixed per-call "
                        "costs (vaekit.runtime's argument checks and onnxruntime's `session.run`, tens of "
                        "microseconds), which bounds the ratio from below.",
@@ -57,7 +57,8 @@ def section(minutes: float, note: str) -> str:
         "reference and pythae's default VAE, plot in `benchmarks/results/quality.png`) and `inference.py` (vaekit.runtime",
         "against torch eager on the same weights). Data: `../shared/data/fashion-mnist.npz` by default.",
         "",
-        f"Latest run: {first.get('date', '?')}, {m.get('cpu', '?')} (SIMD: {', '.join(m.get('simd', [])) or 'not recorded'}), "
+        f"Latest run: {first.get('date', '?')}, {m.get('cpu', '?')} (SIMD: {', '.join(m.get('simd', [])) or 'not recorded'}"
+        f"{''.join(f'; {k}={v}' for k, v in m.get('isa_caps', {}).items())}), "
         f"{m.get('cores', '?')} cores, Python "
         f"{m.get('python', '?')}; {note}; all three took {minutes:.1f} min. The machine was shared with other "
         "work, so times are noisy: runs alternate (ABAB) and the tables give medians and ratios. Every benchmark",
@@ -115,7 +116,8 @@ def _quality_lines(quality: dict[str, Any], misses: list[str]) -> list[str]:
             peer = lambda n: f"{case[n][i]['test_nll']:.2f} ({case[n][i]['epochs']:.1f} ep)" if n in case else "not installed"  # noqa: E731
             t = v["config"]["train"]
             lines.append(f"| {case['case']} ({case['train_images']:,} images) | {v['budget_s']:g} s | {peer('reference')} | "
-                         f"{peer('pythae')} | {v['test_nll']:.2f} ({v['epochs']:.1f} ep at lr {t['lr']:.2g}, KL warm-up "
+                         f"{peer('pythae')} | {v['test_nll']:.2f} ({'-'.join(map(str, t['hidden']))}, batch {t['batch_size']}: "
+                         f"{v['epochs']:.1f} ep at lr {t['lr']:.2g}, KL warm-up "
                          f"{t['kl_warmup_epochs']:.1f} ep; command {v['command_s']:.0f} s, of "
                          f"which final NLL {v['final_nll_s']:.0f} s) | {gain:+.2f} ({_mark(gain >= quality['target_nats'])}) |")
             if gain < quality["target_nats"]:

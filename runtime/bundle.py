@@ -111,7 +111,7 @@ def validate_manifest(manifest: dict[str, Any], where: str = MANIFEST_FILE) -> N
         check_file_entry(name, entry, where)
     if version == MIXTURE_FORMAT_VERSION:
         if "prior" not in manifest:
-            raise BundleError(f"{where}: format version 2 needs the key 'prior'; re-export the bundle")
+            raise BundleError(f"{where}: format version {MIXTURE_FORMAT_VERSION} needs the key 'prior'; re-export the bundle")
         check_prior(manifest["prior"], manifest["latent_dim"], f"{where}: prior")
     if "latent_pca" in manifest:
         check_latent_pca(manifest["latent_pca"], manifest["latent_dim"], f"{where}: latent_pca")

@@ -8,6 +8,7 @@ processes (see `distributed.py`), draws exactly what an uninterrupted single-pro
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import shutil
 import signal
@@ -42,7 +43,7 @@ from .budget import (
     Paced,
     StepClock,
 )
-from .config import TrainConfig, kl_warmup_for, lr_for, resolve
+from .config import TrainConfig, kl_warmup_for, long_run_applies, lr_for, resolve, take_long_run
 from .data import Data, load_data
 from .distributed import Distributed
 from .errors import ConfigError, RunError, TrainingError
@@ -125,6 +126,15 @@ class State:
     progress: float = 0.0  # how far the learning-rate schedule has gone, 0 to 1 (see `Trainer.advance`)
 
 
+def clip_gradients(params: list[torch.nn.Parameter], max_norm: float) -> None:
+    """`clip_grad_norm_`, but on a CPU the gradients are rescaled only when their norm is over `max_norm`: the usual
+    step then skips a pass over every gradient (3% of the recipe's step; reading the norm is no device sync there).
+    The result is the same to the bit, as `clip_grad_norm_` multiplies by exactly 1.0 below the limit."""
+    norm = torch.nn.utils.get_total_norm([p.grad for p in params if p.grad is not None])
+    if norm.device.type != "cpu" or norm > max_norm:
+        torch.nn.utils.clip_grads_with_norm_(params, max_norm, norm)
+
+
 class Trainer:
     """Trains one run; `run()` returns the run folder."""
 
@@ -179,13 +189,33 @@ class Trainer:
         self.cfg.precision, why = auto_precision(self.device.type, cpu_has_native_bf16())
         return why
 
-    def fit_epochs_to_budget(self) -> str:
-        """With --max-time and no --epochs: time a few steps on a throwaway copy of the model, then plan as many
-        epochs as the rest of the budget holds, less the chores' share, and the learning rate and KL warm-up for
-        that length (unless given). Returns why."""
-        kind, fit_lr = self.model_cfg.kind, self.cfg.lr is None
-        if fit_lr:  # the probe's steps need a rate; their time does not depend on it
-            self.cfg.lr = lr_for(kind, 1)
+    def fit_epochs_to_budget(self, why: dict[str, str]) -> None:
+        """With --max-time and no --epochs: time a few steps, then plan as many epochs as the rest of the budget holds,
+        less the chores' share, and the learning rate and KL warm-up for that length (unless given). A run that would
+        see enough images for the recipe's long-run network and batch (`long_run_applies`) takes them and is timed
+        again. Records why in `why`."""
+        speed, steps, seconds, fits = self.probe_fit()
+        if long_run_applies(self.cfg, why, fits * len(self.train_x)):
+            take_long_run(self.cfg, why)
+            self.model_cfg = dataclasses.replace(self.model_cfg, hidden=self.cfg.hidden)
+            self.steps_per_epoch = math.ceil(len(self.train_x) / self.cfg.batch_size)
+            speed, steps, seconds, fits = self.probe_fit()
+        kind = self.model_cfg.kind
+        self.cfg.epochs = max(1, math.ceil(FIT_HEADROOM * fits))
+        if "lr" in why:
+            self.cfg.lr = lr_for(kind, fits * self.steps_per_epoch)
+        if self.cfg.kl_warmup_epochs is None:
+            self.cfg.kl_warmup_epochs = kl_warmup_for(kind, self.steps_per_epoch, fits)
+        why["epochs"] = (f"fitted to --max-time {self.cfg.max_time:g}: {speed:.1f} steps/s measured over {steps} steps "
+                         f"and {seconds:.1f} s left for training (after start-up and the "
+                         f"chores' {CHORES_SHARE:.0%}) fit about {fits} epochs; at most {self.cfg.epochs} are allowed, as "
+                         "the learning-rate schedule follows the clock and ends with the budget")
+
+    def probe_fit(self) -> tuple[float, int, float, int]:
+        """Time a few steps on a throwaway copy of the model: (steps/s, steps timed, seconds left for training after
+        the chores' share, epochs they hold)."""
+        if self.cfg.lr is None:  # the probe's steps need a rate; their time does not depend on it
+            self.cfg.lr = lr_for(self.model_cfg.kind, 1)
         probe = self.new_state()  # the same seed: the real state built after this is unchanged by probing
         objective = self.dist.wrap(Objective(probe.model, free_bits=self.cfg.free_bits, iwae_k=self.cfg.iwae_k))
         order = epoch_order(len(self.train_x), self.cfg.seed, 0)
@@ -195,19 +225,10 @@ class Trainer:
         while steps < 3 or (time.perf_counter() - began < limit and steps < PROBE_MAX_STEPS):
             self.train_step(probe, objective, order)
             steps += 1
-        speed = self.dist.mean(torch.tensor(steps / (time.perf_counter() - began), device=self.device))
+        speed = float(self.dist.mean(torch.tensor(steps / (time.perf_counter() - began), device=self.device)))
         self.probe_seconds = 1 / speed
         seconds = self.budget.left() * (1 - CHORES_SHARE)
-        fits = max(1, int(seconds * speed / self.steps_per_epoch))
-        self.cfg.epochs = max(1, math.ceil(FIT_HEADROOM * fits))
-        if fit_lr:
-            self.cfg.lr = lr_for(kind, fits * self.steps_per_epoch)
-        if self.cfg.kl_warmup_epochs is None:
-            self.cfg.kl_warmup_epochs = kl_warmup_for(kind, self.steps_per_epoch, fits)
-        return (f"fitted to --max-time {self.cfg.max_time:g}: {speed:.1f} steps/s measured over {steps} steps and "
-                f"{seconds:.1f} s left for training (after start-up and the chores' {CHORES_SHARE:.0%}) fit about {fits} "
-                f"epochs; at most {self.cfg.epochs} are allowed, as the learning-rate schedule follows the clock and "
-                "ends with the budget")
+        return speed, steps, seconds, max(1, int(seconds * speed / self.steps_per_epoch))
 
     def load_state(self, saved: dict[str, Any]) -> State:
         state = self.new_state()
@@ -254,7 +275,7 @@ class Trainer:
         state.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if self.cfg.grad_clip:
-            torch.nn.utils.clip_grad_norm_(state.model.parameters(), self.cfg.grad_clip)
+            clip_gradients(list(state.model.parameters()), self.cfg.grad_clip)
         for group in state.optimizer.param_groups:
             group["lr"] = self.lr_at(state.progress)
         state.optimizer.step()
@@ -546,9 +567,9 @@ def _train(config: TrainConfig | dict[str, Any], resume: str | Path | None, star
         if cfg.precision is None:
             why["precision"] = trainer.choose_precision()
         if cfg.epochs is None:
-            why["epochs"] = trainer.fit_epochs_to_budget()
+            trainer.fit_epochs_to_budget(why)
         if dist.is_main:
-            write_json(run_dir / ckpt.CONFIG_FILE, {"model": model_cfg.to_dict(), "train": cfg.to_dict(), "why": why,
+            write_json(run_dir / ckpt.CONFIG_FILE, {"model": trainer.model_cfg.to_dict(), "train": cfg.to_dict(), "why": why,
                                                     "vaekit_version": vaekit_version()})
     state = trainer.load_state(saved) if saved is not None else trainer.new_state()
     state = trainer.run(state)

@@ -73,7 +73,7 @@ export function validateManifest(manifest, where = MANIFEST_FILE) {
   }
   for (const [name, entry] of Object.entries(manifest.files)) checkFileEntry(name, entry, fail);
   if (manifest.format_version === MIXTURE_FORMAT_VERSION) {
-    if (!('prior' in manifest)) fail("format version 2 needs the key 'prior'; re-export the bundle");
+    if (!('prior' in manifest)) fail(`format version ${MIXTURE_FORMAT_VERSION} needs the key 'prior'; re-export the bundle`);
     checkPrior(manifest.prior, manifest.latent_dim, (why) => fail(`prior${why}`));
   }
   if ('latent_pca' in manifest) checkLatentPca(manifest.latent_pca, manifest.latent_dim, (why) => fail(`latent_pca${why}`));

@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from train_helpers import tiny_config, trained
@@ -262,11 +263,38 @@ def test_recipe_schedule_follows_the_runs_length() -> None:
 
     short, _, why = resolve(TrainConfig(epochs=2), (1, 8, 8), 1000)  # 8 steps an epoch at batch 128
     assert (short.lr, short.kl_warmup_epochs) == (4e-3, 1.0) and "1/sqrt(steps)" in why["lr"]
-    long, model, why = resolve(TrainConfig(epochs=70), (1, 28, 28), 50_000)  # 391 steps an epoch: 27,370 steps
+    long, model, why = resolve(TrainConfig(epochs=70), (1, 28, 28), 50_000)  # 3.5 M images: the long-run batch 256
     assert model.activation == "silu" and "ELU" in why["activation"]  # the mlp recipe's activation, and why
-    assert long.lr == pytest.approx(4e-3 * (5_000 / 27_370) ** 0.5) and long.kl_warmup_epochs == 35.0
+    assert long.lr == pytest.approx(4e-3 * (5_000 / (70 * 196)) ** 0.5) and long.kl_warmup_epochs == 35.0
     assert lr_for("mlp", 10_000) < lr_for("mlp", 5_000) == lr_for("mlp", 10) == 4e-3
     asked, _, why = resolve(TrainConfig(epochs=2, kl_warmup_epochs=5.0, lr=1e-3), (1, 8, 8), 1000)
     assert (asked.lr, asked.kl_warmup_epochs) == (1e-3, 5.0) and "lr" not in why
     conv, _, _ = resolve(TrainConfig(epochs=40, model="conv"), (3, 32, 32), 1000)  # measured on the mlp family only
     assert (conv.lr, conv.kl_warmup_epochs) == (2e-3, 10.0)
+
+
+def test_long_runs_of_the_28x28_recipe_take_the_larger_network_and_batch(tmp_path: Path, monkeypatch) -> None:
+    """A run that sees at least LONG_RUN_IMAGES images gets 768-384 and batch 256 where the recipe chose the network
+    and batch, from --epochs or from what --max-time fits (the run is then timed again); what the user gives is kept."""
+    from vaekit.train import config
+    from vaekit.train.config import LONG_RUN_BATCH, LONG_RUN_HIDDEN, MLP_HIDDEN, resolve
+
+    short, model, _ = resolve(TrainConfig(epochs=30), (1, 28, 28), 60_000)  # 1.8 M images
+    assert (model.hidden, short.batch_size) == (MLP_HIDDEN, 128)
+    long, model, why = resolve(TrainConfig(epochs=40), (1, 28, 28), 60_000)  # 2.4 M images
+    assert (model.hidden, long.batch_size) == (LONG_RUN_HIDDEN, LONG_RUN_BATCH) and "2 M images" in why["hidden"]
+    assert long.lr == pytest.approx(lr_for("mlp", 40 * 235))  # the rate follows the long-run batch's steps
+    kept, model, _ = resolve(TrainConfig(epochs=40, batch_size=128), (1, 28, 28), 60_000)
+    assert (model.hidden, kept.batch_size) == (MLP_HIDDEN, 128)
+    digits, model, _ = resolve(TrainConfig(epochs=10_000), (1, 8, 8), 1_000)  # the 8x8 recipe has no long-run network
+    assert model.hidden == [256, 128] and digits.batch_size == 128
+    # under --max-time the trainer decides after timing the recipe's network; a low threshold makes any run long
+    monkeypatch.setattr(config, "LONG_RUN_IMAGES", 1)
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "faces.npz", x=rng.integers(0, 256, (300, 28, 28), dtype=np.uint8))
+    run = trained(TrainConfig(data=str(tmp_path / "faces.npz"), out=str(tmp_path / "run"), max_time=6, nll_k=4,
+                              nll_images=16, progress=False, precision="float32"))
+    saved = json.loads((run / "config.json").read_text())
+    assert saved["model"]["hidden"] == LONG_RUN_HIDDEN and saved["train"]["batch_size"] == LONG_RUN_BATCH
+    assert "2 M images" in saved["why"]["batch_size"] and saved["why"]["epochs"].startswith("fitted to --max-time 6")
+    assert load_run(run).model.encoder.head[0].out_features == LONG_RUN_HIDDEN[0]  # the checkpoint holds that network
