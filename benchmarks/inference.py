@@ -37,7 +37,7 @@ from common import (  # noqa: E402
 
 TARGETS = {"decode_b1_ratio": 0.4, "throughput_b256_ratio": 1.2, "cold_start_ratio": 0.25, "peak_memory_ratio": 0.35}
 MODELS = {
-    "mlp": dict(kind="mlp", hidden=[512, 256], latent_dim=32, activation="silu"),  # the 28x28 recipe
+    "mlp": dict(kind="mlp", hidden=[512, 256], latent_dim=32, activation="silu"),  # the 28x28 recipe below 2 M images
     "conv": dict(kind="conv", conv_channels=[32, 64], hidden=[512], latent_dim=32, activation="elu"),
 }
 CHILD_RUNTIME = """

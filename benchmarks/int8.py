@@ -22,7 +22,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import print_table, write_result  # noqa: E402
 
-MODELS = {  # the recipes of vaekit.train.config.recipe_for for 28x28 grayscale, 32x32 and 64x64 RGB
+MODELS = {  # the recipes of vaekit.train.config.recipe_for for 28x28 grayscale (runs below 2 M images), 32x32 and 64x64 RGB
     "mlp 1x28x28": dict(kind="mlp", image_shape=(1, 28, 28), hidden=[512, 256], latent_dim=32, activation="silu"),
     "conv 3x32x32": dict(kind="conv", image_shape=(3, 32, 32), hidden=[], latent_dim=32, activation="silu",
                          likelihood="gaussian", variance="shared"),

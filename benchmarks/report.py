@@ -88,6 +88,12 @@ def section(minutes: float, note: str) -> str:
                           f"of {speed['target_ratio']}x. vaekit ran at {speed['vaekit_share_of_peak']:.0%} of the matmul "
                           f"peak (the target's 60% mark), but the reference reached {speed['reference_share_of_peak']:.0%} "
                           f"here, not the 40% the target assumed: {WHY['train_speed']}")
+        if speed["vaekit_precision"] == "bfloat16" and speed["float32_ratio"] < speed["target_ratio"]:
+            misses.append(f"Training speed on CPUs without native bf16 (AVX2-only ones among them), where `auto` trains in "
+                          f"float32: the float32 row, {speed['float32_ratio']:.2f}x, is {speed['target_ratio'] - speed['float32_ratio']:.2f}x "
+                          "short of the target (with torch, MKL and oneDNN capped at AVX2 this machine measured 1.34x; "
+                          "see \"What the recipe tried\"): the matrix products already run near the float32 peak, and "
+                          "what else a step does would have to shrink by a third.")
     if quality:
         lines += _quality_lines(quality, misses)
     if inference:
