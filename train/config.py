@@ -135,7 +135,7 @@ def kl_warmup_for(model: str, steps_per_epoch: int, epochs: int) -> float:
 
 # Long runs of the 28x28 mlp recipe get a larger network and batch (README, "What the recipe tried"): on Fashion-MNIST
 # they were 0.5-0.7 nats better at 300 s (two seeds; about 3.5 M images seen), a tie at 60 s (0.7 M) and 1 nat worse
-# on an 8,000-image subset at 45 s (0.5 M), at about the same images per second.
+# on an 8,000-image subset at 45 s (0.5 M; a tie at 240 s, 3 M), at about the same images per second.
 MLP_HIDDEN, LONG_RUN_HIDDEN, LONG_RUN_BATCH, LONG_RUN_IMAGES = [512, 256], [768, 384], 256, 2_000_000
 LONG_RUN_WHY = ("768-384 and batch 256 for a run that sees at least 2 M images: 0.5-0.7 nats better than 512-256 and "
                 "batch 128 on Fashion-MNIST at 300 s, a tie at 60 s and worse in shorter runs")
