@@ -221,13 +221,15 @@ class Trainer:
         order = epoch_order(len(self.train_x), self.cfg.seed, 0)
         limit = min(PROBE_SECONDS, PROBE_SHARE * (self.cfg.max_time or 0))
         self.train_step(probe, objective, order)  # the first step allocates: not timed
-        began, steps = time.perf_counter(), 0
-        while steps < 3 or (time.perf_counter() - began < limit and steps < PROBE_MAX_STEPS):
+        began, steps, done = time.perf_counter(), 0, False
+        while not done:  # every rank takes the same number of steps (each one all-reduces gradients), as training does
             self.train_step(probe, objective, order)
             steps += 1
-        speed = float(self.dist.mean(torch.tensor(steps / (time.perf_counter() - began), device=self.device)))
+            done = self.dist.agree(steps >= 3 and (time.perf_counter() - began >= limit or steps >= PROBE_MAX_STEPS))
+        # both averaged over the ranks, so that every rank plans the same epochs (and network): they must agree
+        speed = self.dist.mean(torch.tensor(steps / (time.perf_counter() - began), device=self.device))
+        seconds = self.dist.mean(torch.tensor(self.budget.left() * (1 - CHORES_SHARE), device=self.device))
         self.probe_seconds = 1 / speed
-        seconds = self.budget.left() * (1 - CHORES_SHARE)
         return speed, steps, seconds, max(1, int(seconds * speed / self.steps_per_epoch))
 
     def load_state(self, saved: dict[str, Any]) -> State:

@@ -120,3 +120,14 @@ def test_a_killed_rank_stops_the_job_and_the_run_resumes(tmp_path: Path, tiny_np
     assert 0 < step < 400 * 8, "the kill came too late to test a resume"
     _torchrun("--resume", str(tmp_path / "killed"))
     _assert_same_weights(tmp_path / "single", tmp_path / "killed")
+
+
+@pytest.mark.slow
+def test_two_processes_fit_one_plan_to_a_budget(tmp_path: Path, tiny_npz: Path) -> None:
+    """Under --max-time both ranks time their steps and must plan the same epochs (and network), or they would
+    hang or fail at the first step where they differ: the probe's figures are averaged over the ranks."""
+    _torchrun("--data", str(tiny_npz), *MODEL, "--max-time", "6", "--out", str(tmp_path / "budget"))
+    config = json.loads((tmp_path / "budget" / "config.json").read_text())
+    assert config["why"]["epochs"].startswith("fitted to --max-time 6") and config["train"]["epochs"] >= 1
+    summary = json.loads((tmp_path / "budget" / "summary.json").read_text())
+    assert summary["steps"] >= 1 and summary["wall_time_s"] < 6
