@@ -150,7 +150,6 @@ class Trainer:
         self.model_cfg = model_cfg
         self.train_x = torch.from_numpy(data.train).to(self.device)  # uint8: batches are sliced, never copied per sample
         self.test_x = evaluation_images(data.test, cfg).to(self.device)
-        self.steps_per_epoch = math.ceil(len(data.train) / cfg.batch_size)
         self.source = data.source
         self.evaluation = Paced(EVAL_SHARE, min_s=EVAL_MIN_S)
         self.images = Paced(IMAGES_SHARE, min_s=IMAGES_MIN_S)
@@ -158,6 +157,11 @@ class Trainer:
         self.writer = ckpt.CheckpointWriter(run_dir)
         self.last_eval: dict[str, Any] = {}  # the latest held-out figures, stored with each checkpoint
         self.probe_seconds: float | None = None  # seconds a step took when planning for a budget
+
+    @property
+    def steps_per_epoch(self) -> int:
+        """Follows the batch size, which a budgeted run may still change when it plans (`fit_epochs_to_budget`)."""
+        return math.ceil(len(self.train_x) / self.cfg.batch_size)
 
     @property
     def total_steps(self) -> int:
@@ -198,7 +202,6 @@ class Trainer:
         if long_run_applies(self.cfg, why, fits * len(self.train_x)):
             take_long_run(self.cfg, why)
             self.model_cfg = dataclasses.replace(self.model_cfg, hidden=self.cfg.hidden)
-            self.steps_per_epoch = math.ceil(len(self.train_x) / self.cfg.batch_size)
             speed, steps, seconds, fits = self.probe_fit()
         kind = self.model_cfg.kind
         self.cfg.epochs = max(1, math.ceil(FIT_HEADROOM * fits))
