@@ -88,9 +88,10 @@ def machine() -> dict[str, Any]:
                 flags = set(value.split())
     except OSError:
         pass
+    caps = {key: os.environ[key] for key in ISA_CAPS if key in os.environ}
     return {"cpu": cpu or platform.processor() or "unknown CPU", "simd": [f for f in SIMD_FLAGS if f in flags], "cores": os.cpu_count(),
             "load_avg_1m": round(os.getloadavg()[0], 2), "python": platform.python_version(),
-            "platform": platform.platform(), **({"isa_caps": caps} if (caps := {k: os.environ[k] for k in ISA_CAPS if k in os.environ}) else {})}
+            "platform": platform.platform(), **({"isa_caps": caps} if caps else {})}
 
 
 def matmul_peak_gflops(n: int = 2048, repeats: int = 5) -> float:
