@@ -5,13 +5,19 @@ and vaekit as a user runs it (`--precision auto`: bfloat16 on a CPU with native 
 float32), the order reversed every other round; the table gives the median images/s of each, the
 ratios to the reference, and each as a share of the machine's float32 matmul peak (measured here on
 the same threads).
+
+On a CPU with AVX-512, a second pass repeats the rounds in a child process with torch, MKL and oneDNN capped at
+AVX2 (the caps are read at start-up): an approximation of an AVX2-only machine, where `auto` trains in float32.
+It writes `results/train_speed_avx2.json`, and its figures go into this result under `avx2_kernels`.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -19,8 +25,11 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import (  # noqa: E402
+    ISA_CAPS,
+    RESULTS,
     common_arguments,
     load_fashion,
+    machine,
     matmul_peak_gflops,
     print_table,
     require_data,
@@ -30,6 +39,7 @@ from common import (  # noqa: E402
 from reference import BATCH_SIZE, LR, Reference, timed_epoch  # noqa: E402
 
 TARGET_RATIO = 1.5
+AVX2_CAPS = dict(zip(ISA_CAPS, ("avx2", "AVX2", "AVX2"), strict=True))
 # The network's multiply-adds per image for one training step (784-400-20 MLP, ReLU; the encoder's
 # input needs no gradient): forward 2x, backward 2x of the weights' size except the first layer's input.
 WEIGHTS = 784 * 400 + 400 * 40 + 20 * 400 + 400 * 784
@@ -59,17 +69,37 @@ def time_vaekit(data: Path, precision: str | None = None) -> tuple[float, str]:
     return record["time"], resolved
 
 
+def avx2_pass(args: argparse.Namespace) -> dict[str, Any] | None:
+    """The same rounds in a child process with torch, MKL and oneDNN capped at AVX2, on a CPU with AVX-512 that runs
+    uncapped (else None); its reference and float32 figures."""
+    if "avx512f" not in machine()["simd"] or any(key in os.environ for key in ISA_CAPS) or args.no_avx2_pass:
+        return None
+    print("\nthe same rounds with torch, MKL and oneDNN capped at AVX2 (an approximation of an AVX2-only CPU):", flush=True)
+    cmd = [sys.executable, __file__, "--data", str(args.data), "--rounds", str(args.rounds), "--no-avx2-pass",
+           "--name", "train_speed_avx2", *(["--threads", str(args.threads)] if args.threads else [])]
+    subprocess.run(cmd, env=os.environ | AVX2_CAPS, check=True)
+    child = json.loads((RESULTS / "train_speed_avx2.json").read_text())
+    keys = ("reference_median", "vaekit_float32_median", "float32_ratio", "vaekit_precision", "matmul_peak_gflops")
+    return {key: child[key] for key in keys} | {"isa_caps": AVX2_CAPS}
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
+    from vaekit.train.trainer import cpu_has_native_bf16
+
     p = argparse.ArgumentParser(description=__doc__)
     common_arguments(p)
     p.add_argument("--rounds", type=int, default=3, help="ABAB rounds (one epoch of each per round)")
+    p.add_argument("--no-avx2-pass", action="store_true", help="skip the second pass with the kernels capped at AVX2")
+    p.add_argument("--name", default="train_speed", help="the result's name: benchmarks/results/NAME.json")
     args = p.parse_args(argv)
     require_data(args.data)
     threads = set_threads(args.threads)
     train_x, _ = load_fashion(args.data)
     n = len(train_x)
     peak = matmul_peak_gflops()
-    loops = ("reference", "vaekit float32", "vaekit")
+    # where `auto` trains in float32 (no native bf16, or kernels capped below AVX-512) its run is the float32 one
+    auto_is_float32 = not cpu_has_native_bf16()
+    loops = ("reference", "vaekit float32") if auto_is_float32 else ("reference", "vaekit float32", "vaekit")
     speeds: dict[str, list[float]] = {who: [] for who in loops}
     precisions: dict[str, str] = {}
     for r in range(args.rounds):
@@ -81,7 +111,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             speeds[who].append(n / seconds)
             print(f"round {r + 1}: {who} {speeds[who][-1]:.0f} images/s", flush=True)
     peak_after = matmul_peak_gflops()
-    ref, fp32, vk = (statistics.median(speeds[who]) for who in loops)
+    if auto_is_float32:
+        speeds["vaekit"], precisions["vaekit"] = speeds["vaekit float32"], "float32"
+    ref, fp32, vk = (statistics.median(speeds[who]) for who in ("reference", "vaekit float32", "vaekit"))
     resolved = precisions["vaekit"]
     share = lambda speed: speed * FLOPS_PER_IMAGE / 1e9 / max(peak, peak_after)  # noqa: E731
     result = {
@@ -112,7 +144,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
          ["vaekit, --precision float32", f"{fp32:.0f}", f"{fp32 / ref:.2f}x", f"{share(fp32):.0%}"],
          [f"vaekit (auto: {resolved})", f"{vk:.0f}", f"{vk / ref:.2f}x (target >= {TARGET_RATIO}x)", f"{share(vk):.0%}"]],
     )
-    print(f"wrote {write_result('train_speed', result)}")
+    avx2 = avx2_pass(args)
+    if avx2:
+        result["avx2_kernels"] = avx2
+        print(f"capped at AVX2: vaekit float32 {avx2['float32_ratio']:.2f}x the reference "
+              f"({avx2['vaekit_float32_median']:.0f} vs {avx2['reference_median']:.0f} images/s)")
+    print(f"wrote {write_result(args.name, result)}")
     return result
 
 

@@ -73,6 +73,26 @@ def epoch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
     return torch.randperm(n, generator=_generator(seed, epoch))
 
 
+def below_255(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+    """Uniform draws from 0..254 as uint8: raw random bytes, each 255 (1 in 256) drawn again. Three times faster than
+    `Generator.integers(0, 255, dtype=np.uint8)`, which was most of the cost of preparing a binarized batch."""
+    n = math.prod(shape)
+    raw = lambda k: rng.bit_generator.random_raw(-(-k // 8)).view(np.uint8)[:k]  # noqa: E731
+    draws = raw(n)
+    redo = np.flatnonzero(draws == 255)
+    while len(redo):
+        draws[redo] = raw(len(redo))
+        redo = redo[draws[redo] == 255]
+    return draws.reshape(shape)
+
+
+def dynamic_binarize(x: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
+    """Binary float images from uint8 ones: a pixel of value v is 1 with probability v/255 exactly (v above a
+    uniform draw from 0..254). numpy's PCG64 draws bytes far faster than torch draws floats."""
+    draws = torch.from_numpy(below_255(rng, tuple(x.shape))).to(x.device)
+    return torch.lt(draws, x, out=torch.empty(x.shape, device=x.device))  # straight into float: a pass fewer
+
+
 def select_device(name: str) -> torch.device:
     """`auto` picks CUDA when torch sees a GPU; asking for CUDA without one is an error, not a fallback."""
     if name == "auto":
@@ -84,9 +104,10 @@ def select_device(name: str) -> torch.device:
 
 
 def cpu_has_native_bf16() -> bool:
-    """Whether this CPU multiplies bfloat16 natively (AVX512-BF16 or AMX); False where torch lacks these private probes."""
+    """Whether this CPU multiplies bfloat16 natively (AVX512-BF16 or AMX) and torch may use it: False where torch's
+    kernels are capped below AVX-512 (ATEN_CPU_CAPABILITY=avx2), or where torch lacks these private probes."""
     probes = (getattr(torch.cpu, name, None) for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"))
-    return any(probe is not None and probe() for probe in probes)
+    return torch.backends.cpu.get_cpu_capability() == "AVX512" and any(probe is not None and probe() for probe in probes)
 
 
 def auto_precision(device_type: str, native_bf16: bool) -> tuple[str, str]:
@@ -96,7 +117,8 @@ def auto_precision(device_type: str, native_bf16: bool) -> tuple[str, str]:
         return "bfloat16", ("bfloat16: this CPU has native bf16 matmuls (avx512_bf16/AMX): about 1.3x faster steps at "
                             "equal test NLL (benchmarks/train_speed.py; README: What the recipe tried)")
     if device_type == "cpu":
-        return "float32", "float32: this CPU has no native bf16 matmuls (avx512_bf16/AMX); emulated bf16 would be slower"
+        return "float32", ("float32: this CPU has no native bf16 matmuls (avx512_bf16/AMX), or torch's kernels are capped below "
+                           "AVX-512 (ATEN_CPU_CAPABILITY); emulated bf16 would be slower")
     return "float32", f"float32: auto keeps float32 on {device_type} (bf16 training is not benchmarked there)"
 
 
@@ -205,7 +227,7 @@ class Trainer:
             speed, steps, seconds, fits = self.probe_fit()
         kind = self.model_cfg.kind
         self.cfg.epochs = max(1, math.ceil(FIT_HEADROOM * fits))
-        if "lr" in why:
+        if self.cfg.lr is None:
             self.cfg.lr = lr_for(kind, fits * self.steps_per_epoch)
         if self.cfg.kl_warmup_epochs is None:
             self.cfg.kl_warmup_epochs = kl_warmup_for(kind, self.steps_per_epoch, fits)
@@ -217,18 +239,20 @@ class Trainer:
     def probe_fit(self) -> tuple[float, int, float, int]:
         """Time a few steps on a throwaway copy of the model: (steps/s, steps timed, seconds left for training after
         the chores' share, epochs they hold)."""
-        if self.cfg.lr is None:  # the probe's steps need a rate; their time does not depend on it
-            self.cfg.lr = lr_for(self.model_cfg.kind, 1)
-        probe = self.new_state()  # the same seed: the real state built after this is unchanged by probing
-        objective = self.dist.wrap(Objective(probe.model, free_bits=self.cfg.free_bits, iwae_k=self.cfg.iwae_k))
-        order = epoch_order(len(self.train_x), self.cfg.seed, 0)
-        limit = min(PROBE_SECONDS, PROBE_SHARE * (self.cfg.max_time or 0))
-        self.train_step(probe, objective, order)  # the first step allocates: not timed
-        began, steps, done = time.perf_counter(), 0, False
-        while not done:  # every rank takes the same number of steps (each one all-reduces gradients), as training does
-            self.train_step(probe, objective, order)
-            steps += 1
-            done = self.dist.agree(steps >= 3 and (time.perf_counter() - began >= limit or steps >= PROBE_MAX_STEPS))
+        chosen, limit = self.cfg.lr, min(PROBE_SECONDS, PROBE_SHARE * (self.cfg.max_time or 0))
+        self.cfg.lr = chosen or lr_for(self.model_cfg.kind, 1)  # the probe's steps need a rate; their time does not depend on it
+        try:
+            probe = self.new_state()  # the same seed: the real state built after this is unchanged by probing
+            objective = self.dist.wrap(Objective(probe.model, free_bits=self.cfg.free_bits, iwae_k=self.cfg.iwae_k))
+            order = epoch_order(len(self.train_x), self.cfg.seed, 0)
+            self.train_step(probe, objective, order)  # the first step allocates: not timed
+            began, steps, done = time.perf_counter(), 0, False
+            while not done:  # every rank takes the same number of steps (each one all-reduces gradients), as training does
+                self.train_step(probe, objective, order)
+                steps += 1
+                done = self.dist.agree(steps >= 3 and (time.perf_counter() - began >= limit or steps >= PROBE_MAX_STEPS))
+        finally:
+            self.cfg.lr = chosen  # None still means the recipe's rate for the planned length
         # both averaged over the ranks, so that every rank plans the same epochs (and network): they must agree
         speed = self.dist.mean(torch.tensor(steps / (time.perf_counter() - began), device=self.device))
         seconds = self.dist.mean(torch.tensor(self.budget.left() * (1 - CHORES_SHARE), device=self.device))
@@ -257,10 +281,7 @@ class Trainer:
         n, d, k = len(idx), self.model_cfg.latent_dim, self.cfg.iwae_k
         x = self.train_x.index_select(0, idx.to(self.device))  # uint8; index_select: 3x faster than x[idx]
         if self.cfg.binarize == "dynamic":
-            # a pixel of value v is 1 with probability v/255: v above a uniform draw from 0..254 (numpy's PCG64
-            # draws uint8 several times faster than torch draws float32)
-            draws = np.random.Generator(np.random.PCG64([self.cfg.seed, step])).integers(0, 255, x.shape, dtype=np.uint8)
-            x = (torch.from_numpy(draws).to(self.device) < x).float()
+            x = dynamic_binarize(x, np.random.Generator(np.random.PCG64([self.cfg.seed, step])))
         else:
             x = x.float().div_(255)
         eps = torch.randn((k, n, d) if k > 1 else (n, d), generator=g).to(self.device)

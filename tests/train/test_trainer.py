@@ -20,7 +20,7 @@ from vaekit.train import ConfigError, RunError, TrainConfig, TrainingError, load
 from vaekit.train.budget import EVAL_MIN_S
 from vaekit.train.cli import main as train_main
 from vaekit.train.config import lr_for
-from vaekit.train.trainer import FIT_HEADROOM, Interrupts, auto_precision, cpu_has_native_bf16, select_device
+from vaekit.train.trainer import FIT_HEADROOM, Interrupts, auto_precision, below_255, cpu_has_native_bf16, dynamic_binarize, select_device
 
 
 def _weights(run: Path) -> dict[str, torch.Tensor]:
@@ -107,6 +107,13 @@ def test_native_bf16_probe_is_false_without_torchs_private_probes(monkeypatch: p
     for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"):
         monkeypatch.delattr(torch.cpu, name, raising=False)
     assert cpu_has_native_bf16() is False
+
+
+def test_native_bf16_probe_is_false_when_torchs_kernels_are_capped_at_avx2() -> None:
+    code = "from vaekit.train.trainer import cpu_has_native_bf16; print(cpu_has_native_bf16())"
+    env = {**os.environ, "ATEN_CPU_CAPABILITY": "avx2"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"  # auto then trains in float32, as on an AVX2-only CPU
 
 
 def test_a_run_from_before_the_mixture_prior_resumes_with_the_standard_normal(tmp_path: Path) -> None:
@@ -298,3 +305,22 @@ def test_long_runs_of_the_28x28_recipe_take_the_larger_network_and_batch(tmp_pat
     assert saved["model"]["hidden"] == LONG_RUN_HIDDEN and saved["train"]["batch_size"] == LONG_RUN_BATCH
     assert "2 M images" in saved["why"]["batch_size"] and saved["why"]["epochs"].startswith("fitted to --max-time 6")
     assert load_run(run).model.encoder.head[0].out_features == LONG_RUN_HIDDEN[0]  # the checkpoint holds that network
+
+
+def test_below_255_is_uniform_over_0_to_254() -> None:
+    draws = below_255(np.random.Generator(np.random.PCG64(0)), (2_000_000,))
+    counts = np.bincount(draws, minlength=256)
+    assert counts[255] == 0  # every 255 was drawn again
+    expected = len(draws) / 255
+    assert np.abs(counts[:255] - expected).max() < 6 * math.sqrt(expected)  # each value within 6 sd of 1/255
+
+
+def test_dynamic_binarize_keeps_each_pixel_with_probability_v_over_255() -> None:
+    values = torch.tensor([0, 1, 64, 128, 254, 255], dtype=torch.uint8)
+    x = values.repeat(40_000, 1)
+    first = dynamic_binarize(x, np.random.Generator(np.random.PCG64([3, 7])))
+    assert first.dtype == torch.float32 and set(first.unique().tolist()) <= {0.0, 1.0}
+    assert first[:, 0].sum() == 0 and first[:, -1].sum() == len(x)  # exactly 0 and 1 at the ends
+    assert torch.allclose(first.mean(0), values / 255, atol=0.01)
+    again = dynamic_binarize(x, np.random.Generator(np.random.PCG64([3, 7])))
+    assert torch.equal(first, again)  # the same stream for the same (seed, step): what exact resume relies on
