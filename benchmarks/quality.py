@@ -150,6 +150,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p = argparse.ArgumentParser(description=__doc__)
     common_arguments(p)
     p.add_argument("--cases", nargs="+", choices=[c.name for c in CASES], default=[c.name for c in CASES])
+    p.add_argument("--name", default="quality", help="the result's name: benchmarks/results/NAME.json and NAME.png")
     args = p.parse_args(argv)
     require_data(args.data)
     threads = set_threads(args.threads)  # OMP_NUM_THREADS too: vaekit-train's processes use the same threads
@@ -171,8 +172,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 ["data", "budget", "reference", "pythae default", "vaekit", "vaekit lr / KL warm-up",
                  f"vaekit better than the best peer by (target >= {TARGET_NATS:g})"],
                 rows)
-    plot(cases[0], RESULTS / "quality.png")
-    print(f"wrote {write_result('quality', result)} and {RESULTS / 'quality.png'}")
+    plot(cases[0], RESULTS / f"{args.name}.png")
+    print(f"wrote {write_result(args.name, result)} and {RESULTS / f'{args.name}.png'}")
     return result
 
 

@@ -87,20 +87,13 @@ def elbo_terms(
 
 def training_loss(
     model: VAEModule, x: torch.Tensor, eps: torch.Tensor, *, beta: float = 1.0, free_bits: float = 0.0, iwae_k: int = 1
-) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """Mean loss over the batch and its parts (detached). `eps` is (N, D) for the ELBO or (k, N, D) for IWAE."""
+) -> torch.Tensor:
+    """Mean loss over the batch. `eps` is (N, D) for the ELBO or (k, N, D) for IWAE."""
     if iwae_k > 1:
-        bound = iwae_bound(model, x, eps)
-        return -bound.mean(), {"loss": -bound.mean().detach(), "iwae": bound.mean().detach()}
+        return -iwae_bound(model, x, eps).mean()
     recon, kl, kl_dims = elbo_terms(model, x, eps)
     kl_for_loss = kl_dims.mean(0).clamp(min=free_bits).sum() if free_bits > 0 else kl.mean()
-    loss = -recon.mean() + beta * kl_for_loss
-    return loss, {
-        "loss": loss.detach(),
-        "elbo": (recon - kl).mean().detach(),
-        "recon": -recon.mean().detach(),
-        "kl": kl.mean().detach(),
-    }
+    return -recon.mean() + beta * kl_for_loss
 
 
 def iwae_bound(model: VAEModule, x: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
@@ -143,5 +136,5 @@ class Objective(nn.Module):
         super().__init__()
         self.model, self.free_bits, self.iwae_k = model, free_bits, iwae_k
 
-    def forward(self, x: torch.Tensor, eps: torch.Tensor, beta: float) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    def forward(self, x: torch.Tensor, eps: torch.Tensor, beta: float) -> torch.Tensor:
         return training_loss(self.model, x, eps, beta=beta, free_bits=self.free_bits, iwae_k=self.iwae_k)

@@ -288,25 +288,25 @@ class Trainer:
         lo, hi = self.dist.shard_bounds(n)
         return x[lo:hi], (eps[:, lo:hi] if k > 1 else eps[lo:hi]), n
 
-    def train_step(self, state: State, objective: torch.nn.Module, order: torch.Tensor) -> dict[str, torch.Tensor]:
-        """One optimiser step on the global batch at `state.step` (this process's share of it)."""
+    def train_step(self, state: State, objective: torch.nn.Module, order: torch.Tensor) -> torch.Tensor:
+        """One optimiser step on the global batch at `state.step` (this process's share of it); returns the loss of this
+        process's share, detached."""
         x, eps, global_n = self.batch(order, state.step)
         # bfloat16: the forward pass and loss under autocast, where BCE with logits runs in float32 (keeping the encoder's
         # outputs in float32 too made no measurable difference); weights, gradients and the optimizer stay float32
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.cfg.precision == "bfloat16"):
-            loss, parts = objective(x, eps, self.beta_at(state.step))
+            loss = objective(x, eps, self.beta_at(state.step))
+        state.optimizer.zero_grad(set_to_none=True)
         # Each process averages over its share; scaling by share/global makes the averaged
         # gradient equal to the single-process gradient of the whole global batch.
-        loss = loss * (len(x) * self.dist.world_size / global_n)
-        state.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        (loss * (len(x) * self.dist.world_size / global_n)).backward()
         if self.cfg.grad_clip:
             clip_gradients(list(state.model.parameters()), self.cfg.grad_clip)
         for group in state.optimizer.param_groups:
             group["lr"] = self.lr_at(state.progress)
         state.optimizer.step()
         state.step += 1
-        return parts
+        return loss.detach()
 
     # ----- evaluation and outputs -----
     @torch.no_grad()
@@ -439,16 +439,16 @@ class Trainer:
                 loss_sum, loss_n = torch.zeros((), device=self.device), 0
                 while state.step < (epoch + 1) * spe and not stop:
                     with self.interrupts.deferred():
-                        parts = self.train_step(state, objective, order)
+                        loss = self.train_step(state, objective, order)
                         stop, steps_left = self.time_left(clock.tick())
                         self.advance(state, math.inf if stop else steps_left)  # a stopped run resumes on its planned steps
-                    if not torch.isfinite(parts["loss"]):
-                        raise TrainingError(self._diverged_message(float(parts["loss"]), state.step, epoch))
-                    loss_sum += parts["loss"]
+                    if not torch.isfinite(loss):
+                        raise TrainingError(self._diverged_message(float(loss), state.step, epoch))
+                    loss_sum += loss
                     loss_n += 1
                     bar.update(1)
                     if state.step % 20 == 0:
-                        bar.set_postfix(loss=f"{float(parts['loss']):.2f}", epoch=epoch + 1)
+                        bar.set_postfix(loss=f"{float(loss):.2f}", epoch=epoch + 1)
                     if not stop and state.step < self.total_steps:
                         self.chores(state, elapsed(), epoch_ended=state.step % spe == 0)
                 train_loss = self.log_epoch(state, loss_sum / max(1, loss_n), elapsed())
