@@ -22,7 +22,8 @@ WHY = {
                    "comparison rules out.",
     "quality": "on dynamically binarized Fashion-MNIST 188.5 nats of a test image's NLL on average are the "
                "coin-flip noise of its grey pixels (the sum of their binary entropies), which no model removes; "
-               "the levers that won (the learned mixture prior, bf16 steps where the CPU has them, a learning rate and "
+               "the levers that won (the learned mixture prior, bf16 steps where the CPU has them, starting from the "
+               "training images' mean, a learning rate and "
                "KL warm-up that follow the budget, SiLU activations, a larger network and batch for long runs; see \"What "
                "the recipe tried\") are each worth about half a nat to two at equal time, and the rest lost or tied.",
     "quality_avx2": "without native bf16 the recipe's steps run in float32, 1.3-1.7x slower than in bf16 on its networks, "

@@ -17,14 +17,15 @@ from vaekit.runtime import VAE
 from vaekit.runtime.bundle import sha256_file
 
 # Tiny untrained models, small enough for hundreds of calls. The runtime suite covers both likelihoods and kinds
-# (mlp-bernoulli, conv-gaussian with a variance per pixel) and the learned mixture prior; the UI suite uses mlp-bernoulli (the digits layout)
+# (mlp-bernoulli, conv-gaussian with a variance per pixel) and the recipe's learned mixture prior and centred inputs
+# (mlp-mixture); the UI suite uses mlp-bernoulli (the digits layout)
 # and a 64x64 RGB conv (sigma-VAE variance) with more latent dimensions than the Explore tab has sliders.
 TINY: dict[str, dict[str, Any]] = {
     "mlp-bernoulli": {"kind": "mlp", "image_shape": [1, 8, 8], "latent_dim": 3, "likelihood": "bernoulli", "hidden": [16]},
     "conv-gaussian": {"kind": "conv", "image_shape": [3, 8, 8], "latent_dim": 4, "likelihood": "gaussian",
                       "hidden": [16], "conv_channels": [4, 8]},
     "mlp-mixture": {"kind": "mlp", "image_shape": [1, 8, 8], "latent_dim": 3, "likelihood": "bernoulli", "hidden": [16],
-                    "prior_components": 4},
+                    "prior_components": 4, "center_inputs": True},
     "conv-rgb64": {"kind": "conv", "image_shape": [3, 64, 64], "latent_dim": 12, "likelihood": "gaussian", "hidden": [],
                    "conv_channels": [4, 4, 8, 8], "variance": "shared"},
 }
@@ -72,10 +73,12 @@ def tiny_model(name: str) -> Any:
 
 def varied(model: Any) -> Any:
     """`model` with the parameters that start uniform made varied, so tests can tell their entries apart: a Gaussian
-    decoder's logvar, and a mixture prior's weights and spreads."""
+    decoder's logvar, a mixture prior's weights and spreads, and the mean image a centred encoder subtracts."""
     import torch
 
     with torch.no_grad():
+        if model.encoder.input_mean is not None:
+            model.encoder.input_mean.uniform_(0.0, 1.0)
         if model.decoder.logvar is not None:
             model.decoder.logvar.uniform_(-2.0, 1.0)
         if model.prior is not None:

@@ -62,6 +62,8 @@ def parser() -> argparse.ArgumentParser:
                    "(sigma-VAE, sharp samples; default) or one per pixel")
     m.add_argument("--prior-components", type=int, help="the prior: 0 for the standard normal, K for a learned "
                    "mixture of K Gaussians (default: 16 for mlp, 0 for conv)")
+    m.add_argument("--center-inputs", action=argparse.BooleanOptionalAction, help="the encoder subtracts the training "
+                   "images' mean image (default: on for mlp, off for conv)")
     o = p.add_argument_group("objective")
     o.add_argument("--beta", type=float, default=1.0, help="KL weight (beta-VAE)")
     o.add_argument("--kl-warmup-epochs", type=float, help="raise the KL weight linearly to beta over this many epochs")

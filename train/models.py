@@ -73,6 +73,7 @@ class ModelConfig:
     variance: str = "pixel"  # Gaussian only: a learned log-variance per pixel, or one shared by all (sigma-VAE)
     activation: str = "relu"
     prior_components: int = 0  # 0: the standard normal prior; K: a learned mixture of K diagonal Gaussians
+    center_inputs: bool = False  # the encoder subtracts the training images' mean image (a buffer, see `fit_to_data`)
 
     def __post_init__(self) -> None:
         self.image_shape = tuple(int(s) for s in self.image_shape)  # type: ignore[assignment]
@@ -219,8 +220,12 @@ class Encoder(nn.Module):
             self.features = _conv_encoder(cfg, act)
             n_in = (cfg.conv_channels or [])[-1] * cfg.grid[0] * cfg.grid[1]
         self.head = _mlp([n_in, *cfg.hidden, 2 * cfg.latent_dim], act)
+        # the training images' mean, (C, H, W): set by `VAEModule.fit_to_data`, then saved and exported with the weights
+        self.input_mean = nn.Buffer(torch.zeros(c, h, w)) if cfg.center_inputs else None
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.input_mean is not None:
+            x = x - self.input_mean
         mean, logvar = self.head(self.features(x)).chunk(2, dim=-1)
         return mean, logvar
 
@@ -308,6 +313,17 @@ class VAEModule(nn.Module):
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return self.encoder(x)
+
+    @torch.no_grad()
+    def fit_to_data(self, mean_image: torch.Tensor, n_images: int) -> None:
+        """Start a fresh model from its training images' per-pixel mean (C, H, W, in [0, 1]) over `n_images`: the
+        encoder subtracts it (when `center_inputs`), and an mlp decoder's output bias starts at its log-odds, so that
+        the first steps need not learn the average image (README: "What the recipe tried"). The log-odds are of
+        (n * mean + 1/2) / (n + 1), finite for pixels that are always 0 or 1."""
+        if self.encoder.input_mean is not None:
+            self.encoder.input_mean.copy_(mean_image)
+        if self.config.kind == "mlp":  # its last layer's bias is each pixel's pre-sigmoid value (conv: one per channel)
+            self.decoder.body[0][-1].bias.copy_(torch.logit((mean_image * n_images + 0.5) / (n_images + 1)).flatten())
 
     def log_prior(self, z: torch.Tensor) -> torch.Tensor:
         """log p(z) for latents (..., D): the mixture's, or the standard normal's."""
