@@ -40,6 +40,8 @@ def _model(m: dict[str, Any]) -> str:
         sizes.append(f"{model['variance']} variance")
     if "prior" in m:
         sizes.append(f"a learned prior: a mixture of {len(m['prior']['weights'])} Gaussians")
+    if model.get("center_inputs"):
+        sizes.append("inputs centred on the training images' mean")
     described = f" ({', '.join(sizes)})" if sizes else ""
     return f"{model.get('kind', '?')} VAE, latent dimension {m['latent_dim']}{described}"
 

@@ -199,8 +199,9 @@ def test_markdown_table_escapes_pipes() -> None:
                                   "| **Model** | mlp |"]
 
 
-def test_the_model_card_names_a_learned_prior(tiny_bundles: TinyBundles) -> None:
+def test_the_model_card_names_a_learned_prior_and_centred_inputs(tiny_bundles: TinyBundles) -> None:
     mixture = VAE.load(tiny_bundles["mlp-mixture"].path, device="cpu")
-    assert "a learned prior: a mixture of 4 Gaussians" in summary(mixture, mixture.verify())["Model"]
+    described = summary(mixture, mixture.verify())["Model"]
+    assert "a learned prior: a mixture of 4 Gaussians" in described and "inputs centred on the training images' mean" in described
     plain = VAE.load(tiny_bundles["mlp-bernoulli"].path, device="cpu")
-    assert "prior" not in summary(plain, plain.verify())["Model"]
+    assert "prior" not in summary(plain, plain.verify())["Model"] and "centred" not in summary(plain, plain.verify())["Model"]
