@@ -204,4 +204,5 @@ def test_the_model_card_names_a_learned_prior_and_centred_inputs(tiny_bundles: T
     described = summary(mixture, mixture.verify())["Model"]
     assert "a learned prior: a mixture of 4 Gaussians" in described and "inputs centred on the training images' mean" in described
     plain = VAE.load(tiny_bundles["mlp-bernoulli"].path, device="cpu")
-    assert "prior" not in summary(plain, plain.verify())["Model"] and "centred" not in summary(plain, plain.verify())["Model"]
+    plain_described = summary(plain, plain.verify())["Model"]
+    assert "prior" not in plain_described and "centred" not in plain_described
