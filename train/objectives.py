@@ -79,10 +79,24 @@ def elbo_terms(
     mean, logvar = model.encoder(x)
     z = mean + torch.exp(0.5 * logvar) * eps
     recon = log_likelihood(x, model.decoder.likelihood_params(z, image=False))
+    return recon, *kl_terms(model, mean, logvar, eps, z)
+
+
+def kl_terms(
+    model: VAEModule, mean: torch.Tensor, logvar: torch.Tensor, eps: torch.Tensor, z: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """(KL, KL per dim) per image of the posterior (mean, logvar) for the sample z = mean + exp(logvar / 2) * eps:
+    in closed form per dimension for the standard normal prior, the one-sample estimate for a mixture (no per dim)."""
     if model.prior is not None:
-        return recon, log_posterior(logvar, eps) - model.prior.log_prob(z), None
+        return log_posterior(logvar, eps) - model.prior.log_prob(z), None
     kl_dims = kl_per_dim(mean, logvar)
-    return recon, kl_dims.sum(1), kl_dims
+    return kl_dims.sum(1), kl_dims
+
+
+def kl_loss(kl: torch.Tensor, kl_dims: torch.Tensor | None, free_bits: float) -> torch.Tensor:
+    """The KL part of the training loss (before beta): the batch mean, or with free bits the sum over dimensions of
+    each one's batch mean, held at least `free_bits` (no gradient pushes a dimension below it)."""
+    return kl_dims.mean(0).clamp(min=free_bits).sum() if free_bits > 0 else kl.mean()
 
 
 def training_loss(
@@ -92,8 +106,7 @@ def training_loss(
     if iwae_k > 1:
         return -iwae_bound(model, x, eps).mean()
     recon, kl, kl_dims = elbo_terms(model, x, eps)
-    kl_for_loss = kl_dims.mean(0).clamp(min=free_bits).sum() if free_bits > 0 else kl.mean()
-    return -recon.mean() + beta * kl_for_loss
+    return -recon.mean() + beta * kl_loss(kl, kl_dims, free_bits)
 
 
 def iwae_bound(model: VAEModule, x: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:

@@ -47,6 +47,7 @@ from .config import TrainConfig, kl_warmup_for, long_run_applies, lr_for, resolv
 from .data import Data, load_data, pixel_means
 from .distributed import Distributed
 from .errors import ConfigError, RunError, TrainingError
+from .mlp_step import mlp_step, mlp_step_applies
 from .models import ModelConfig, VAEModule, build_model
 from .objectives import Objective, bits_per_dim, elbo_terms, eval_chunk, nll_estimate, unit
 from .plots import save_grid, save_loss_curve
@@ -187,6 +188,12 @@ class Trainer:
         return math.ceil(len(self.train_x) / self.cfg.batch_size)
 
     @property
+    def by_hand(self) -> bool:
+        """Whether steps are taken by `mlp_step` (the dense layers differentiated by hand) rather than autograd: follows
+        the precision and network, which planning may still change."""
+        return mlp_step_applies(self.model_cfg, self.cfg.precision, self.device, self.cfg.iwae_k, self.dist.world_size)
+
+    @property
     def total_steps(self) -> int:
         return (self.cfg.epochs or 1) * self.steps_per_epoch
 
@@ -294,14 +301,18 @@ class Trainer:
         """One optimiser step on the global batch at `state.step` (this process's share of it); returns the loss of this
         process's share, detached."""
         x, eps, global_n = self.batch(order, state.step)
-        # bfloat16: the forward pass and loss under autocast, where BCE with logits runs in float32 (keeping the encoder's
-        # outputs in float32 too made no measurable difference); weights, gradients and the optimizer stay float32
-        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.cfg.precision == "bfloat16"):
-            loss = objective(x, eps, self.beta_at(state.step))
-        state.optimizer.zero_grad(set_to_none=True)
-        # Each process averages over its share; scaling by share/global makes the averaged
-        # gradient equal to the single-process gradient of the whole global batch.
-        (loss * (len(x) * self.dist.world_size / global_n)).backward()
+        if self.by_hand:  # the same gradients, written into the parameters' gradient buffers (see mlp_step.py)
+            loss = mlp_step(state.model, x, eps, self.beta_at(state.step), self.cfg.free_bits)
+        else:
+            # bfloat16: the forward pass and loss under autocast, where BCE with logits runs in float32 (keeping the
+            # encoder's outputs in float32 too made no measurable difference); weights, gradients and the optimizer
+            # stay float32
+            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.cfg.precision == "bfloat16"):
+                loss = objective(x, eps, self.beta_at(state.step))
+            state.optimizer.zero_grad(set_to_none=True)
+            # Each process averages over its share; scaling by share/global makes the averaged
+            # gradient equal to the single-process gradient of the whole global batch.
+            (loss * (len(x) * self.dist.world_size / global_n)).backward()
         if self.cfg.grad_clip:
             clip_gradients(list(state.model.parameters()), self.cfg.grad_clip)
         for group in state.optimizer.param_groups:
