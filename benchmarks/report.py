@@ -16,7 +16,9 @@ START, END = "<!-- bench:start -->", "<!-- bench:end -->"
 WHY = {
     "train_speed": "both loops spend most of each step in the same float32 matrix products (batch 128 against "
                    "784x400 weights, forward and backward); vaekit removes what differs (the per-sample DataLoader, "
-                   "sigmoid plus a separate BCE, the per-tensor Adam loop, now one fused AdamW pass), and the rest "
+                   "sigmoid plus a separate BCE, the per-tensor Adam loop, now one fused AdamW pass, and in float32 "
+                   "autograd's per-operation bookkeeping, as `train/mlp_step.py` differentiates the dense layers by "
+                   "hand), and the rest "
                    "is matmul time both pay. bf16 matmuls (`--precision auto` on CPUs with native bf16: avx512_bf16 "
                    "or AMX) cut that time where the CPU has them; elsewhere only another batch size would, which this "
                    "comparison rules out.",
@@ -123,8 +125,9 @@ def section(minutes: float, note: str) -> str:
 
 def _quality_lines(quality: dict[str, Any], misses: list[str], capped: bool = False) -> list[str]:
     """The quality table; `capped`: the run with torch, MKL and oneDNN capped at AVX2 (`quality.py --name quality_avx2`)."""
-    where = (f" with torch, MKL and oneDNN capped at AVX2 (a separate run, {quality['date']}: it approximates an AVX2-only "
-             f"CPU, where `--precision auto` trains in float32)") if capped else ""
+    where = (f" with torch, MKL and oneDNN capped at AVX2 (a separate run, {quality['date']}, on {quality['machine']['cpu']} "
+             f"with {', '.join(quality['machine']['simd'])}: it approximates an AVX2-only CPU, where `--precision auto` trains "
+             f"in float32)") if capped else ""
     lines = [
         f"**Quality for time{where}** (test NLL, IWAE k={quality['k']}, {quality['n_images']} dynamically binarized test images, "
         "nats, lower is better). vaekit is `vaekit-train --data D --max-time B` as a user runs it, a fresh process whose "
