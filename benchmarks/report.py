@@ -66,9 +66,7 @@ def section(minutes: float, note: str) -> str:
         "`benchmarks/results/quality.png`) and `inference.py` (vaekit.runtime against torch eager on the same weights).",
         "Data: `../shared/data/fashion-mnist.npz` by default.",
         "",
-        f"Latest run: {first.get('date', '?')}, {m.get('cpu', '?')} (SIMD: {', '.join(m.get('simd', [])) or 'not recorded'}"
-        f"{''.join(f'; {k}={v}' for k, v in m.get('isa_caps', {}).items())}), "
-        f"{m.get('cores', '?')} cores, Python "
+        f"Latest run: {first.get('date', '?')}, {_cpu(m)}, {m.get('cores', '?')} cores, Python "
         f"{m.get('python', '?')}; {note}; all three took {minutes:.1f} min. The machine was shared with other "
         "work, so times are noisy: runs alternate (ABAB) and the tables give medians and ratios. Every benchmark",
         "runs torch and onnxruntime on one thread by default (`--threads 2` on an idle machine): here, two-thread",
@@ -123,11 +121,16 @@ def section(minutes: float, note: str) -> str:
     return "\n".join(lines)
 
 
+def _cpu(machine: dict[str, Any]) -> str:
+    """The CPU a result was measured on, with its SIMD flags and any ISA caps the run set."""
+    caps = "".join(f"; {k}={v}" for k, v in machine.get("isa_caps", {}).items())
+    return f"{machine.get('cpu', '?')} (SIMD: {', '.join(machine.get('simd', [])) or 'not recorded'}{caps})"
+
+
 def _quality_lines(quality: dict[str, Any], misses: list[str], capped: bool = False) -> list[str]:
     """The quality table; `capped`: the run with torch, MKL and oneDNN capped at AVX2 (`quality.py --name quality_avx2`)."""
-    where = (f" with torch, MKL and oneDNN capped at AVX2 (a separate run, {quality['date']}, on {quality['machine']['cpu']} "
-             f"with {', '.join(quality['machine']['simd'])}: it approximates an AVX2-only CPU, where `--precision auto` trains "
-             f"in float32)") if capped else ""
+    where = (f" with torch, MKL and oneDNN capped at AVX2 (a separate run, {quality['date']}, on {_cpu(quality.get('machine', {}))}: "
+             "it approximates an AVX2-only CPU, where `--precision auto` trains in float32)") if capped else ""
     lines = [
         f"**Quality for time{where}** (test NLL, IWAE k={quality['k']}, {quality['n_images']} dynamically binarized test images, "
         "nats, lower is better). vaekit is `vaekit-train --data D --max-time B` as a user runs it, a fresh process whose "

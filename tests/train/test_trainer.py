@@ -176,8 +176,8 @@ def test_resume_after_a_kill(tmp_path: Path, tiny_npz: Path, how: signal.Signals
     kill, as Ctrl-C does), and resuming finishes the run exactly."""
     args = ["--data", str(tiny_npz), "--model", "mlp", "--hidden", "16", "--latent-dim", "2", "--epochs", "400",
             "--batch-size", "8", "--nll-k", "4", "--images-every", "1000", "--no-progress", "--precision", "float32"]
-    run = tmp_path / "killed"
-    proc = subprocess.Popen([sys.executable, "-m", "vaekit.train", *args, "--out", str(run)],
+    run, train_cli = tmp_path / "killed", [sys.executable, "-m", "vaekit.train"]
+    proc = subprocess.Popen([*train_cli, *args, "--out", str(run)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 120
     while not (run / "checkpoint.pt").exists() and time.monotonic() < deadline and proc.poll() is None:
@@ -188,8 +188,7 @@ def test_resume_after_a_kill(tmp_path: Path, tiny_npz: Path, how: signal.Signals
     assert proc.returncode == (-signal.SIGKILL if how == signal.SIGKILL else 130), "the run finished before the kill"
     assert torch.load(run / "checkpoint.pt", weights_only=True)["epoch"] < 400
     # the resumed and the straight run in fresh processes too, as a user runs them: all three segments then start
-    # from the same process state (this test's process has run other tests' models, in other precisions)
-    train_cli = [sys.executable, "-m", "vaekit.train"]
+    # from the same process state (run inside this long-lived test process, they once differed at float rounding)
     subprocess.run([*train_cli, "--resume", str(run)], check=True, stdout=subprocess.DEVNULL)
     subprocess.run([*train_cli, *args, "--out", str(tmp_path / "straight")], check=True, stdout=subprocess.DEVNULL)
     _same_weights(run, tmp_path / "straight")
