@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -19,6 +20,10 @@ from vaekit.train import load_run
 # CPU models that qemu's user-mode emulator presents to onnxruntime, whatever this machine's CPU is, so that its
 # other kernels run too; this machine's own CPU (AVX-512 with VNNI, or AVX2 only) is the native run.
 EMULATED_CPUS = {"EPYC-Milan": "AVX2 without AVX-512 (AMD EPYC 7003)", "Nehalem": "SSE4.2, no AVX"}
+# numpy's bundled OpenBLAS picks its kernels by its own CPU detection, which under qemu can choose one the
+# emulated model lacks (seen on an AMD EPYC with AVX-512: `import numpy` died of an illegal instruction as
+# Nehalem); naming the model's OpenBLAS core keeps the run about onnxruntime's kernels, which it does not touch.
+OPENBLAS_CORES = {"EPYC-Milan": "Zen", "Nehalem": "Nehalem"}
 # Run in a fresh interpreter (natively or under qemu): every int8 bundle's outputs on its conformance inputs.
 RUN_VECTORS = """
 import json, sys, numpy as np
@@ -97,9 +102,10 @@ def test_int8_bundles_compute_the_same_on_other_cpus(cpu: str, bundles: dict[str
     script = tmp_path / "run_vectors.py"
     script.write_text(RUN_VECTORS)
     native, emulated = tmp_path / "native.npz", tmp_path / "emulated.npz"
-    for command in ([sys.executable, str(script), str(native), *paths],
-                    ["qemu-x86_64", "-cpu", cpu, sys.executable, str(script), str(emulated), *paths]):
-        result = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    for command, env in (([sys.executable, str(script), str(native), *paths], os.environ),
+                         (["qemu-x86_64", "-cpu", cpu, sys.executable, str(script), str(emulated), *paths],
+                          os.environ | {"OPENBLAS_CORETYPE": OPENBLAS_CORES[cpu]})):
+        result = subprocess.run(command, capture_output=True, text=True, timeout=600, env=env)
         assert result.returncode == 0, result.stderr[-3000:]
     with np.load(native) as here, np.load(emulated) as there:
         assert sorted(here.files) == sorted(there.files)
