@@ -8,7 +8,7 @@ the same threads).
 
 On a CPU with AVX-512, a second pass repeats the rounds in a child process with torch, MKL and oneDNN capped at
 AVX2 (the caps are read at start-up): an approximation of an AVX2-only machine, where `auto` trains in float32.
-It writes `results/train_speed_avx2.json`, and its figures go into this result under `avx2_kernels`.
+It writes `results/NAME_avx2.json` (NAME: `--name`), and its figures go into this result under `avx2_kernels`.
 """
 
 from __future__ import annotations
@@ -76,9 +76,9 @@ def avx2_pass(args: argparse.Namespace) -> dict[str, Any] | None:
         return None
     print("\nthe same rounds with torch, MKL and oneDNN capped at AVX2 (an approximation of an AVX2-only CPU):", flush=True)
     cmd = [sys.executable, __file__, "--data", str(args.data), "--rounds", str(args.rounds), "--no-avx2-pass",
-           "--name", "train_speed_avx2", *(["--threads", str(args.threads)] if args.threads else [])]
+           "--name", f"{args.name}_avx2", *(["--threads", str(args.threads)] if args.threads else [])]
     subprocess.run(cmd, env=os.environ | AVX2_CAPS, check=True)
-    child = json.loads((RESULTS / "train_speed_avx2.json").read_text())
+    child = json.loads((RESULTS / f"{args.name}_avx2.json").read_text())
     keys = ("reference_median", "vaekit_float32_median", "float32_ratio", "vaekit_precision", "matmul_peak_gflops")
     return {key: child[key] for key in keys} | {"isa_caps": AVX2_CAPS}
 

@@ -52,10 +52,18 @@ def _forward(stack: nn.Sequential, x: torch.Tensor) -> tuple[list[torch.Tensor],
     return inputs, pres, h
 
 
-def _grad_buffer(p: nn.Parameter) -> torch.Tensor:
-    if p.grad is None:
-        p.grad = torch.empty_like(p)
-    return p.grad
+def flat_gradients(model: nn.Module) -> torch.Tensor:
+    """One buffer holding the gradients of all of `model`'s parameters, each `.grad` a view of it, so that clipping
+    reads one tensor rather than one per parameter; made on first use, and again if anything replaced a `.grad`."""
+    params = list(model.parameters())
+    flat, views = getattr(model, "_vaekit_flat_grad", (None, []))
+    if flat is None or len(views) != len(params) or any(p.grad is not v for p, v in zip(params, views)):
+        flat = torch.empty(sum(p.numel() for p in params), dtype=params[0].dtype, device=params[0].device)
+        views = list(torch.split(flat, [p.numel() for p in params]))
+        for i, p in enumerate(params):
+            views[i] = p.grad = views[i].view_as(p)
+        model._vaekit_flat_grad = (flat, views)
+    return flat
 
 
 def _backward(stack: nn.Sequential, activation: str, inputs: list[torch.Tensor], pres: list[torch.Tensor],
@@ -66,8 +74,8 @@ def _backward(stack: nn.Sequential, activation: str, inputs: list[torch.Tensor],
     linears = _linears(stack)
     for i in reversed(range(len(linears))):
         layer = linears[i]
-        torch.mm(grad.t(), inputs[i], out=_grad_buffer(layer.weight))
-        torch.sum(grad, 0, out=_grad_buffer(layer.bias))
+        torch.mm(grad.t(), inputs[i], out=layer.weight.grad)
+        torch.sum(grad, 0, out=layer.bias.grad)
         if i == 0 and not input_grad:
             return None
         grad = torch.mm(grad, layer.weight)
@@ -127,7 +135,7 @@ def mixture_latent(model: VAEModule, stats: torch.Tensor, eps: torch.Tensor,
         with torch.enable_grad():
             grads = torch.autograd.grad((loss, z), (stats, *prior_params), (torch.ones_like(loss), grad_z))
         for p, g in zip(prior_params, grads[1:]):
-            p.grad = g
+            p.grad.copy_(g)
         return grads[0]
 
     return z.detach(), loss.detach(), backward
@@ -136,7 +144,9 @@ def mixture_latent(model: VAEModule, stats: torch.Tensor, eps: torch.Tensor,
 @torch.no_grad()
 def mlp_step(model: VAEModule, x: torch.Tensor, eps: torch.Tensor, beta: float, free_bits: float) -> torch.Tensor:
     """Set the gradients of every parameter of `model` to those of `training_loss(model, x, eps, beta=beta,
-    free_bits=free_bits)` and return that loss (detached): images x (N, C, H, W) in [0, 1], noise eps (N, D)."""
+    free_bits=free_bits)` and return that loss (detached): images x (N, C, H, W) in [0, 1], noise eps (N, D). The
+    gradients are views of one buffer (`flat_gradients`)."""
+    flat_gradients(model)
     flat = x.reshape(len(x), -1)
     encoder, decoder, activation = model.encoder, model.decoder, model.config.activation
     enc_in = flat - encoder.input_mean.reshape(1, -1) if encoder.input_mean is not None else flat

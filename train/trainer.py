@@ -1,7 +1,8 @@
 """The training loop: data order, noise and checkpoints arranged so that any run can be resumed exactly.
 
 Batch order comes from a permutation seeded by (seed, epoch); the noise of each global batch
-(reparameterisation and dynamic binarization) from a generator seeded by (seed, step). A run's
+from generators seeded by (seed, step) (reparameterisation) and by (seed, step // a block of steps) (dynamic
+binarization, drawn a block at a time: `BinarizeDraws`). A run's
 whole random state is therefore its step counter, and a resumed run, or one split across
 processes (see `distributed.py`), draws exactly what an uninterrupted single-process run draws.
 """
@@ -47,7 +48,7 @@ from .config import TrainConfig, kl_warmup_for, long_run_applies, lr_for, resolv
 from .data import Data, load_data, pixel_means
 from .distributed import Distributed
 from .errors import ConfigError, RunError, TrainingError
-from .mlp_step import mlp_step, mlp_step_applies
+from .mlp_step import flat_gradients, mlp_step, mlp_step_applies
 from .models import ModelConfig, VAEModule, build_model
 from .objectives import Objective, bits_per_dim, elbo_terms, eval_chunk, nll_estimate, unit
 from .plots import save_grid, save_loss_curve
@@ -61,6 +62,8 @@ PROBE_SECONDS, PROBE_SHARE, PROBE_MAX_STEPS = 2.0, 0.01, 200
 # the clock, so the cap only matters if the machine gets much faster).
 FIT_HEADROOM = 2.0
 PROGRESS_EVAL_IMAGES = 1000  # held-out images of the periodic pass (the closing pass takes them all)
+# Dynamic binarization draws this many bytes (at most this many steps) at a time
+BINARIZE_BLOCK_BYTES, BINARIZE_BLOCK_STEPS = 1 << 20, 16
 
 
 def _generator(seed: int, stream: int, device: torch.device | str = "cpu") -> torch.Generator:
@@ -87,11 +90,31 @@ def below_255(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
     return draws.reshape(shape)
 
 
-def dynamic_binarize(x: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
-    """Binary float images from uint8 ones: a pixel of value v is 1 with probability v/255 exactly (v above a
-    uniform draw from 0..254). numpy's PCG64 draws bytes far faster than torch draws floats."""
-    draws = torch.from_numpy(below_255(rng, tuple(x.shape))).to(x.device)
+def dynamic_binarize(x: torch.Tensor, draws: np.ndarray) -> torch.Tensor:
+    """Binary float images from uint8 ones: a pixel of value v is 1 with probability v/255 exactly (v above its
+    uniform draw from 0..254, `below_255`; numpy's PCG64 draws bytes far faster than torch draws floats)."""
+    draws = torch.from_numpy(draws).to(x.device)
     return torch.lt(draws, x, out=torch.empty(x.shape, device=x.device))  # straight into float: a pass fewer
+
+
+class BinarizeDraws:
+    """The draws that binarize each step's batch, made for a block of steps at once (about BINARIZE_BLOCK_BYTES) by a
+    PCG64 seeded with (seed, block): building a generator for every step cost a third of preparing a batch. A step's
+    draws follow from its step number and the batch's shape alone, so a resumed run draws what an uninterrupted one does."""
+
+    def __init__(self, seed: int) -> None:
+        self.seed = seed
+        self.key: tuple[int, tuple[int, ...]] | None = None  # (block, batch shape) of the draws held
+        self.draws = np.empty(0, np.uint8)
+
+    def __call__(self, step: int, batch_shape: tuple[int, ...], n: int) -> np.ndarray:
+        """The draws for the first `n` images of the batch of `batch_shape` (a full batch's) at `step`."""
+        steps = max(1, min(BINARIZE_BLOCK_STEPS, BINARIZE_BLOCK_BYTES // math.prod(batch_shape)))
+        key = (step // steps, batch_shape)
+        if key != self.key:
+            rng = np.random.Generator(np.random.PCG64([self.seed, key[0]]))
+            self.key, self.draws = key, below_255(rng, (steps, *batch_shape))
+        return self.draws[step % steps, :n]
 
 
 def select_device(name: str) -> torch.device:
@@ -149,11 +172,15 @@ class State:
     progress: float = 0.0  # how far the learning-rate schedule has gone, 0 to 1 (see `Trainer.advance`)
 
 
-def clip_gradients(params: list[torch.nn.Parameter], max_norm: float) -> None:
+def clip_gradients(params: list[torch.nn.Parameter], max_norm: float, flat: torch.Tensor | None = None) -> None:
     """`clip_grad_norm_`, but on a CPU the gradients are rescaled only when their norm is over `max_norm`: the usual
     step then skips a pass over every gradient (3% of the recipe's step; reading the norm is no device sync there).
-    The result is the same to the bit, as `clip_grad_norm_` multiplies by exactly 1.0 below the limit."""
-    norm = torch.nn.utils.get_total_norm([p.grad for p in params if p.grad is not None])
+    The result is the same to the bit, as `clip_grad_norm_` multiplies by exactly 1.0 below the limit. Where the
+    gradients are views of one buffer `flat` (the hand step's), the norm is one reduction of it."""
+    if flat is not None:
+        norm = torch.linalg.vector_norm(flat)
+    else:
+        norm = torch.nn.utils.get_total_norm([p.grad for p in params if p.grad is not None])
     if norm.device.type != "cpu" or norm > max_norm:
         torch.nn.utils.clip_grads_with_norm_(params, max_norm, norm)
 
@@ -181,6 +208,7 @@ class Trainer:
         self.writer = ckpt.CheckpointWriter(run_dir)
         self.last_eval: dict[str, Any] = {}  # the latest held-out figures, stored with each checkpoint
         self.probe_seconds: float | None = None  # seconds a step took when planning for a budget
+        self.binarize_draws = BinarizeDraws(cfg.seed)
 
     @property
     def steps_per_epoch(self) -> int:
@@ -290,7 +318,7 @@ class Trainer:
         n, d, k = len(idx), self.model_cfg.latent_dim, self.cfg.iwae_k
         x = self.train_x.index_select(0, idx.to(self.device))  # uint8; index_select: 3x faster than x[idx]
         if self.cfg.binarize == "dynamic":
-            x = dynamic_binarize(x, np.random.Generator(np.random.PCG64([self.cfg.seed, step])))
+            x = dynamic_binarize(x, self.binarize_draws(step, (self.cfg.batch_size, *x.shape[1:]), len(idx)))
         else:
             x = x.float().div_(255)
         eps = torch.randn((k, n, d) if k > 1 else (n, d), generator=g).to(self.device)
@@ -314,7 +342,8 @@ class Trainer:
             # gradient equal to the single-process gradient of the whole global batch.
             (loss * (len(x) * self.dist.world_size / global_n)).backward()
         if self.cfg.grad_clip:
-            clip_gradients(list(state.model.parameters()), self.cfg.grad_clip)
+            flat = flat_gradients(state.model) if self.by_hand else None
+            clip_gradients(list(state.model.parameters()), self.cfg.grad_clip, flat)
         for group in state.optimizer.param_groups:
             group["lr"] = self.lr_at(state.progress)
         state.optimizer.step()

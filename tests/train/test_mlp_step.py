@@ -97,3 +97,27 @@ def test_the_trainer_takes_the_hand_step_in_float32_only(tmp_path: Path) -> None
         data = load_data(cfg.data, image_size=None, channels=None, test_fraction=0.1, seed=0, progress=False)
         cfg, model_cfg, _ = resolve(cfg, data.image_shape, len(data.train))
         assert Trainer(cfg, tmp_path, data, model_cfg, Distributed()).by_hand is by_hand
+
+
+def test_the_hand_step_writes_one_gradient_buffer_and_clipping_reads_it() -> None:
+    """Every `.grad` is a view of one flat buffer; clipping by that buffer's norm gives `clip_grad_norm_`'s
+    gradients, over the limit (rescaled) and under it (untouched)."""
+    from vaekit.train.mlp_step import flat_gradients
+    from vaekit.train.trainer import clip_gradients
+
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(kind="mlp", image_shape=(1, 6, 5), latent_dim=4, hidden=[24], prior_components=3))
+    x, eps = torch.bernoulli(torch.rand(9, 1, 6, 5)), torch.randn(9, 4)
+    mlp_step(model, x, eps, 1.0, 0.0)
+    flat, params = flat_gradients(model), list(model.parameters())
+    assert flat.numel() == sum(p.numel() for p in params)
+    assert all(p.grad.untyped_storage().data_ptr() == flat.untyped_storage().data_ptr() for p in params)
+    norm = float(torch.nn.utils.get_total_norm([p.grad for p in params]))
+    assert abs(float(torch.linalg.vector_norm(flat)) - norm) < 1e-5 * norm
+    for limit in (norm / 3, norm * 3):
+        expected = [p.grad * min(1.0, limit / (norm + 1e-6)) for p in params]  # clip_grad_norm_'s rescaling
+        clip_gradients(params, limit, flat_gradients(model))
+        for p, e in zip(params, expected):
+            torch.testing.assert_close(p.grad, e)
+        mlp_step(model, x, eps, 1.0, 0.0)  # the same gradients again, in the same buffer
+        assert flat_gradients(model) is flat

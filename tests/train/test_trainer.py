@@ -20,7 +20,17 @@ from vaekit.train import ConfigError, RunError, TrainConfig, TrainingError, load
 from vaekit.train.budget import EVAL_MIN_S
 from vaekit.train.cli import main as train_main
 from vaekit.train.config import lr_for
-from vaekit.train.trainer import FIT_HEADROOM, Interrupts, auto_precision, below_255, cpu_has_native_bf16, dynamic_binarize, select_device
+from vaekit.train.trainer import (
+    BINARIZE_BLOCK_BYTES,
+    FIT_HEADROOM,
+    BinarizeDraws,
+    Interrupts,
+    auto_precision,
+    below_255,
+    cpu_has_native_bf16,
+    dynamic_binarize,
+    select_device,
+)
 
 
 def _weights(run: Path) -> dict[str, torch.Tensor]:
@@ -323,9 +333,23 @@ def test_below_255_is_uniform_over_0_to_254() -> None:
 def test_dynamic_binarize_keeps_each_pixel_with_probability_v_over_255() -> None:
     values = torch.tensor([0, 1, 64, 128, 254, 255], dtype=torch.uint8)
     x = values.repeat(40_000, 1)
-    first = dynamic_binarize(x, np.random.Generator(np.random.PCG64([3, 7])))
+    first = dynamic_binarize(x, below_255(np.random.Generator(np.random.PCG64([3, 7])), tuple(x.shape)))
     assert first.dtype == torch.float32 and set(first.unique().tolist()) <= {0.0, 1.0}
     assert first[:, 0].sum() == 0 and first[:, -1].sum() == len(x)  # exactly 0 and 1 at the ends
     assert torch.allclose(first.mean(0), values / 255, atol=0.01)
-    again = dynamic_binarize(x, np.random.Generator(np.random.PCG64([3, 7])))
-    assert torch.equal(first, again)  # the same stream for the same (seed, step): what exact resume relies on
+
+
+def test_binarize_draws_follow_from_the_step_alone() -> None:
+    """What exact resume relies on: a step's draws are the same whichever steps were drawn before, in the same
+    process or a fresh one; steps differ; a block holds about BINARIZE_BLOCK_BYTES, and a big batch one step."""
+    shape = (16, 28, 28)
+    straight = BinarizeDraws(seed=3)
+    seen = [straight(step, shape, 16).copy() for step in range(40)]
+    assert 1 < len(straight.draws) <= BINARIZE_BLOCK_BYTES // math.prod(shape)  # drawn for a block of steps at once
+    for step in (0, 5, 17, 39):
+        assert np.array_equal(BinarizeDraws(seed=3)(step, shape, 16), seen[step])
+    assert not np.array_equal(seen[0], seen[1]) and not np.array_equal(seen[15], seen[16])
+    assert np.array_equal(BinarizeDraws(seed=3)(7, shape, 10), seen[7][:10])  # a short last batch: its first images
+    assert not np.array_equal(BinarizeDraws(seed=4)(7, shape, 16), seen[7])
+    big = BinarizeDraws(seed=3)
+    assert big(1, (128, 3, 64, 64), 128).shape == (128, 3, 64, 64) and big.draws.nbytes <= 2 * BINARIZE_BLOCK_BYTES
