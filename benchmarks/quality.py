@@ -102,10 +102,11 @@ def vaekit_point(data: Path, budget: float, out: Path) -> dict[str, Any]:
 
 def recipe_text(config: dict[str, Any]) -> str:
     t = config["train"]
-    prior = f"a learned mixture of {t['prior_components']} Gaussians" if t.get("prior_components") else "N(0, I)"
+    prior = "a learned mixture of Gaussians" if t.get("prior_components") else "N(0, I)"
     centred = "; inputs centred on the training images' mean, output bias at its log-odds" if t.get("center_inputs") else ""
     return (f"{t['model']}, latent {t['latent_dim']}, {t['activation']}{centred}, AdamW {t['schedule']}; epochs, learning rate and "
-            "KL warm-up (half the run) fitted to the budget, and the hidden layers and batch (each row gives them) chosen "
+            "KL warm-up (half the run) fitted to the budget, and the hidden layers, batch and mixture components (each row "
+            "gives them) chosen "
             f"for the run's length; ELBO (iwae_k={t['iwae_k']}), prior: {prior}"
             f"{', ' + t['precision'] + ' steps' if t.get('precision') else ''}")
 

@@ -147,8 +147,8 @@ def _quality_lines(quality: dict[str, Any], misses: list[str], capped: bool = Fa
             peer = lambda n: f"{case[n][i]['test_nll']:.2f} ({case[n][i]['epochs']:.1f} ep)" if n in case else "not installed"  # noqa: E731
             t = v["config"]["train"]
             lines.append(f"| {case['case']} ({case['train_images']:,} images) | {v['budget_s']:g} s | {peer('reference')} | "
-                         f"{peer('pythae')} | {v['test_nll']:.2f} ({'-'.join(map(str, t['hidden']))}, batch {t['batch_size']}: "
-                         f"{v['epochs']:.1f} ep at lr {t['lr']:.2g}, KL warm-up "
+                         f"{peer('pythae')} | {v['test_nll']:.2f} ({'-'.join(map(str, t['hidden']))}, batch {t['batch_size']}, "
+                         f"{t.get('prior_components') or 'no'} mixture components: {v['epochs']:.1f} ep at lr {t['lr']:.2g}, KL warm-up "
                          f"{t['kl_warmup_epochs']:.1f} ep; command {v['command_s']:.0f} s, of "
                          f"which final NLL {v['final_nll_s']:.0f} s) | {gain:+.2f} ({_mark(gain >= quality['target_nats'])}) |")
             if gain < quality["target_nats"]:

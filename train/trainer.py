@@ -260,7 +260,8 @@ class Trainer:
         speed, steps, seconds, fits = self.probe_fit()
         if long_run_applies(self.cfg, why, fits * len(self.train_x)):
             take_long_run(self.cfg, why)
-            self.model_cfg = dataclasses.replace(self.model_cfg, hidden=self.cfg.hidden)
+            self.model_cfg = dataclasses.replace(self.model_cfg, hidden=self.cfg.hidden,
+                                                 prior_components=self.cfg.prior_components)
             speed, steps, seconds, fits = self.probe_fit()
         kind = self.model_cfg.kind
         self.cfg.epochs = max(1, math.ceil(FIT_HEADROOM * fits))

@@ -295,16 +295,28 @@ def test_recipe_schedule_follows_the_runs_length() -> None:
     assert (conv.lr, conv.kl_warmup_epochs) == (2e-3, 10.0)
 
 
-def test_long_runs_of_the_28x28_recipe_take_the_larger_network_and_batch(tmp_path: Path, monkeypatch) -> None:
-    """A run that sees at least LONG_RUN_IMAGES images gets 768-384 and batch 256 where the recipe chose the network
-    and batch, from --epochs or from what --max-time fits (the run is then timed again); what the user gives is kept."""
+def test_long_runs_of_the_28x28_recipe_take_the_larger_network_batch_and_mixture(tmp_path: Path, monkeypatch) -> None:
+    """A run that sees at least LONG_RUN_IMAGES images gets 768-384, batch 256 and 64 mixture components where the
+    recipe chose them, from --epochs or from what --max-time fits (the run is then timed again); what the user gives is
+    kept."""
     from vaekit.train import config
-    from vaekit.train.config import LONG_RUN_BATCH, LONG_RUN_HIDDEN, MLP_HIDDEN, resolve
+    from vaekit.train.config import (
+        LONG_RUN_BATCH,
+        LONG_RUN_COMPONENTS,
+        LONG_RUN_HIDDEN,
+        MIXTURE_COMPONENTS,
+        MLP_HIDDEN,
+        resolve,
+    )
 
     short, model, _ = resolve(TrainConfig(epochs=30), (1, 28, 28), 60_000)  # 1.8 M images
-    assert (model.hidden, short.batch_size) == (MLP_HIDDEN, 128)
+    assert (model.hidden, short.batch_size, model.prior_components) == (MLP_HIDDEN, 128, MIXTURE_COMPONENTS)
     long, model, why = resolve(TrainConfig(epochs=40), (1, 28, 28), 60_000)  # 2.4 M images
     assert (model.hidden, long.batch_size) == (LONG_RUN_HIDDEN, LONG_RUN_BATCH) and "2 M images" in why["hidden"]
+    assert model.prior_components == LONG_RUN_COMPONENTS and "2 M images" in why["prior_components"]
+    for given in (0, 8):  # the user's prior, standard normal or mixture, is kept
+        assert resolve(TrainConfig(epochs=40, prior_components=given), (1, 28, 28), 60_000)[1].prior_components == given
+    assert resolve(TrainConfig(epochs=40, free_bits=0.5), (1, 28, 28), 60_000)[1].prior_components == 0
     assert long.lr == pytest.approx(lr_for("mlp", 40 * 235))  # the rate follows the long-run batch's steps
     kept, model, _ = resolve(TrainConfig(epochs=40, batch_size=128), (1, 28, 28), 60_000)
     assert (model.hidden, kept.batch_size) == (MLP_HIDDEN, 128)
@@ -318,8 +330,10 @@ def test_long_runs_of_the_28x28_recipe_take_the_larger_network_and_batch(tmp_pat
                               nll_images=16, progress=False, precision="float32"))
     saved = json.loads((run / "config.json").read_text())
     assert saved["model"]["hidden"] == LONG_RUN_HIDDEN and saved["train"]["batch_size"] == LONG_RUN_BATCH
+    assert saved["model"]["prior_components"] == LONG_RUN_COMPONENTS == saved["train"]["prior_components"]
     assert "2 M images" in saved["why"]["batch_size"] and saved["why"]["epochs"].startswith("fitted to --max-time 6")
-    assert load_run(run).model.encoder.head[0].out_features == LONG_RUN_HIDDEN[0]  # the checkpoint holds that network
+    loaded = load_run(run).model  # the checkpoint holds that network and prior
+    assert loaded.encoder.head[0].out_features == LONG_RUN_HIDDEN[0] and len(loaded.prior.logits) == LONG_RUN_COMPONENTS
 
 
 def test_below_255_is_uniform_over_0_to_254() -> None:
