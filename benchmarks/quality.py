@@ -106,8 +106,7 @@ def recipe_text(config: dict[str, Any]) -> str:
     centred = "; inputs centred on the training images' mean, output bias at its log-odds" if t.get("center_inputs") else ""
     return (f"{t['model']}, latent {t['latent_dim']}, {t['activation']}{centred}, AdamW {t['schedule']}; epochs, learning rate and "
             "KL warm-up (half the run) fitted to the budget, and the hidden layers, batch and mixture components (each row "
-            "gives them) chosen "
-            f"for the run's length; ELBO (iwae_k={t['iwae_k']}), prior: {prior}"
+            f"gives them) chosen for the run's length; ELBO (iwae_k={t['iwae_k']}), prior: {prior}"
             f"{', ' + t['precision'] + ' steps' if t.get('precision') else ''}")
 
 

@@ -330,7 +330,8 @@ class Trainer:
         """One optimiser step on the global batch at `state.step` (this process's share of it); returns the loss of this
         process's share, detached."""
         x, eps, global_n = self.batch(order, state.step)
-        if self.by_hand:  # the same gradients, written into the parameters' gradient buffers (see mlp_step.py)
+        by_hand = self.by_hand
+        if by_hand:  # the same gradients, written into the parameters' gradient buffers (see mlp_step.py)
             loss = mlp_step(state.model, x, eps, self.beta_at(state.step), self.cfg.free_bits)
         else:
             # bfloat16: the forward pass and loss under autocast, where BCE with logits runs in float32 (keeping the
@@ -343,7 +344,7 @@ class Trainer:
             # gradient equal to the single-process gradient of the whole global batch.
             (loss * (len(x) * self.dist.world_size / global_n)).backward()
         if self.cfg.grad_clip:
-            flat = flat_gradients(state.model) if self.by_hand else None
+            flat = flat_gradients(state.model) if by_hand else None
             clip_gradients(list(state.model.parameters()), self.cfg.grad_clip, flat)
         for group in state.optimizer.param_groups:
             group["lr"] = self.lr_at(state.progress)
