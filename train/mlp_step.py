@@ -17,6 +17,8 @@ from torch import nn
 from .models import ModelConfig, VAEModule
 from .objectives import kl_loss, kl_per_dim, kl_terms
 
+LOG_GROUP = 64  # values in [1/2, 1] multiplied together before one log is taken (`sum_of_logs`)
+
 # d(activation)/d(input) applied to `grad`, given the layer's input `pre` and output `post`: the kernels autograd uses
 ACTIVATION_BACKWARD: dict[str, Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]] = {
     "relu": lambda grad, pre, post: torch.ops.aten.threshold_backward(grad, post, 0),
@@ -84,15 +86,25 @@ def _backward(stack: nn.Sequential, activation: str, inputs: list[torch.Tensor],
     return grad
 
 
+def sum_of_logs(values: torch.Tensor) -> torch.Tensor:
+    """The sum of the logs of `values` (contiguous, each in [1/2, 1]), one log per LOG_GROUP of them: their product
+    is at least 2^-64, far from float32's underflow, and its rounding adds up to about what 64 logs' would. Capped at
+    AVX2, 18 vs 116 us for 128 x 784 values alone (a log each costs twice the sigmoid); 0.44 vs 0.48 ms for the whole
+    loss inside the training loop."""
+    flat = values.view(-1)
+    whole = len(flat) // LOG_GROUP * LOG_GROUP
+    return flat[:whole].view(-1, LOG_GROUP).prod(1).log_().sum() + flat[whole:].log().sum()
+
+
 def bernoulli_loss_and_grad(logits: torch.Tensor, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """The batch mean of the summed binary cross-entropy of `logits` against `x` (both (N, P)), and its gradient,
-    from one sigmoid s: BCE = softplus(l) - x * l, and softplus(l) = relu(l) - log(max(s, 1 - s)), a log taken in
-    [1/2, 1] where it is exact to float rounding (2.5x faster than `binary_cross_entropy_with_logits` under AVX2)."""
+    from one sigmoid s: BCE = softplus(l) - x * l, and softplus(l) = relu(l) - log(max(s, 1 - s)), logs taken in
+    [1/2, 1] where they are exact to float rounding (2.5x faster than `binary_cross_entropy_with_logits` under AVX2)."""
     n = len(x)
     s = torch.sigmoid(logits)
     grad = torch.sub(s, x).div_(n)
     most_likely = s.sub_(0.5).abs_().add_(0.5)  # max(s, 1 - s), in place of s
-    loss = torch.relu(logits).sum() - torch.dot(logits.view(-1), x.reshape(-1)) - most_likely.log_().sum()
+    loss = torch.relu(logits).sum() - torch.dot(logits.view(-1), x.reshape(-1)) - sum_of_logs(most_likely)
     return loss / n, grad
 
 

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 
 from vaekit.runtime.choices import ACTIVATIONS
 from vaekit.train.distributed import Distributed
-from vaekit.train.mlp_step import ACTIVATION_BACKWARD, bernoulli_loss_and_grad, mlp_step, mlp_step_applies
+from vaekit.train.mlp_step import ACTIVATION_BACKWARD, bernoulli_loss_and_grad, mlp_step, mlp_step_applies, sum_of_logs
 from vaekit.train.models import ModelConfig, build_model
 from vaekit.train.objectives import kl_per_dim, training_loss
 from vaekit.train.trainer import Trainer
@@ -68,6 +68,16 @@ def test_the_bernoulli_loss_is_exact_for_extreme_logits() -> None:
     expected = F.binary_cross_entropy_with_logits(logits.double(), x.double(), reduction="sum") / 3
     assert torch.isfinite(loss) and abs(float(loss) - float(expected)) < 1e-5 * float(expected)
     torch.testing.assert_close(grad, (torch.sigmoid(logits.double()) - x.double()).float() / 3)
+
+
+@pytest.mark.parametrize("n", [1, 63, 64, 1000, 128 * 784])
+def test_the_sum_of_logs_by_groups_equals_the_sum_of_each_log(n: int) -> None:
+    """Products of up to 64 values in [1/2, 1] (the smallest, 2^-64, far from underflow) and a remainder that fills
+    no group give the float64 sum of the logs to float32 rounding."""
+    values = torch.rand(n, generator=torch.Generator().manual_seed(n)) / 2 + 0.5
+    values[: n // 2] = 0.5 if n > 1 else 1.0  # the smallest products there are
+    expected = float(values.double().log().sum())
+    assert abs(float(sum_of_logs(values)) - expected) <= 1e-6 * abs(expected) + 1e-6
 
 
 @pytest.mark.parametrize("change, applies", [
