@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -62,6 +62,9 @@ PROBE_SECONDS, PROBE_SHARE, PROBE_MAX_STEPS = 2.0, 0.01, 200
 # the clock, so the cap only matters if the machine gets much faster).
 FIT_HEADROOM = 2.0
 PROGRESS_EVAL_IMAGES = 1000  # held-out images of the periodic pass (the closing pass takes them all)
+# The hand step (mlp_step) computes the training loss's value, which its gradients do not need, on an epoch's first
+# step and every LOSS_EVERY-th: the value is 6% of a float32 step (README: What the recipe tried)
+LOSS_EVERY = 8
 # Dynamic binarization draws this many bytes (at most this many steps) at a time
 BINARIZE_BLOCK_BYTES, BINARIZE_BLOCK_STEPS = 1 << 20, 16
 
@@ -161,6 +164,14 @@ def heldout_nll(model: VAEModule, images: torch.Tensor, cfg: TrainConfig) -> tor
     return nll_estimate(model, images, k=cfg.nll_k, generator=_generator(cfg.seed, -2, images.device))
 
 
+class StepOutcome(NamedTuple):
+    """What one optimiser step reports to the loop."""
+
+    loss: torch.Tensor | None  # the batch's loss (detached), on the steps that computed it
+    check: torch.Tensor  # finite unless the step diverged: the loss, or where it was not computed the gradients' norm
+    check_name: str  # what `check` is, for the error message
+
+
 @dataclass
 class State:
     """Everything a run needs to continue: the model, its optimiser and schedule, and the counters."""
@@ -172,15 +183,18 @@ class State:
     progress: float = 0.0  # how far the learning-rate schedule has gone, 0 to 1 (see `Trainer.advance`)
 
 
-def clip_gradients(params: list[torch.nn.Parameter], max_norm: float, flat: torch.Tensor | None = None) -> None:
-    """`clip_grad_norm_`, but on a CPU the gradients are rescaled only when their norm is over `max_norm`: the usual
-    step then skips a pass over every gradient (3% of the recipe's step; reading the norm is no device sync there).
-    The result is the same to the bit, as `clip_grad_norm_` multiplies by exactly 1.0 below the limit. Where the
-    gradients are views of one buffer `flat` (the hand step's), the norm is one reduction of it."""
+def gradient_norm(params: list[torch.nn.Parameter], flat: torch.Tensor | None = None) -> torch.Tensor:
+    """The 2-norm of all of `params`' gradients; where they are views of one buffer `flat` (the hand step's), one
+    reduction of it."""
     if flat is not None:
-        norm = torch.linalg.vector_norm(flat)
-    else:
-        norm = torch.nn.utils.get_total_norm([p.grad for p in params if p.grad is not None])
+        return torch.linalg.vector_norm(flat)
+    return torch.nn.utils.get_total_norm([p.grad for p in params if p.grad is not None])
+
+
+def clip_gradients(params: list[torch.nn.Parameter], max_norm: float, norm: torch.Tensor) -> None:
+    """`clip_grad_norm_` given the gradients' `norm`, but on a CPU they are rescaled only when it is over `max_norm`:
+    the usual step then skips a pass over every gradient (3% of the recipe's step; reading the norm is no device sync
+    there). The result is the same to the bit, as `clip_grad_norm_` multiplies by exactly 1.0 below the limit."""
     if norm.device.type != "cpu" or norm > max_norm:
         torch.nn.utils.clip_grads_with_norm_(params, max_norm, norm)
 
@@ -286,7 +300,7 @@ class Trainer:
             self.train_step(probe, objective, order)  # the first step allocates: not timed
             began, steps, done = time.perf_counter(), 0, False
             while not done:  # every rank takes the same number of steps (each one all-reduces gradients), as training does
-                self.train_step(probe, objective, order)
+                self.train_step(probe, objective, order, with_loss=steps % LOSS_EVERY == 0)
                 steps += 1
                 done = self.dist.agree(steps >= 3 and (time.perf_counter() - began >= limit or steps >= PROBE_MAX_STEPS))
         finally:
@@ -326,13 +340,14 @@ class Trainer:
         lo, hi = self.dist.shard_bounds(n)
         return x[lo:hi], (eps[:, lo:hi] if k > 1 else eps[lo:hi]), n
 
-    def train_step(self, state: State, objective: torch.nn.Module, order: torch.Tensor) -> torch.Tensor:
-        """One optimiser step on the global batch at `state.step` (this process's share of it); returns the loss of this
-        process's share, detached."""
+    def train_step(self, state: State, objective: torch.nn.Module, order: torch.Tensor,
+                   with_loss: bool = True) -> StepOutcome:
+        """One optimiser step on the global batch at `state.step` (this process's share of it), and the loss of this
+        process's share: always under autograd, only `with_loss` on the hand step (its gradients do not need it)."""
         x, eps, global_n = self.batch(order, state.step)
         by_hand = self.by_hand
         if by_hand:  # the same gradients, written into the parameters' gradient buffers (see mlp_step.py)
-            loss = mlp_step(state.model, x, eps, self.beta_at(state.step), self.cfg.free_bits)
+            loss = mlp_step(state.model, x, eps, self.beta_at(state.step), self.cfg.free_bits, with_loss)
         else:
             # bfloat16: the forward pass and loss under autocast, where BCE with logits runs in float32 (keeping the
             # encoder's outputs in float32 too made no measurable difference); weights, gradients and the optimizer
@@ -343,14 +358,19 @@ class Trainer:
             # Each process averages over its share; scaling by share/global makes the averaged
             # gradient equal to the single-process gradient of the whole global batch.
             (loss * (len(x) * self.dist.world_size / global_n)).backward()
-        if self.cfg.grad_clip:
-            flat = flat_gradients(state.model) if by_hand else None
-            clip_gradients(list(state.model.parameters()), self.cfg.grad_clip, flat)
+        norm = None
+        if self.cfg.grad_clip or loss is None:  # without the loss, its norm tells whether the step diverged
+            params = list(state.model.parameters())
+            norm = gradient_norm(params, flat_gradients(state.model) if by_hand else None)
+            if self.cfg.grad_clip:
+                clip_gradients(params, self.cfg.grad_clip, norm)
         for group in state.optimizer.param_groups:
             group["lr"] = self.lr_at(state.progress)
         state.optimizer.step()
         state.step += 1
-        return loss.detach()
+        if loss is None:
+            return StepOutcome(None, norm, "the gradients' norm")
+        return StepOutcome(loss.detach(), loss.detach(), "the loss")
 
     # ----- evaluation and outputs -----
     @torch.no_grad()
@@ -406,11 +426,12 @@ class Trainer:
         }, background=background)
         self.checkpoints.ran(began, began + max(self.writer.seconds, time.perf_counter() - began))
 
-    def _diverged_message(self, loss: float, step: int, epoch: int) -> str:
+    def _diverged_message(self, outcome: StepOutcome, step: int, epoch: int) -> str:
         self.writer.wait()  # a checkpoint still being written is the last good one
         path = self.run_dir / ckpt.CHECKPOINT_FILE
         kept = f"the last good checkpoint ({path}) was kept" if path.exists() else "no checkpoint had been written yet"
-        return (f"the loss became {loss} at step {step} (epoch {epoch + 1}); training stopped and {kept}. "
+        return (f"{outcome.check_name} became {float(outcome.check)} at step {step} (epoch {epoch + 1}); training "
+                f"stopped and {kept}. "
                 "Try a lower --lr, a smaller --grad-clip, or a --kl-warmup-epochs")
 
     def log(self, record: dict[str, Any]) -> None:
@@ -455,7 +476,8 @@ class Trainer:
         return self.dist.agree_min(left <= 0, left / step_seconds)
 
     def log_epoch(self, state: State, mean_loss: torch.Tensor, elapsed: float) -> float:
-        """The `train` record of the epoch (or part of one) that just ended; returns its mean loss over all ranks."""
+        """The `train` record of the epoch (or part of one) that just ended; returns its mean loss over all ranks (of the
+        steps that computed it: all under autograd, every LOSS_EVERY-th on the hand step)."""
         loss = self.dist.mean(mean_loss)
         self.log({"kind": "train", "epoch": round(state.step / self.steps_per_epoch, 3), "step": state.step, "loss": loss,
                   "lr": state.optimizer.param_groups[0]["lr"], "beta": self.beta_at(state.step - 1), "time": elapsed})
@@ -483,16 +505,19 @@ class Trainer:
                 loss_sum, loss_n = torch.zeros((), device=self.device), 0
                 while state.step < (epoch + 1) * spe and not stop:
                     with self.interrupts.deferred():
-                        loss = self.train_step(state, objective, order)
+                        outcome = self.train_step(state, objective, order,
+                                                  with_loss=loss_n == 0 or state.step % LOSS_EVERY == 0)
                         stop, steps_left = self.time_left(clock.tick())
                         self.advance(state, math.inf if stop else steps_left)  # a stopped run resumes on its planned steps
-                    if not torch.isfinite(loss):
-                        raise TrainingError(self._diverged_message(float(loss), state.step, epoch))
-                    loss_sum += loss
-                    loss_n += 1
+                    if not torch.isfinite(outcome.check):
+                        raise TrainingError(self._diverged_message(outcome, state.step, epoch))
+                    if outcome.loss is not None:
+                        loss_sum += outcome.loss
+                        loss_n += 1
+                        shown = outcome.loss
                     bar.update(1)
                     if state.step % 20 == 0:
-                        bar.set_postfix(loss=f"{float(loss):.2f}", epoch=epoch + 1)
+                        bar.set_postfix(loss=f"{float(shown):.2f}", epoch=epoch + 1)
                     if not stop and state.step < self.total_steps:
                         self.chores(state, elapsed(), epoch_ended=state.step % spe == 0)
                 train_loss = self.log_epoch(state, loss_sum / max(1, loss_n), elapsed())

@@ -56,6 +56,17 @@ def test_loss_and_gradients_match_autograd(case) -> None:
             torch.testing.assert_close(p.grad, grads[name], rtol=1e-4, atol=1e-6, msg=f"{name} differs")
 
 
+def test_without_the_loss_the_gradients_are_the_same_to_the_bit() -> None:
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(kind="mlp", image_shape=(1, 6, 5), latent_dim=4, hidden=[24]))
+    x, eps = torch.bernoulli(torch.rand(9, 1, 6, 5)), torch.randn(9, 4)
+    assert mlp_step(model, x, eps, 1.0, 0.0) is not None
+    with_loss = [p.grad.clone() for p in model.parameters()]
+    assert mlp_step(model, x, eps, 1.0, 0.0, with_loss=False) is None
+    for p, g in zip(model.parameters(), with_loss):
+        assert torch.equal(p.grad, g)
+
+
 def test_every_activation_has_a_backward() -> None:
     assert set(ACTIVATION_BACKWARD) == set(ACTIVATIONS)
 
@@ -113,7 +124,7 @@ def test_the_hand_step_writes_one_gradient_buffer_and_clipping_reads_it() -> Non
     """Every `.grad` is a view of one flat buffer; clipping by that buffer's norm gives `clip_grad_norm_`'s
     gradients, over the limit (rescaled) and under it (untouched)."""
     from vaekit.train.mlp_step import flat_gradients
-    from vaekit.train.trainer import clip_gradients
+    from vaekit.train.trainer import clip_gradients, gradient_norm
 
     torch.manual_seed(0)
     model = build_model(ModelConfig(kind="mlp", image_shape=(1, 6, 5), latent_dim=4, hidden=[24], prior_components=3))
@@ -126,7 +137,7 @@ def test_the_hand_step_writes_one_gradient_buffer_and_clipping_reads_it() -> Non
     assert abs(float(torch.linalg.vector_norm(flat)) - norm) < 1e-5 * norm
     for limit in (norm / 3, norm * 3):
         expected = [p.grad * min(1.0, limit / (norm + 1e-6)) for p in params]  # clip_grad_norm_'s rescaling
-        clip_gradients(params, limit, flat_gradients(model))
+        clip_gradients(params, limit, gradient_norm(params, flat_gradients(model)))
         for p, e in zip(params, expected):
             torch.testing.assert_close(p.grad, e)
         mlp_step(model, x, eps, 1.0, 0.0)  # the same gradients again, in the same buffer

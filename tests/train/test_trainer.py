@@ -23,8 +23,10 @@ from vaekit.train.config import lr_for
 from vaekit.train.trainer import (
     BINARIZE_BLOCK_BYTES,
     FIT_HEADROOM,
+    LOSS_EVERY,
     BinarizeDraws,
     Interrupts,
+    Trainer,
     auto_precision,
     below_255,
     cpu_has_native_bf16,
@@ -204,11 +206,38 @@ def test_resume_after_a_kill(tmp_path: Path, tiny_npz: Path, how: signal.Signals
     _same_weights(run, tmp_path / "straight")
 
 
+@pytest.mark.parametrize("precision, every", [("float32", LOSS_EVERY), ("bfloat16", 1)])
+def test_an_epochs_loss_is_the_mean_of_the_steps_that_computed_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                    precision: str, every: int) -> None:
+    """The hand step (float32) computes the loss on an epoch's first step and every LOSS_EVERY-th, autograd's
+    (bfloat16) on every step; each epoch's `train` record is the mean of the losses computed in it."""
+    taken: list[tuple[int, torch.Tensor | None]] = []  # (step, its loss or None)
+    step = Trainer.train_step
+
+    def recorded(self: Trainer, state, objective, order, with_loss: bool = True):
+        outcome = step(self, state, objective, order, with_loss)
+        taken.append((state.step - 1, outcome.loss))
+        return outcome
+
+    monkeypatch.setattr(Trainer, "train_step", recorded)
+    run = trained(tiny_config(tmp_path / "run", epochs=3, batch_size=32, precision=precision))
+    records = _records(run, "train")
+    spe = records[0]["step"]  # 45 steps an epoch
+    assert [s for s, _ in taken] == list(range(3 * spe))
+    for epoch, record in enumerate(records):
+        steps = range(epoch * spe, (epoch + 1) * spe)
+        assert [s for s in steps if taken[s][1] is not None] == [s for s in steps if s == steps[0] or s % every == 0]
+        computed = torch.stack([taken[s][1] for s in steps if taken[s][1] is not None])
+        assert abs(record["loss"] - float(computed.mean())) < 1e-5 * abs(record["loss"])
+
+
 def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path: Path) -> None:
+    """The resumed run's first step computes the loss (finite) and jumps the weights; the hand step's next one does
+    not compute the loss, and its gradients' norm (clipping is off) is what catches the divergence."""
     run = trained(tiny_config(tmp_path / "run", epochs=3, grad_clip=None, max_time=1e-9))  # one good step
     good = torch.load(run / "checkpoint.pt", weights_only=True)
     torch.save({**good, "train_config": {**good["train_config"], "lr": 1e30}}, run / "checkpoint.pt")  # diverges at once
-    with pytest.raises(TrainingError, match=r"loss became .* last good checkpoint .* was kept"):
+    with pytest.raises(TrainingError, match=r"the gradients' norm became nan at step 3 .* last good checkpoint .* was kept"):
         train(TrainConfig(), resume=run)
     kept = torch.load(run / "checkpoint.pt", weights_only=True)
     assert kept["step"] == 1
