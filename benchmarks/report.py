@@ -107,7 +107,8 @@ def section(minutes: float, note: str) -> str:
                           + f", {speed['target_ratio'] - float32_ratio:.2f}x short of the target at worst (see \"What the "
                           "recipe tried\"): the matrix products already run near the float32 peak; what is left of a "
                           "step is the fused AdamW pass (about 0.7 ms, bound by memory bandwidth), the loss and its "
-                          "gradient (0.4 ms), the batch (0.3 ms) and the chores (0.15 ms) of 7.5-8.5 ms capped.")
+                          "gradient (0.2 ms, its value on every 8th step), the batch (0.3 ms) and the chores (0.15 ms) of 7-8.5 ms "
+                          "capped.")
     if quality:
         lines += _quality_lines(quality, misses)
     if quality_avx2 := _load("quality_avx2"):

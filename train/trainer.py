@@ -63,7 +63,7 @@ PROBE_SECONDS, PROBE_SHARE, PROBE_MAX_STEPS = 2.0, 0.01, 200
 FIT_HEADROOM = 2.0
 PROGRESS_EVAL_IMAGES = 1000  # held-out images of the periodic pass (the closing pass takes them all)
 # The hand step (mlp_step) computes the training loss's value, which its gradients do not need, on an epoch's first
-# step and every LOSS_EVERY-th: the value is 6% of a float32 step (README: What the recipe tried)
+# step and every LOSS_EVERY-th: the value is 2-5% of a float32 step (README: What the recipe tried)
 LOSS_EVERY = 8
 # Dynamic binarization draws this many bytes (at most this many steps) at a time
 BINARIZE_BLOCK_BYTES, BINARIZE_BLOCK_STEPS = 1 << 20, 16
