@@ -168,8 +168,13 @@ class StepOutcome(NamedTuple):
     """What one optimiser step reports to the loop."""
 
     loss: torch.Tensor | None  # the batch's loss (detached), on the steps that computed it
-    check: torch.Tensor  # finite unless the step diverged: the loss, or where it was not computed the gradients' norm
-    check_name: str  # what `check` is, for the error message
+    norm: torch.Tensor | None  # the gradients' norm, where it was computed (clipping, or a step without the loss)
+
+    @property
+    def check(self) -> tuple[str, torch.Tensor]:
+        """(its name, the value that is finite unless the step diverged): the loss, or where it was not computed the
+        gradients' norm."""
+        return ("the loss", self.loss) if self.loss is not None else ("the gradients' norm", self.norm)
 
 
 @dataclass
@@ -368,9 +373,7 @@ class Trainer:
             group["lr"] = self.lr_at(state.progress)
         state.optimizer.step()
         state.step += 1
-        if loss is None:
-            return StepOutcome(None, norm, "the gradients' norm")
-        return StepOutcome(loss.detach(), loss.detach(), "the loss")
+        return StepOutcome(None if loss is None else loss.detach(), norm)
 
     # ----- evaluation and outputs -----
     @torch.no_grad()
@@ -426,12 +429,11 @@ class Trainer:
         }, background=background)
         self.checkpoints.ran(began, began + max(self.writer.seconds, time.perf_counter() - began))
 
-    def _diverged_message(self, outcome: StepOutcome, step: int, epoch: int) -> str:
+    def _diverged_message(self, what: str, value: float, step: int, epoch: int) -> str:
         self.writer.wait()  # a checkpoint still being written is the last good one
         path = self.run_dir / ckpt.CHECKPOINT_FILE
         kept = f"the last good checkpoint ({path}) was kept" if path.exists() else "no checkpoint had been written yet"
-        return (f"{outcome.check_name} became {float(outcome.check)} at step {step} (epoch {epoch + 1}); training "
-                f"stopped and {kept}. "
+        return (f"{what} became {value} at step {step} (epoch {epoch + 1}); training stopped and {kept}. "
                 "Try a lower --lr, a smaller --grad-clip, or a --kl-warmup-epochs")
 
     def log(self, record: dict[str, Any]) -> None:
@@ -509,8 +511,9 @@ class Trainer:
                                                   with_loss=loss_n == 0 or state.step % LOSS_EVERY == 0)
                         stop, steps_left = self.time_left(clock.tick())
                         self.advance(state, math.inf if stop else steps_left)  # a stopped run resumes on its planned steps
-                    if not torch.isfinite(outcome.check):
-                        raise TrainingError(self._diverged_message(outcome, state.step, epoch))
+                    what, value = outcome.check
+                    if not torch.isfinite(value):
+                        raise TrainingError(self._diverged_message(what, float(value), state.step, epoch))
                     if outcome.loss is not None:
                         loss_sum += outcome.loss
                         loss_n += 1
