@@ -28,7 +28,7 @@ BATCH = 128
 def train_once(data: Path, processes: int, epochs: int, out: Path) -> float:
     """Images/s of one run: `vaekit-train` alone, or under torchrun with `processes` ranks of 1 thread each."""
     args = ["--data", str(data), "--epochs", str(epochs), "--batch-size", str(BATCH), "--nll-k", "1",
-            "--nll-images", "16", "--images-every", str(epochs), "--no-progress", "--device", "cpu",
+            "--iwae-k", "1", "--nll-images", "16", "--images-every", str(epochs), "--no-progress", "--device", "cpu",
             "--out", str(out), "--force"]
     bin_dir = Path(sys.executable).parent
     if processes == 1:

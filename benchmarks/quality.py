@@ -100,13 +100,21 @@ def vaekit_point(data: Path, budget: float, out: Path) -> dict[str, Any]:
     return point
 
 
+def bound_text(train: dict[str, Any]) -> str:
+    """The objective a run trained: the ELBO, the IWAE bound, or the ELBO and then the bound late in the run."""
+    k, start = train["iwae_k"], train.get("iwae_from", 0.0)
+    if k == 1:
+        return "ELBO"
+    return f"the ELBO, then the IWAE bound (k={k}) over the last {1 - start:.0%} of the run" if start else f"IWAE bound (k={k})"
+
+
 def recipe_text(config: dict[str, Any]) -> str:
     t = config["train"]
     prior = "a learned mixture of Gaussians" if t.get("prior_components") else "N(0, I)"
     centred = "; inputs centred on the training images' mean, output bias at its log-odds" if t.get("center_inputs") else ""
     return (f"{t['model']}, latent {t['latent_dim']}, {t['activation']}{centred}, AdamW {t['schedule']}; epochs, learning rate and "
             "KL warm-up (half the run) fitted to the budget, and the hidden layers, batch and mixture components (each row "
-            f"gives them) chosen for the run's length; ELBO (iwae_k={t['iwae_k']}), prior: {prior}"
+            f"gives them) chosen for the run's length; {bound_text(t)}, prior: {prior}"
             f"{', ' + t['precision'] + ' steps' if t.get('precision') else ''}")
 
 

@@ -47,12 +47,12 @@ FLOPS_PER_IMAGE = 2 * (3 * WEIGHTS - 784 * 400)
 
 
 def vaekit_config(data: Path, out: str, epochs: int = 1, precision: str | None = None) -> Any:
-    """vaekit-train with the reference's network, prior (N(0, I)), optimiser and batch (everything else as vaekit
+    """vaekit-train with the reference's network, prior (N(0, I)), objective (the ELBO), optimiser and batch (everything else as vaekit
     does it; `precision` None is auto)."""
     from vaekit.train import TrainConfig
 
     return TrainConfig(data=str(data), out=out, force=True, model="mlp", hidden=[400], latent_dim=20,
-                       activation="relu", prior_components=0, lr=LR, batch_size=BATCH_SIZE, schedule="constant", kl_warmup_epochs=0,
+                       activation="relu", prior_components=0, iwae_k=1, lr=LR, batch_size=BATCH_SIZE, schedule="constant", kl_warmup_epochs=0,
                        epochs=epochs, nll_k=1, nll_images=1, images_every=10**6, progress=False, precision=precision)
 
 

@@ -143,11 +143,13 @@ def nll_estimate(
 
 
 class Objective(nn.Module):
-    """The training loss as a module, so that DistributedDataParallel can wrap it and sync gradients."""
+    """The training loss as a module, so that DistributedDataParallel can wrap it and sync gradients: the ELBO for
+    noise eps (N, D), the IWAE bound with k samples for eps (k, N, D), so that one run can take both."""
 
-    def __init__(self, model: VAEModule, *, free_bits: float = 0.0, iwae_k: int = 1) -> None:
+    def __init__(self, model: VAEModule, *, free_bits: float = 0.0) -> None:
         super().__init__()
-        self.model, self.free_bits, self.iwae_k = model, free_bits, iwae_k
+        self.model, self.free_bits = model, free_bits
 
     def forward(self, x: torch.Tensor, eps: torch.Tensor, beta: float) -> torch.Tensor:
-        return training_loss(self.model, x, eps, beta=beta, free_bits=self.free_bits, iwae_k=self.iwae_k)
+        iwae_k = len(eps) if eps.dim() == 3 else 1
+        return training_loss(self.model, x, eps, beta=beta, free_bits=self.free_bits, iwae_k=iwae_k)

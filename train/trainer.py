@@ -169,6 +169,7 @@ class StepOutcome(NamedTuple):
 
     loss: torch.Tensor | None  # the batch's loss (detached), on the steps that computed it
     norm: torch.Tensor | None  # the gradients' norm, where it was computed (clipping, or a step without the loss)
+    iwae_k: int  # the samples of the bound it trained (1: the ELBO)
 
     @property
     def check(self) -> tuple[str, torch.Tensor]:
@@ -234,11 +235,15 @@ class Trainer:
         """Follows the batch size, which a budgeted run may still change when it plans (`fit_epochs_to_budget`)."""
         return math.ceil(len(self.train_x) / self.cfg.batch_size)
 
-    @property
-    def by_hand(self) -> bool:
-        """Whether steps are taken by `mlp_step` (the dense layers differentiated by hand) rather than autograd: follows
-        the precision and network, which planning may still change."""
-        return mlp_step_applies(self.model_cfg, self.cfg.precision, self.device, self.cfg.iwae_k, self.dist.world_size)
+    def by_hand(self, iwae_k: int) -> bool:
+        """Whether steps with `iwae_k` samples are taken by `mlp_step` (the dense layers differentiated by hand) rather
+        than autograd: follows the precision and network, which planning may still change."""
+        return mlp_step_applies(self.model_cfg, self.cfg.precision, self.device, iwae_k, self.dist.world_size)
+
+    def iwae_k_at(self, progress: float) -> int:
+        """The samples of the bound a step trains at this point of the schedule: `iwae_k` from `iwae_from` on, else
+        1 (the ELBO)."""
+        return self.cfg.iwae_k if progress >= self.cfg.iwae_from else 1
 
     @property
     def total_steps(self) -> int:
@@ -300,7 +305,7 @@ class Trainer:
         self.cfg.lr = chosen or lr_for(self.model_cfg.kind, 1)  # the probe's steps need a rate; their time does not depend on it
         try:
             probe = self.new_state()  # the same seed: the real state built after this is unchanged by probing
-            objective = self.dist.wrap(Objective(probe.model, free_bits=self.cfg.free_bits, iwae_k=self.cfg.iwae_k))
+            objective = self.dist.wrap(Objective(probe.model, free_bits=self.cfg.free_bits))
             order = epoch_order(len(self.train_x), self.cfg.seed, 0)
             self.train_step(probe, objective, order)  # the first step allocates: not timed
             began, steps, done = time.perf_counter(), 0, False
@@ -330,12 +335,13 @@ class Trainer:
         warmup = (self.cfg.kl_warmup_epochs or 0) * self.steps_per_epoch
         return self.cfg.beta * (min(1.0, (step + 1) / warmup) if warmup > 0 else 1.0)
 
-    def batch(self, order: torch.Tensor, step: int) -> tuple[torch.Tensor, torch.Tensor, int]:
-        """This process's share of the global batch at `step`, its noise, and the global batch size."""
+    def batch(self, order: torch.Tensor, step: int, k: int = 1) -> tuple[torch.Tensor, torch.Tensor, int]:
+        """This process's share of the global batch at `step`, its noise for `k` samples each, and the global batch
+        size."""
         i = step % self.steps_per_epoch
         idx = order[i * self.cfg.batch_size : (i + 1) * self.cfg.batch_size]
         g = _generator(self.cfg.seed, 1_000_000 + step)
-        n, d, k = len(idx), self.model_cfg.latent_dim, self.cfg.iwae_k
+        n, d = len(idx), self.model_cfg.latent_dim
         x = self.train_x.index_select(0, idx.to(self.device))  # uint8; index_select: 3x faster than x[idx]
         if self.cfg.binarize == "dynamic":
             x = dynamic_binarize(x, self.binarize_draws(step, (self.cfg.batch_size, *x.shape[1:]), len(idx)))
@@ -348,9 +354,11 @@ class Trainer:
     def train_step(self, state: State, objective: torch.nn.Module, order: torch.Tensor,
                    with_loss: bool = True) -> StepOutcome:
         """One optimiser step on the global batch at `state.step` (this process's share of it), and the loss of this
-        process's share: always under autograd, only `with_loss` on the hand step (its gradients do not need it)."""
-        x, eps, global_n = self.batch(order, state.step)
-        by_hand = self.by_hand
+        process's share: always under autograd, only `with_loss` on the hand step (its gradients do not need it). The
+        bound it trains follows the schedule (`iwae_k_at`)."""
+        k = self.iwae_k_at(state.progress)
+        x, eps, global_n = self.batch(order, state.step, k)
+        by_hand = self.by_hand(k)
         if by_hand:  # the same gradients, written into the parameters' gradient buffers (see mlp_step.py)
             loss = mlp_step(state.model, x, eps, self.beta_at(state.step), self.cfg.free_bits, with_loss)
         else:
@@ -373,7 +381,7 @@ class Trainer:
             group["lr"] = self.lr_at(state.progress)
         state.optimizer.step()
         state.step += 1
-        return StepOutcome(None if loss is None else loss.detach(), norm)
+        return StepOutcome(None if loss is None else loss.detach(), norm, k)
 
     # ----- evaluation and outputs -----
     @torch.no_grad()
@@ -477,12 +485,14 @@ class Trainer:
         left = self.budget.left() - self.images.cost - self.writer.seconds
         return self.dist.agree_min(left <= 0, left / step_seconds)
 
-    def log_epoch(self, state: State, mean_loss: torch.Tensor, elapsed: float) -> float:
-        """The `train` record of the epoch (or part of one) that just ended; returns its mean loss over all ranks (of the
-        steps that computed it: all under autograd, every LOSS_EVERY-th on the hand step)."""
+    def log_epoch(self, state: State, mean_loss: torch.Tensor, elapsed: float, iwae_k: int) -> float:
+        """The `train` record of the epoch (or part of one) that just ended, whose last step trained the bound with
+        `iwae_k` samples; returns its mean loss over all ranks (of the steps that computed it: all under autograd,
+        every LOSS_EVERY-th on the hand step)."""
         loss = self.dist.mean(mean_loss)
         self.log({"kind": "train", "epoch": round(state.step / self.steps_per_epoch, 3), "step": state.step, "loss": loss,
-                  "lr": state.optimizer.param_groups[0]["lr"], "beta": self.beta_at(state.step - 1), "time": elapsed})
+                  "iwae_k": iwae_k, "lr": state.optimizer.param_groups[0]["lr"], "beta": self.beta_at(state.step - 1),
+                  "time": elapsed})
         return loss
 
     # ----- the loop -----
@@ -490,7 +500,7 @@ class Trainer:
         """Train until the epochs or the time budget run out, with the chores paced to their share of the clock;
         checkpoint at the end, and on Ctrl-C or SIGTERM."""
         cfg, spe = self.cfg, self.steps_per_epoch
-        objective = self.dist.wrap(Objective(state.model, free_bits=cfg.free_bits, iwae_k=cfg.iwae_k))
+        objective = self.dist.wrap(Objective(state.model, free_bits=cfg.free_bits))
         start, start_elapsed = time.perf_counter(), state.elapsed
         elapsed = lambda: start_elapsed + time.perf_counter() - start  # noqa: E731
         clock = StepClock(self.probe_seconds)
@@ -523,7 +533,7 @@ class Trainer:
                         bar.set_postfix(loss=f"{float(shown):.2f}", epoch=epoch + 1)
                     if not stop and state.step < self.total_steps:
                         self.chores(state, elapsed(), epoch_ended=state.step % spe == 0)
-                train_loss = self.log_epoch(state, loss_sum / max(1, loss_n), elapsed())
+                train_loss = self.log_epoch(state, loss_sum / max(1, loss_n), elapsed(), outcome.iwae_k)
                 bar.set_postfix(loss=f"{train_loss:.2f}", test_elbo=f"{self.last_eval.get('elbo', math.nan):.2f}", epoch=epoch + 1)
             if stop:
                 tqdm.write(f"stopping at the --max-time budget of {cfg.max_time:g} s (step {state.step})")
@@ -640,8 +650,9 @@ def _train(config: TrainConfig | dict[str, Any], resume: str | Path | None, star
     if resume is not None:
         saved = ckpt.load_checkpoint(resume)
         cfg = TrainConfig.from_dict(saved["train_config"])
-        # a run from before an option goes on as it was built: the standard normal prior, inputs not centred
-        for key, before in (("prior_components", 0), ("center_inputs", False)):
+        # a run from before an option goes on as it was built: the standard normal prior, inputs not centred, the
+        # bound it was given over the whole run
+        for key, before in (("prior_components", 0), ("center_inputs", False), ("iwae_from", 0.0)):
             if getattr(cfg, key) is None:
                 setattr(cfg, key, saved["model_config"].get(key, before))
         run_dir = Path(resume)

@@ -117,7 +117,7 @@ def test_the_trainer_takes_the_hand_step_in_float32_only(tmp_path: Path) -> None
         cfg = tiny_config(tmp_path, precision=precision)
         data = load_data(cfg.data, image_size=None, channels=None, test_fraction=0.1, seed=0, progress=False)
         cfg, model_cfg, _ = resolve(cfg, data.image_shape, len(data.train))
-        assert Trainer(cfg, tmp_path, data, model_cfg, Distributed()).by_hand is by_hand
+        assert Trainer(cfg, tmp_path, data, model_cfg, Distributed()).by_hand(1) is by_hand
 
 
 def test_the_hand_step_writes_one_gradient_buffer_and_clipping_reads_it() -> None:

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from train_helpers import tiny_config, trained
+from train_helpers import assert_same_weights, tiny_config, trained, weights
 
 from vaekit.train import ConfigError, RunError, TrainConfig, TrainingError, load_run, train
 from vaekit.train.budget import EVAL_MIN_S
@@ -33,17 +33,6 @@ from vaekit.train.trainer import (
     dynamic_binarize,
     select_device,
 )
-
-
-def _weights(run: Path) -> dict[str, torch.Tensor]:
-    return torch.load(run / "checkpoint.pt", weights_only=True)["model"]
-
-
-def _same_weights(a: Path, b: Path) -> None:
-    wa, wb = _weights(a), _weights(b)
-    assert wa.keys() == wb.keys()
-    for key in wa:
-        torch.testing.assert_close(wa[key], wb[key], rtol=0, atol=0, msg=f"{key} differs")
 
 
 def _records(run: Path, kind: str) -> list[dict]:
@@ -77,7 +66,7 @@ def test_checkpoint_loads_with_weights_only(tmp_path: Path) -> None:
 
 
 def test_seeded_runs_are_identical(tmp_path: Path) -> None:
-    _same_weights(trained(tiny_config(tmp_path / "a")), trained(tiny_config(tmp_path / "b")))
+    assert_same_weights(trained(tiny_config(tmp_path / "a")), trained(tiny_config(tmp_path / "b")))
 
 
 @pytest.mark.parametrize("model, likelihood, iwae_k", [("conv", "gaussian", 1), ("mlp", "bernoulli", 3)])
@@ -103,10 +92,10 @@ def test_resume_gives_the_weights_of_an_uninterrupted_run(tmp_path: Path, precis
         saved["train_config"].pop("precision")
         torch.save(saved, tmp_path / "part" / "checkpoint.pt")
     train(TrainConfig(), resume=tmp_path / "part")
-    _same_weights(full, tmp_path / "part")
+    assert_same_weights(full, tmp_path / "part")
     assert json.loads((full / "config.json").read_text())["train"]["precision"] == precision
     assert all(math.isfinite(r["loss"]) for r in _records(full, "train"))
-    assert all(w.dtype == torch.float32 for w in _weights(full).values())  # bfloat16 computes; weights stay float32
+    assert all(w.dtype == torch.float32 for w in weights(full).values())  # bfloat16 computes; weights stay float32
 
 
 @pytest.mark.parametrize("device, native, precision", [("cpu", True, "bfloat16"), ("cpu", False, "float32"),
@@ -140,7 +129,7 @@ def test_a_run_from_before_the_mixture_prior_and_centring_resumes_as_it_was_buil
         del saved[config]["prior_components"], saved[config]["center_inputs"]
     torch.save(saved, path)
     train(TrainConfig(), resume=tmp_path / "part")
-    _same_weights(full, tmp_path / "part")
+    assert_same_weights(full, tmp_path / "part")
 
 
 def test_chores_are_paced_to_a_share_of_the_clock(tmp_path: Path) -> None:
@@ -203,7 +192,7 @@ def test_resume_after_a_kill(tmp_path: Path, tiny_npz: Path, how: signal.Signals
     # from the same process state (run inside this long-lived test process, they once differed at float rounding)
     subprocess.run([*train_cli, "--resume", str(run)], check=True, stdout=subprocess.DEVNULL)
     subprocess.run([*train_cli, *args, "--out", str(tmp_path / "straight")], check=True, stdout=subprocess.DEVNULL)
-    _same_weights(run, tmp_path / "straight")
+    assert_same_weights(run, tmp_path / "straight")
 
 
 @pytest.mark.parametrize("precision, every", [("float32", LOSS_EVERY), ("bfloat16", 1)])

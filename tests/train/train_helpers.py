@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import torch
+
 from vaekit.train import TrainConfig, train
 
 
@@ -19,3 +21,16 @@ def tiny_config(out: Path, **overrides) -> TrainConfig:
 def trained(config: TrainConfig, **kwargs) -> Path:
     """Train as `train` does and return the run folder."""
     return Path(train(config, **kwargs).run)
+
+
+def weights(run: Path) -> dict[str, torch.Tensor]:
+    """The model weights of a run's checkpoint."""
+    return torch.load(run / "checkpoint.pt", weights_only=True)["model"]
+
+
+def assert_same_weights(a: Path, b: Path) -> None:
+    """The two runs' checkpoints hold the same weights, to the bit."""
+    wa, wb = weights(a), weights(b)
+    assert wa.keys() == wb.keys()
+    for key in wa:
+        torch.testing.assert_close(wa[key], wb[key], rtol=0, atol=0, msg=f"{key} differs")
