@@ -25,9 +25,10 @@ WHY = {
     "quality": "on dynamically binarized Fashion-MNIST 188.5 nats of a test image's NLL on average are the "
                "coin-flip noise of its grey pixels (the sum of their binary entropies), which no model removes; "
                "the levers that won (the learned mixture prior, bf16 steps where the CPU has them, starting from the "
-               "training images' mean, a learning rate and "
-               "KL warm-up that follow the budget, SiLU activations, a larger network and batch for long runs; see \"What "
-               "the recipe tried\") are each worth about half a nat to two at equal time, and the rest lost or tied.",
+               "training images' mean, a learning rate and KL warm-up that follow the budget, SiLU activations, a "
+               "larger network and batch for long runs, the importance-weighted bound over the run's last quarter; see "
+               "\"What the recipe tried\") are each worth about a fifth of a nat to two at equal time, and the rest "
+               "lost or tied.",
     "quality_avx2": "without native bf16 the recipe's steps run in float32, 1.3-1.7x slower than in bf16 on its networks, "
                     "so it sees fewer images in the same budget; the larger network and batch for long runs tie with the "
                     "smaller ones there (README: What the recipe tried).",
@@ -108,7 +109,9 @@ def section(minutes: float, note: str) -> str:
                           "recipe tried\"): the matrix products already run near the float32 peak; what is left of a "
                           "step is the fused AdamW pass (about 0.7 ms, bound by memory bandwidth), the loss and its "
                           "gradient (0.2 ms, its value on every 8th step), the batch (0.3 ms) and the chores (0.15 ms) of 7-8.5 ms "
-                          "capped.")
+                          "capped. On these shared 2-core machines the same step also varies from 6.0 to 8.8 ms between "
+                          "blocks of one process (memory copy bandwidth measured at 27-75 GB/s), so the ratio moves by "
+                          "about 0.1x between runs.")
     if quality:
         lines += _quality_lines(quality, misses)
     if quality_avx2 := _load("quality_avx2"):
