@@ -18,6 +18,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -187,6 +188,11 @@ class State:
     step: int = 0
     elapsed: float = 0.0  # training seconds of all previous sessions of this run
     progress: float = 0.0  # how far the learning-rate schedule has gone, 0 to 1 (see `Trainer.advance`)
+
+    @cached_property
+    def params(self) -> list[torch.nn.Parameter]:
+        """The model's parameters, listed once: walking its modules for them takes about 20 us, every step."""
+        return list(self.model.parameters())
 
 
 def gradient_norm(params: list[torch.nn.Parameter], flat: torch.Tensor | None = None) -> torch.Tensor:
@@ -373,10 +379,9 @@ class Trainer:
             (loss * (len(x) * self.dist.world_size / global_n)).backward()
         norm = None
         if self.cfg.grad_clip or loss is None:  # without the loss, its norm tells whether the step diverged
-            params = list(state.model.parameters())
-            norm = gradient_norm(params, flat_gradients(state.model) if by_hand else None)
+            norm = gradient_norm(state.params, flat_gradients(state.model) if by_hand else None)
             if self.cfg.grad_clip:
-                clip_gradients(params, self.cfg.grad_clip, norm)
+                clip_gradients(state.params, self.cfg.grad_clip, norm)
         for group in state.optimizer.param_groups:
             group["lr"] = self.lr_at(state.progress)
         state.optimizer.step()
