@@ -22,6 +22,14 @@ WHY = {
                    "is matmul time both pay. bf16 matmuls (`--precision auto` on CPUs with native bf16: avx512_bf16 "
                    "or AMX) cut that time where the CPU has them; elsewhere only another batch size would, which this "
                    "comparison rules out.",
+    "train_speed_float32": "the matrix products already run at the float32 peak (each of the five large ones "
+                           "at 98-101 GFLOP/s alone, 93-95 the 2048-square peak); what is left of a step, timed inside "
+                           "the loop on 2026-12-04 (see \"What the recipe tried\"), is the fused AdamW kernel (about "
+                           "0.5 ms, bound by memory bandwidth), the batch (0.3 ms), the loss's gradient (0.15 ms, its value "
+                           "on every 8th step), the gradients' norm (0.07 ms) and Python around them (about 0.3 ms) of "
+                           "6.6-7.5 ms. On these shared 2-core machines the same step also varies from 6.0 to 8.8 ms "
+                           "between blocks of one process (memory copy bandwidth measured at 27-75 GB/s), so the ratio "
+                           "moves by about 0.1x between runs.",
     "quality": "on dynamically binarized Fashion-MNIST 188.5 nats of a test image's NLL on average are the "
                "coin-flip noise of its grey pixels (the sum of their binary entropies), which no model removes; "
                "the levers that won (the learned mixture prior, bf16 steps where the CPU has them, starting from the "
@@ -78,7 +86,7 @@ def section(minutes: float, note: str) -> str:
     if speed:
         lines += [
             f"**Training speed** (one Fashion-MNIST epoch per run, {len(speed['vaekit_images_per_s'])} runs each, "
-            f"{speed['threads']} thread(s); float32 matmul peak measured on those threads: "
+            f"held-out passes timed on neither side, {speed['threads']} thread(s); float32 matmul peak measured on those threads: "
             f"{speed['matmul_peak_gflops']:.0f} GFLOP/s)",
             "",
             "| loop | images/s (median) | vaekit / reference | share of float32 matmul peak |",
@@ -105,13 +113,8 @@ def section(minutes: float, note: str) -> str:
             misses.append(f"Training speed on CPUs without native bf16 (AVX2-only ones among them), where `auto` trains in "
                           f"float32: {speed['float32_ratio']:.2f}x here"
                           + (f" and {avx2['float32_ratio']:.2f}x with the kernels capped at AVX2" if avx2 else "")
-                          + f", {speed['target_ratio'] - float32_ratio:.2f}x short of the target at worst (see \"What the "
-                          "recipe tried\"): the matrix products already run near the float32 peak; what is left of a "
-                          "step is the fused AdamW pass (about 0.7 ms, bound by memory bandwidth), the loss and its "
-                          "gradient (0.2 ms, its value on every 8th step), the batch (0.3 ms) and the chores (0.15 ms) of 7-8.5 ms "
-                          "capped. On these shared 2-core machines the same step also varies from 6.0 to 8.8 ms between "
-                          "blocks of one process (memory copy bandwidth measured at 27-75 GB/s), so the ratio moves by "
-                          "about 0.1x between runs.")
+                          + f", {speed['target_ratio'] - float32_ratio:.2f}x short of the target at worst: "
+                          + WHY["train_speed_float32"])
     if quality:
         lines += _quality_lines(quality, misses)
     if quality_avx2 := _load("quality_avx2"):

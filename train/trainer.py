@@ -52,6 +52,7 @@ from .errors import ConfigError, RunError, TrainingError
 from .mlp_step import flat_gradients, mlp_step, mlp_step_applies
 from .models import ModelConfig, VAEModule, build_model
 from .objectives import Objective, bits_per_dim, elbo_terms, eval_chunk, nll_estimate, unit
+from .optimizer import clipped_step, gradient_norm
 from .plots import save_grid, save_loss_curve
 from .run import HELDOUT_FILE, write_heldout
 
@@ -193,22 +194,6 @@ class State:
     def params(self) -> list[torch.nn.Parameter]:
         """The model's parameters, listed once: walking its modules for them takes about 20 us, every step."""
         return list(self.model.parameters())
-
-
-def gradient_norm(params: list[torch.nn.Parameter], flat: torch.Tensor | None = None) -> torch.Tensor:
-    """The 2-norm of all of `params`' gradients; where they are views of one buffer `flat` (the hand step's), one
-    reduction of it."""
-    if flat is not None:
-        return torch.linalg.vector_norm(flat)
-    return torch.nn.utils.get_total_norm([p.grad for p in params if p.grad is not None])
-
-
-def clip_gradients(params: list[torch.nn.Parameter], max_norm: float, norm: torch.Tensor) -> None:
-    """`clip_grad_norm_` given the gradients' `norm`, but on a CPU they are rescaled only when it is over `max_norm`:
-    the usual step then skips a pass over every gradient (3% of the recipe's step; reading the norm is no device sync
-    there). The result is the same to the bit, as `clip_grad_norm_` multiplies by exactly 1.0 below the limit."""
-    if norm.device.type != "cpu" or norm > max_norm:
-        torch.nn.utils.clip_grads_with_norm_(params, max_norm, norm)
 
 
 class Trainer:
@@ -380,11 +365,9 @@ class Trainer:
         norm = None
         if self.cfg.grad_clip or loss is None:  # without the loss, its norm tells whether the step diverged
             norm = gradient_norm(state.params, flat_gradients(state.model) if by_hand else None)
-            if self.cfg.grad_clip:
-                clip_gradients(state.params, self.cfg.grad_clip, norm)
         for group in state.optimizer.param_groups:
             group["lr"] = self.lr_at(state.progress)
-        state.optimizer.step()
+        clipped_step(state.optimizer, self.cfg.grad_clip, norm)
         state.step += 1
         return StepOutcome(None if loss is None else loss.detach(), norm, k)
 
@@ -456,13 +439,15 @@ class Trainer:
     # ----- chores: held-out pass, image grids, checkpoints -----
     def evaluate_now(self, state: State, closing: bool = False) -> None:
         """The held-out pass: on the first PROGRESS_EVAL_IMAGES held-out images while training (cheap, so it can run
-        often), on all of them when training closes (the figures summary.json reports)."""
+        often), on all of them when training closes (the figures summary.json reports). Its record says what it
+        cost (`seconds`)."""
         began = time.perf_counter()
         images = self.test_x if closing else self.test_x[:PROGRESS_EVAL_IMAGES]
-        self.last_eval = {"kind": "eval", "epoch": round(state.step / self.steps_per_epoch, 3), "step": state.step,
-                          **self.evaluate(state.model, images)}
-        self.log(self.last_eval)
+        metrics = self.evaluate(state.model, images)
         self.evaluation.ran(began, time.perf_counter())
+        self.last_eval = {"kind": "eval", "epoch": round(state.step / self.steps_per_epoch, 3), "step": state.step,
+                          **metrics, "seconds": self.evaluation.cost}
+        self.log(self.last_eval)
 
     def images_now(self, state: State) -> None:
         began = time.perf_counter()

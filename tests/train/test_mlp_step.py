@@ -124,7 +124,7 @@ def test_the_hand_step_writes_one_gradient_buffer_and_clipping_reads_it() -> Non
     """Every `.grad` is a view of one flat buffer; clipping by that buffer's norm gives `clip_grad_norm_`'s
     gradients, over the limit (rescaled) and under it (untouched)."""
     from vaekit.train.mlp_step import flat_gradients
-    from vaekit.train.trainer import clip_gradients, gradient_norm
+    from vaekit.train.optimizer import clip_gradients, gradient_norm
 
     torch.manual_seed(0)
     model = build_model(ModelConfig(kind="mlp", image_shape=(1, 6, 5), latent_dim=4, hidden=[24], prior_components=3))

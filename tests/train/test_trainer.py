@@ -48,6 +48,7 @@ def test_run_folder_and_loss_goes_down(tmp_path: Path) -> None:
     assert any(n.startswith("samples_epoch") for n in names) and any(n.startswith("recon_epoch") for n in names)
     evals, first_epoch = _records(run, "eval"), _records(run, "train")[0]
     assert evals[-1]["epoch"] == 30 and evals[-1]["images"] == 180  # the closing pass, on every held-out image
+    assert all(0 < e["seconds"] < 10 for e in evals)  # what each pass cost (benchmarks/train_speed.py takes it off)
     assert -evals[-1]["elbo"] < first_epoch["loss"] - 2  # held-out ELBO ends well above the first epoch's loss
     summary = json.loads((run / "summary.json").read_text())
     # the IWAE bound is tighter than the ELBO: NLL estimate <= -ELBO (up to sampling noise)
