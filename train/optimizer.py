@@ -24,11 +24,16 @@ def gradient_norm(params: list[torch.nn.Parameter], flat: torch.Tensor | None = 
     return torch.nn.utils.get_total_norm([p.grad for p in params if p.grad is not None])
 
 
+def over_limit(norm: torch.Tensor, max_norm: float) -> bool:
+    """Whether gradients of `norm` may need rescaling to `max_norm`: on a CPU only over the limit (reading the norm is
+    no device sync there; below it `clip_grad_norm_` multiplies by exactly 1.0, so skipping is the same to the bit),
+    elsewhere always."""
+    return norm.device.type != "cpu" or bool(norm > max_norm)
+
+
 def clip_gradients(params: list[torch.nn.Parameter], max_norm: float, norm: torch.Tensor) -> None:
-    """`clip_grad_norm_` given the gradients' `norm`, but on a CPU they are rescaled only when it is over `max_norm`
-    (reading the norm is no device sync there); the same to the bit, as `clip_grad_norm_` multiplies by exactly 1.0
-    below the limit."""
-    if norm.device.type != "cpu" or norm > max_norm:
+    """`clip_grad_norm_` given the gradients' `norm`, skipping the pass where `over_limit` says it changes nothing."""
+    if over_limit(norm, max_norm):
         torch.nn.utils.clip_grads_with_norm_(params, max_norm, norm)
 
 
@@ -58,8 +63,8 @@ def clipped_step(optimizer: torch.optim.Optimizer, max_norm: float | None = None
     params = group["params"]
     states = [optimizer.state[p] for p in params]
     steps = [s["step"] for s in states]
-    divisor = None  # the kernel writes the divided gradients back: a pass saved below the limit (as clip_gradients)
-    if max_norm is not None and (norm.device.type != "cpu" or norm > max_norm):
+    divisor = None  # the kernel writes the divided gradients back: a pass saved below the limit
+    if max_norm is not None and over_limit(norm, max_norm):
         divisor = torch.clamp((norm + CLIP_EPS) / max_norm, min=1.0)
     torch._foreach_add_(steps, 1)
     beta1, beta2 = group["betas"]
