@@ -69,7 +69,7 @@ def case_data(data: Path, case: Case, work: Path) -> tuple[Path, np.ndarray, np.
 def peer_points(make: Any, train_x: np.ndarray, images: torch.Tensor, cfg: Any, budgets: tuple[float, ...],
                 name: str) -> list[dict[str, Any]]:
     """Train a peer until each budget (its own clock, snapshots excluded), then score every snapshot."""
-    from vaekit.train.trainer import heldout_nll
+    from vaekit.train.chores import heldout_nll
 
     peer, snapshots, clock, epochs = make(train_x), [], 0.0, 0.0
     for budget in budgets:
@@ -80,7 +80,7 @@ def peer_points(make: Any, train_x: np.ndarray, images: torch.Tensor, cfg: Any, 
             epochs += seen / len(train_x)
         snapshots.append((budget, clock, epochs, peer.as_vaekit()))
         print(f"{name}: {epochs:.1f} epochs in {clock:.0f} s", flush=True)
-    return [{"budget_s": budget, "train_s": clock, "epochs": epochs, "test_nll": float(heldout_nll(model, images, cfg).mean())}
+    return [{"budget_s": budget, "train_s": clock, "epochs": epochs, "test_nll": float(heldout_nll(model, images, cfg.nll_k, cfg.seed).mean())}
             for budget, clock, epochs, model in snapshots]
 
 
@@ -140,11 +140,11 @@ def plot(case: dict[str, Any], path: Path) -> None:
 
 def run_case(case: Case, data: Path, work: Path) -> dict[str, Any]:
     from vaekit.train import TrainConfig
-    from vaekit.train.trainer import evaluation_images
+    from vaekit.train.chores import heldout_images
 
     path, train_x, test_x = case_data(data, case, work)
     cfg = TrainConfig(binarize="dynamic")  # vaekit's evaluation settings: seed 0, k=1000, 2,000 images
-    images = evaluation_images(test_x, cfg)[: cfg.nll_images]
+    images = heldout_images(test_x, cfg.binarize, cfg.seed)[: cfg.nll_images]
     result: dict[str, Any] = {"case": case.title, "train_images": len(train_x), "budgets_s": list(case.budgets),
                               "vaekit": [vaekit_point(path, b, work / f"{case.name}-{b:g}") for b in case.budgets],
                               "reference": peer_points(Reference, train_x, images, cfg, case.budgets, "reference")}

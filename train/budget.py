@@ -4,7 +4,7 @@ The budget counts from the command's start: loading data, building the model, th
 pass, image grids and checkpoints all spend it; only the final test NLL estimate and the summary,
 written after training stops, do not. Chores (evaluation, grids, checkpoints) run as often as they
 can while costing about their share of the wall clock, so a run spends its budget on training
-whatever the data size: a 10 ms held-out pass may run every half second, a 2 s one every minute.
+whatever the data size: a cheap held-out pass runs often, a costly one seldom.
 """
 
 from __future__ import annotations
