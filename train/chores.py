@@ -1,6 +1,6 @@
 """What the loop does between steps, paced to a share of the clock (`budget.py`): held-out passes, image grids,
-checkpoints and the metrics log; Ctrl-C and SIGTERM; and, once training ends, the final test NLL estimate and
-summary.json. Only the main process writes.
+checkpoints and the metrics log; Ctrl-C and SIGTERM; and, once training ends, the final test NLL estimate (sized to
+its share of the run) and summary.json. Only the main process writes.
 """
 
 from __future__ import annotations
@@ -33,12 +33,14 @@ from .budget import (
     EVAL_SHARE,
     IMAGES_MIN_S,
     IMAGES_SHARE,
+    NLL_SHARE,
+    Budget,
     Paced,
 )
 from .distributed import Distributed
 from .models import VAEModule
 from .objectives import bits_per_dim, elbo_terms, eval_chunk, nll_estimate, unit
-from .plan import Plan
+from .plan import NLL_IMAGES, NLL_K, NLL_MIN_IMAGES, Plan
 from .plots import save_grid, save_loss_curve
 from .run import HELDOUT_FILE
 
@@ -46,6 +48,7 @@ if TYPE_CHECKING:
     from .loop import State
 
 PROGRESS_EVAL_IMAGES = 1000  # held-out images of the periodic pass (the closing pass takes them all)
+NLL_PROBE_IMAGES, NLL_PROBE_K = 16, 64  # what timing the final estimate's cost takes
 
 
 class Interrupts:
@@ -102,6 +105,29 @@ def heldout_nll(model: VAEModule, images: torch.Tensor, k: int, seed: int) -> to
     return nll_estimate(model, images, k=k, generator=rng.generator(seed, rng.Stream.NLL, device=images.device))
 
 
+def nll_cost(model: VAEModule, images: torch.Tensor, seed: int) -> float:
+    """Seconds per image and sample of the final estimate, timed on a few images with a few samples (which pay the
+    fixed costs a larger estimate spreads thinner: an upper bound)."""
+    x = images[:NLL_PROBE_IMAGES]
+    began = time.perf_counter()
+    nll_estimate(model, x, k=NLL_PROBE_K, generator=rng.generator(seed, rng.Stream.NLL, 1, device=x.device))
+    return (time.perf_counter() - began) / (len(x) * NLL_PROBE_K)
+
+
+def nll_size(seconds: float, cost: float, available: int, k: int | None, images: int | None) -> tuple[int, int]:
+    """(k, images) of an estimate that takes at most about `seconds` at `cost` seconds per image and sample: k=NLL_K
+    on up to NLL_IMAGES images while that fits, else fewer images down to NLL_MIN_IMAGES, then fewer samples (at least
+    one). A `k` or `images` the user gave is kept as it is, and the other is fitted around it."""
+    samples = max(0.0, seconds) / cost
+    if images is None:
+        fitted = int(samples / (k or NLL_K))  # the images that k samples each (NLL_K unless given) fit
+        images = min(NLL_IMAGES, max(1 if k else NLL_MIN_IMAGES, fitted))
+    images = min(images, available)
+    if k is None:
+        k = int(min(NLL_K, max(1.0, samples / images)))
+    return k, images
+
+
 @torch.no_grad()
 def evaluate(model: VAEModule, images: torch.Tensor, seed: int) -> dict[str, float]:
     """Held-out ELBO, reconstruction and KL (nats per image) on `images`, with the HELDOUT_NOISE stream."""
@@ -138,8 +164,9 @@ class Chores:
     """The run's outputs besides the weights' updates: each chore runs when due (`Paced`), on the main process."""
 
     def __init__(self, plan: Plan, run_dir: Path, test: np.ndarray, source: str, dist: Distributed,
-                 device: torch.device, interrupts: Interrupts) -> None:
+                 device: torch.device, budget: Budget, interrupts: Interrupts) -> None:
         self.plan, self.run_dir, self.source, self.dist, self.interrupts = plan, run_dir, source, dist, interrupts
+        self.budget = budget
         self.test_x = heldout_images(test, plan.binarize, plan.seed).to(device)
         self.evaluation = Paced(EVAL_SHARE, min_s=EVAL_MIN_S)
         self.grids = Paced(IMAGES_SHARE, min_s=IMAGES_MIN_S)
@@ -157,8 +184,10 @@ class Chores:
             chore.last = now
 
     def kept_back(self) -> float:
-        """Seconds of the budget the closing grids and checkpoint need."""
-        return self.grids.cost + self.writer.seconds
+        """Seconds of the budget that what follows training needs: the closing grids, held-out pass (on every
+        held-out image) and checkpoint, and the final estimate's share."""
+        closing_pass = self.evaluation.cost * len(self.test_x) / min(len(self.test_x), PROGRESS_EVAL_IMAGES)
+        return self.grids.cost + closing_pass + self.writer.seconds + NLL_SHARE * (self.budget.seconds or 0)
 
     def log(self, record: dict[str, Any]) -> None:
         if self.dist.is_main:
@@ -198,9 +227,11 @@ class Chores:
         self.log(self.last_eval)
 
     def grids_now(self, state: State) -> None:
+        """The image grids and the loss curve so far (one paced chore: its cost is kept back from the budget)."""
         began = time.perf_counter()
         epoch = math.ceil(state.step / self.plan.steps_per_epoch)
         write_grids(state.model, self.test_x, self.run_dir, epoch, self.plan.seed)
+        save_loss_curve(ckpt.read_metrics(self.run_dir), self.run_dir / "loss_curve.png")
         self.grids.ran(began, time.perf_counter())
 
     def checkpoint(self, state: State, elapsed: float, background: bool = True) -> None:
@@ -226,10 +257,11 @@ class Chores:
                 "Try a lower --lr, a smaller --grad-clip, or a --kl-warmup-epochs")
 
     def close(self, state: State) -> None:
-        """When training ends: the last grids, the closing held-out pass (on every held-out image) and checkpoint."""
+        """When training ends: the closing held-out pass (on every held-out image), the last grids and loss curve,
+        and the checkpoint."""
         if self.dist.is_main:
-            self.grids_now(state)
             self.evaluate_now(state, closing=True)
+            self.grids_now(state)
         self.checkpoint(state, state.elapsed, background=False)
 
     def interrupted(self, state: State, elapsed: float) -> None:
@@ -239,19 +271,25 @@ class Chores:
                    f"continue with: vaekit-train --resume {self.run_dir}")
 
     def finish(self, state: State) -> RunSummary | None:
-        """The final test NLL estimate, the loss curve and summary.json (on the main process; None elsewhere)."""
+        """The final test NLL estimate (sized to at most NLL_SHARE of the budget, or of the training time:
+        `nll_size`) and summary.json (on the main process; None elsewhere)."""
         if not self.dist.is_main:
             return None
         state.model.eval()
-        n = min(self.plan.nll_images, len(self.test_x))
-        began = time.perf_counter()
-        nll = float(heldout_nll(state.model, self.test_x[:n], self.plan.nll_k, self.plan.seed).mean())
+        began, budget = time.perf_counter(), self.budget
+        share = NLL_SHARE * state.elapsed if budget.seconds is None else min(NLL_SHARE * budget.seconds, budget.left())
+        cost = nll_cost(state.model, self.test_x, self.plan.seed)
+        k, n = nll_size(share - (time.perf_counter() - began), cost, len(self.test_x), self.plan.nll_k,
+                        self.plan.nll_images)
+        nlls = heldout_nll(state.model, self.test_x[:n], k, self.plan.seed)
+        nll = float(nlls.mean())
         final, heldout = self.last_eval, self.run_dir / HELDOUT_FILE  # the held-out pass that closed training
         summary = RunSummary(
             run=str(self.run_dir.resolve()), data=self.source, epochs=state.step / self.plan.steps_per_epoch,
             steps=state.step, wall_time_s=state.elapsed,
             metrics={"test_elbo": final["elbo"], "test_recon": final["recon"], "test_kl": final["kl"]},
-            test_nll=nll, test_nll_k=self.plan.nll_k, test_nll_images=n,
+            test_nll=nll, test_nll_k=k, test_nll_images=n,
+            test_nll_stderr=float(nlls.std() / math.sqrt(n)) if n > 1 else None,
             test_bits_per_dim=bits_per_dim(nll, self.plan.model.image_shape),
             test_nll_time_s=time.perf_counter() - began, binarized=self.plan.binarize == "dynamic",
             heldout_images=len(np.load(heldout, mmap_mode="r")), heldout_sha256=sha256_file(heldout),
@@ -259,5 +297,4 @@ class Chores:
         )
         self.log({"kind": "final", **summary.to_dict()})
         write_json(self.run_dir / ckpt.SUMMARY_FILE, summary.to_dict(), strict=False)
-        save_loss_curve(ckpt.read_metrics(self.run_dir), self.run_dir / "loss_curve.png")
         return summary

@@ -51,8 +51,8 @@ class TrainConfig:
     schedule: str = "cosine"  # or "constant"
     grad_clip: float | None = 100.0
     # evaluation
-    nll_k: int = 1000
-    nll_images: int = 2000
+    nll_k: int | None = None  # the final estimate's samples; None: sized to its share of the run (chores.nll_size)
+    nll_images: int | None = None  # and its held-out images
     # run
     seed: int = 0
     device: str = "auto"
@@ -90,7 +90,8 @@ class TrainConfig:
             (self.iwae_from is None or 0 <= self.iwae_from < 1,
              f"iwae_from must be a share of the run from 0 up to 1, got {self.iwae_from}"),
             (self.seed >= 0, f"seed must be a non-negative integer, got {self.seed}"),
-            (self.nll_k >= 1, f"nll_k must be at least 1, got {self.nll_k}"),
+            (self.nll_k is None or self.nll_k >= 1, f"nll_k must be at least 1, got {self.nll_k}"),
+            (self.nll_images is None or self.nll_images >= 1, f"nll_images must be at least 1, got {self.nll_images}"),
             (self.schedule in SCHEDULES, f"schedule must be one of {SCHEDULES}, got {self.schedule!r}"),
             (self.precision in (None, *PRECISIONS),
              f"precision must be one of {PRECISIONS} (or None: auto), got {self.precision!r}"),

@@ -16,7 +16,7 @@ import torch
 from tqdm.auto import tqdm
 
 from . import rng
-from .budget import CHORES_SHARE, Budget, StepClock
+from .budget import CHORES_SHARE, NLL_SHARE, Budget, StepClock
 from .chores import Chores
 from .distributed import Distributed
 from .errors import TrainingError
@@ -168,7 +168,9 @@ def measure(plan: Plan, batches: Batches, session: Session, mean_image: torch.Te
         steps += 1
         done = dist.agree(steps >= 3 and (time.perf_counter() - began >= limit or steps >= PROBE_MAX_STEPS))
     speed = dist.mean(torch.tensor(steps / (time.perf_counter() - began), device=session.device))
-    left = dist.mean(torch.tensor(session.budget.left() * (1 - CHORES_SHARE), device=session.device))
+    budget = session.budget
+    left = budget.left() * (1 - CHORES_SHARE) - NLL_SHARE * (budget.seconds or 0)  # the final estimate's share
+    left = dist.mean(torch.tensor(left, device=session.device))
     return Probe(1 / speed, steps, left)
 
 

@@ -15,6 +15,7 @@ from typing import Any, NamedTuple
 
 import torch
 
+from .budget import NLL_SHARE
 from .config import TrainConfig
 from .errors import ConfigError, RunError, TrainingError
 from .models import ModelConfig, conv_depth_for
@@ -43,6 +44,9 @@ ELBO_WHY = ("the ELBO: the importance-weighted bound late in the run is measured
 # Fitting a run to --max-time: planning allows this many times the epochs the measured speed fits, since the
 # schedule follows the clock (the cap only matters if the machine gets much faster)
 FIT_HEADROOM = 2.0
+# The final test NLL estimate at its most (importance-weighted, k samples per image), and the images it keeps
+# before it takes fewer samples: k sets the bound's bias, the images only its noise (which summary.json states)
+NLL_K, NLL_IMAGES, NLL_MIN_IMAGES = 1000, 2000, 200
 
 
 class Probe(NamedTuple):
@@ -83,8 +87,8 @@ class Plan:
     schedule: str
     grad_clip: float | None
     # evaluation and outputs
-    nll_k: int
-    nll_images: int
+    nll_k: int | None  # None: sized to the estimate's share of the run when training ends
+    nll_images: int | None
     images_every: int | None
     # run
     seed: int
@@ -257,6 +261,11 @@ def _filled(cfg: TrainConfig, image_shape: tuple[int, int, int], n_train: int) -
         why["prior_components"] = "0, the standard normal prior: --free-bits needs its per-dimension KL"
     if values["binarize"] is None:
         values["binarize"] = "dynamic" if cfg.likelihood == "bernoulli" else "none"
+    for key in ("nll_k", "nll_images"):
+        if values[key] is None:
+            why[key] = (f"sized when training ends to at most {NLL_SHARE:.0%} of --max-time (or of the training time): "
+                        f"k={NLL_K} on up to {NLL_IMAGES} held-out images where that holds them, else fewer images "
+                        f"(down to {NLL_MIN_IMAGES}), then fewer samples; summary.json gives the standard error")
     return values, why
 
 
@@ -309,8 +318,8 @@ def _fitted_to_time(values: dict[str, Any], why: dict[str, str], image_shape: tu
     values["epochs"] = max(1, math.ceil(FIT_HEADROOM * fits))
     values["step_seconds"] = measured.step_seconds
     why["epochs"] = (f"fitted to --max-time {max_time:g}: {1 / measured.step_seconds:.1f} steps/s measured over "
-                     f"{measured.steps} steps and {measured.seconds_left:.1f} s left for training (after start-up and "
-                     f"the chores' share) fit about {fits} epochs; at most {values['epochs']} are allowed, as the "
+                     f"{measured.steps} steps and {measured.seconds_left:.1f} s left for training (after start-up, "
+                     f"the chores' share and the final estimate's) fit about {fits} epochs; at most {values['epochs']} are allowed, as the "
                      "learning-rate schedule follows the clock and ends with the budget")
     return _build(values, why, image_shape, n_train)
 

@@ -86,7 +86,7 @@ def parser() -> argparse.ArgumentParser:
     t = p.add_argument_group("training")
     t.add_argument("--epochs", type=int, help="number of passes over the data (default: by data size)")
     t.add_argument("--max-time", type=float, help="the command's time budget in seconds, counted from its start (data "
-                   "loading, held-out passes, grids and checkpoints included; the final test NLL estimate excluded); "
+                   "loading, held-out passes, grids, checkpoints and the final test NLL estimate included); "
                    "without --epochs, the epochs are fitted to it")
     t.add_argument("--batch-size", type=int, help="images per step (default: 128, less for big images)")
     t.add_argument("--lr", type=float, help="AdamW learning rate")
@@ -98,8 +98,10 @@ def parser() -> argparse.ArgumentParser:
                    "auto: bfloat16 on a CPU with native bf16 (AVX512-BF16 or AMX), else float32 (evaluation is float32)")
     t.add_argument("--seed", type=int, default=0)
     e = p.add_argument_group("evaluation and output")
-    e.add_argument("--nll-k", type=int, default=1000, help="importance samples for the final test NLL estimate")
-    e.add_argument("--nll-images", type=int, default=2000, help="held-out images for the final test NLL estimate")
+    e.add_argument("--nll-k", type=int, help="importance samples for the final test NLL estimate (default: sized to at "
+                   "most 15%% of --max-time, or of the training time: 1000 where that holds them)")
+    e.add_argument("--nll-images", type=int, help="held-out images for the final test NLL estimate (default: sized "
+                   "with --nll-k, up to 2000)")
     e.add_argument("--images-every", type=int, help="write sample/reconstruction grids every N epochs (default: ~20 per run)")
     e.add_argument("--out", help="run folder (default: runs/<date-time>)")
     e.add_argument("--force", action="store_true", help="replace an existing run folder")
@@ -126,9 +128,10 @@ def main(argv: list[str] | None = None) -> int:
         summary = train(config_from_args(args), resume=args.resume, started=started)
         if summary is not None:  # None on the other processes of a torchrun job
             print(f"run written to {summary.run}")
+            stderr = f" ± {summary.test_nll_stderr:.2f}" if summary.test_nll_stderr is not None else ""
             print(f"test ELBO {summary.metrics['test_elbo']:.2f} nats, test NLL (IWAE, k={summary.test_nll_k}) "
-                  f"{summary.test_nll:.2f} nats ({summary.test_bits_per_dim:.3f} bits/dim) on {summary.test_nll_images} "
-                  f"held-out images; {summary.steps} steps in {summary.wall_time_s:.1f} s")
+                  f"{summary.test_nll:.2f}{stderr} nats ({summary.test_bits_per_dim:.3f} bits/dim) on "
+                  f"{summary.test_nll_images} held-out images; {summary.steps} steps in {summary.wall_time_s:.1f} s")
 
     # Ctrl-C: the trainer has said where it saved the checkpoint and how to resume
     return run_command(PROG, run, interrupted=None)
@@ -155,6 +158,7 @@ def train(config: TrainConfig | dict[str, Any], resume: str | Path | None = None
 
 def _train(cfg: TrainConfig, resume: str | Path | None, started: float, dist: Distributed,
            interrupts: Interrupts) -> RunSummary | None:
+    """One run in order: the data, the plan (made, or read back from the checkpoint), the loop, the summary."""
     import torch
     from tqdm.auto import tqdm
 
@@ -202,7 +206,7 @@ def _train(cfg: TrainConfig, resume: str | Path | None, started: float, dist: Di
             raise RunError(f"{plan.data}: now holds {len(data.train)} training images, the run was planned for "
                            f"{plan.train_images}; restore the data to resume, or train again")
         state = restored_state(plan, mean_image, device, saved)
-    chores = Chores(plan, run_dir, data.test, data.source, dist, device, interrupts)
+    chores = Chores(plan, run_dir, data.test, data.source, dist, device, session.budget, interrupts)
     state = run(plan, state, Batches(plan, data.train, session), chores, session)
     summary = chores.finish(state)
     dist.barrier()
