@@ -40,6 +40,8 @@ from common import (  # noqa: E402
 )
 from reference import Reference  # noqa: E402
 
+NLL_K, NLL_IMAGES = 1000, 2000  # every point scored alike: vaekit's runs ask for this estimate explicitly
+
 TARGET_NATS = 5.0
 
 
@@ -69,7 +71,7 @@ def case_data(data: Path, case: Case, work: Path) -> tuple[Path, np.ndarray, np.
 def peer_points(make: Any, train_x: np.ndarray, images: torch.Tensor, cfg: Any, budgets: tuple[float, ...],
                 name: str) -> list[dict[str, Any]]:
     """Train a peer until each budget (its own clock, snapshots excluded), then score every snapshot."""
-    from vaekit.train.trainer import heldout_nll
+    from vaekit.train.chores import heldout_nll
 
     peer, snapshots, clock, epochs = make(train_x), [], 0.0, 0.0
     for budget in budgets:
@@ -80,7 +82,7 @@ def peer_points(make: Any, train_x: np.ndarray, images: torch.Tensor, cfg: Any, 
             epochs += seen / len(train_x)
         snapshots.append((budget, clock, epochs, peer.as_vaekit()))
         print(f"{name}: {epochs:.1f} epochs in {clock:.0f} s", flush=True)
-    return [{"budget_s": budget, "train_s": clock, "epochs": epochs, "test_nll": float(heldout_nll(model, images, cfg).mean())}
+    return [{"budget_s": budget, "train_s": clock, "epochs": epochs, "test_nll": float(heldout_nll(model, images, cfg.nll_k, cfg.seed).mean())}
             for budget, clock, epochs, model in snapshots]
 
 
@@ -88,6 +90,7 @@ def vaekit_point(data: Path, budget: float, out: Path) -> dict[str, Any]:
     """One `vaekit-train --max-time` command in a fresh process; its summary.json figures and its whole wall clock."""
     began = time.perf_counter()
     subprocess.run([sys.executable, "-m", "vaekit.train", "--data", str(data), "--max-time", f"{budget:g}", "--out", str(out),
+                    "--nll-k", str(NLL_K), "--nll-images", str(NLL_IMAGES),
                     "--force", "--no-progress"], check=True, env=os.environ, stdout=subprocess.DEVNULL)
     command_s = time.perf_counter() - began
     summary = json.loads((out / "summary.json").read_text())
@@ -140,11 +143,11 @@ def plot(case: dict[str, Any], path: Path) -> None:
 
 def run_case(case: Case, data: Path, work: Path) -> dict[str, Any]:
     from vaekit.train import TrainConfig
-    from vaekit.train.trainer import evaluation_images
+    from vaekit.train.chores import heldout_images
 
     path, train_x, test_x = case_data(data, case, work)
-    cfg = TrainConfig(binarize="dynamic")  # vaekit's evaluation settings: seed 0, k=1000, 2,000 images
-    images = evaluation_images(test_x, cfg)[: cfg.nll_images]
+    cfg = TrainConfig(binarize="dynamic", nll_k=NLL_K, nll_images=NLL_IMAGES)  # vaekit's evaluation settings, seed 0
+    images = heldout_images(test_x, cfg.binarize, cfg.seed)[: cfg.nll_images]
     result: dict[str, Any] = {"case": case.title, "train_images": len(train_x), "budgets_s": list(case.budgets),
                               "vaekit": [vaekit_point(path, b, work / f"{case.name}-{b:g}") for b in case.budgets],
                               "reference": peer_points(Reference, train_x, images, cfg, case.budgets, "reference")}

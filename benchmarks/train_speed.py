@@ -86,7 +86,7 @@ def avx2_pass(args: argparse.Namespace) -> dict[str, Any] | None:
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    from vaekit.train.trainer import cpu_has_native_bf16
+    from vaekit.train.plan import cpu_has_native_bf16
 
     p = argparse.ArgumentParser(description=__doc__)
     common_arguments(p)

@@ -38,6 +38,7 @@ class RunSummary:
     heldout_images: int | None = None  # held-out images stored in the run folder for export (heldout.npy)
     heldout_sha256: str | None = None  # that file's checksum
     vaekit_version: str | None = None
+    test_nll_stderr: float | None = None  # the standard error of test_nll over its test_nll_images images
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

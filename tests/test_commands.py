@@ -13,7 +13,7 @@ from vaekit.runtime.errors import InputError
 
 # command -> (its module, argv, the module and name of the work it does, what it says on Ctrl-C)
 COMMANDS = {
-    "vaekit-train": ("vaekit.train.cli", ["--out", "runs/x"], "vaekit.train.trainer", "train", None),
+    "vaekit-train": ("vaekit.train.train_cli", ["--out", "runs/x"], "vaekit.train.train_cli", "train", None),
     "vaekit-export": ("vaekit.export.cli", ["runs/x", "--out", "bundles/x"], "vaekit.export.api", "export_run",
                       "interrupted; nothing written"),
     "vaekit-sample": ("vaekit.runtime.cli", ["bundles/x", "--out", "x.png"], "vaekit.runtime.cli", "run",

@@ -17,7 +17,7 @@ _WHERE = {
     "LoadedRun": "run",
     "load_run": "run",
     "TrainingError": "errors",
-    "train": "trainer",
+    "train": "train_cli",
 }
 __all__ = sorted(_WHERE)
 __getattr__ = lazy_exports(__name__, _WHERE)

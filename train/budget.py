@@ -1,10 +1,10 @@
 """The time a `vaekit-train` command may spend (`--max-time`), and the chores paced to a share of it.
 
-The budget counts from the command's start: loading data, building the model, the periodic held-out
-pass, image grids and checkpoints all spend it; only the final test NLL estimate and the summary,
-written after training stops, do not. Chores (evaluation, grids, checkpoints) run as often as they
+The budget counts from the command's start and covers the whole command: loading data, building the
+model, the periodic held-out passes, image grids, checkpoints, and the final test NLL estimate, which is
+sized to at most NLL_SHARE of the budget (of the training time, without one). Chores (evaluation, grids, checkpoints) run as often as they
 can while costing about their share of the wall clock, so a run spends its budget on training
-whatever the data size: a 10 ms held-out pass may run every half second, a 2 s one every minute.
+whatever the data size: a cheap held-out pass runs often, a costly one seldom.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 # Wall-clock shares of the periodic chores (their sum is what planning keeps back from training).
 EVAL_SHARE, IMAGES_SHARE, CHECKPOINT_SHARE = 0.02, 0.01, 0.01
 CHORES_SHARE = EVAL_SHARE + IMAGES_SHARE + CHECKPOINT_SHARE
+NLL_SHARE = 0.15  # of the budget (or of the training time) that the final test NLL estimate may take
 # However cheap, a held-out pass runs at most every second and a pair of grids every 10 s (their records and
 # files would pile up on tiny data); checkpoints are written at least every minute, so a kill -9 loses at most that.
 EVAL_MIN_S, IMAGES_MIN_S, CHECKPOINT_MIN_S, CHECKPOINT_MAX_S = 1.0, 10.0, 1.0, 60.0

@@ -133,10 +133,6 @@ class ModelConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ModelConfig:
-        if d.get("kind") == "conv" and "conv_decoder" in d:
-            raise ConfigError("it holds vaekit 0.1's conv model (two stride-2 convs and a dense layer), which this "
-                             "vaekit no longer builds; train it again with --model conv (the residual conv family), "
-                             "or export it with vaekit 0.1")
         known = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
         return cls(**known)
 
@@ -272,7 +268,7 @@ class Decoder(nn.Module):
 class MixturePrior(nn.Module):
     """p(z) as a learned mixture of K diagonal Gaussians (a VampPrior-like prior in the form a bundle stores):
     the posteriors of different images need not crowd around one point, which lowered the test NLL on
-    Fashion-MNIST by about 2 nats at equal epochs (README, "What the recipe tried")."""
+    Fashion-MNIST at equal epochs (docs/recipe-notebook.md)."""
 
     def __init__(self, components: int, latent_dim: int) -> None:
         super().__init__()
@@ -318,7 +314,7 @@ class VAEModule(nn.Module):
     def fit_to_data(self, mean_image: torch.Tensor, n_images: int) -> None:
         """Start a fresh model from its training images' per-pixel mean (C, H, W, in [0, 1]) over `n_images`: the
         encoder subtracts it (when `center_inputs`), and an mlp decoder's output bias starts at its log-odds, so that
-        the first steps need not learn the average image (README: "What the recipe tried"). The log-odds are of
+        the first steps need not learn the average image (docs/recipe-notebook.md). The log-odds are of
         (n * mean + 1/2) / (n + 1), finite for pixels that are always 0 or 1."""
         if self.encoder.input_mean is not None:
             self.encoder.input_mean.copy_(mean_image)

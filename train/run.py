@@ -1,12 +1,14 @@
-"""A run folder's contents beyond the checkpoint: the held-out images stored for export, and reading a
-finished (or interrupted) run back, which is what `vaekit-export` starts from."""
+"""A run folder: making a new one, the held-out images stored in it for export, and reading a finished (or
+interrupted) run back, which is what `vaekit-export` starts from."""
 
 from __future__ import annotations
 
 import json
+import shutil
+import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -19,9 +21,27 @@ from .data import load_data
 from .errors import DataError, RunError
 from .models import ModelConfig, VAEModule, build_model
 
+if TYPE_CHECKING:
+    from .config import TrainConfig
+    from .distributed import Distributed
+
 HELDOUT_FILE = "heldout.npy"
 HELDOUT_IMAGES = 2000  # what export scores and encodes for the manifest (the first 64 also check parity)
 HELDOUT_BYTES = 32 << 20  # larger images store fewer: at most 32 MiB of uint8 pixels (682 at 128x128 RGB)
+
+
+def prepare_run_dir(cfg: TrainConfig, dist: Distributed) -> Path:
+    """The run folder: a new one (refusing to overwrite without --force)."""
+    out = Path(cfg.out or Path("runs") / time.strftime("%Y%m%d-%H%M%S"))
+    if dist.is_main:
+        if out.exists() and any(out.iterdir()):
+            if not cfg.force:
+                raise RunError(f"run folder {str(out)!r} already exists; pass --force to replace it, "
+                                      f"--resume {out} to continue it, or another --out")
+            shutil.rmtree(out)
+        out.mkdir(parents=True, exist_ok=True)
+    dist.barrier()
+    return out
 
 
 def write_heldout(run_dir: Path, test: np.ndarray) -> int:

@@ -9,12 +9,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from train_helpers import tiny_config, trained
+from train_helpers import planned, tiny_config
 
 from vaekit.runtime import VAE
 from vaekit.runtime.chunks import DEFAULT_BUDGET_BYTES, items_per_chunk, runtime_batch_size
-from vaekit.train import RunError, load_run, train
-from vaekit.train.config import TrainConfig, resolve
+from vaekit.train import load_run, train
+from vaekit.train.config import TrainConfig
 from vaekit.train.models import ModelConfig, build_model
 from vaekit.train.objectives import EVAL_BUDGET_BYTES, bits_per_dim, eval_bytes_per_item, eval_chunk
 
@@ -70,12 +70,12 @@ def test_sizes_follow_the_image_and_parameters_grow_with_channels() -> None:
 
 
 def test_recipe_picks_conv_from_the_image_shape() -> None:
-    cfg, model, _ = resolve(TrainConfig(likelihood="gaussian"), (3, 64, 64), 1000)
-    assert model.kind == "conv" and model.grid == (4, 4) and model.variance == "shared"
-    assert cfg.batch_size < 128
-    cfg, model, _ = resolve(TrainConfig(likelihood="gaussian", conv_channels=[8], batch_size=4), (3, 64, 64), 1000)
-    assert model.conv_channels == [8] and cfg.batch_size == 4  # flags stay overridable
-    assert resolve(TrainConfig(), (1, 28, 28), 1000)[1].kind == "mlp"
+    plan = planned(TrainConfig(likelihood="gaussian"), (3, 64, 64), 1000)
+    assert plan.model.kind == "conv" and plan.model.grid == (4, 4) and plan.model.variance == "shared"
+    assert plan.batch_size < 128
+    plan = planned(TrainConfig(likelihood="gaussian", conv_channels=[8], batch_size=4), (3, 64, 64), 1000)
+    assert plan.model.conv_channels == [8] and plan.batch_size == 4  # flags stay overridable
+    assert planned(TrainConfig(), (1, 28, 28), 1000).model.kind == "mlp"
 
 
 @pytest.mark.parametrize("shape, channels, message", [
@@ -86,21 +86,6 @@ def test_recipe_picks_conv_from_the_image_shape() -> None:
 def test_a_size_that_does_not_fit_names_the_nearest_that_do(shape: tuple, channels: list | None, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         ModelConfig(kind="conv", image_shape=shape, conv_channels=channels, hidden=[])
-
-
-def test_old_conv_checkpoints_fail_with_a_clear_message(tmp_path: Path) -> None:
-    run = trained(tiny_config(tmp_path / "run", epochs=1))
-    state = torch.load(run / "checkpoint.pt", weights_only=True)
-    state["model_config"].update(kind="conv", conv_channels=[32, 64], conv_decoder="transpose")
-    torch.save(state, run / "checkpoint.pt")
-    with pytest.raises(RunError, match="vaekit 0.1's conv model .* train it again with --model conv"):
-        load_run(run)
-
-
-def test_resuming_a_run_whose_config_holds_a_removed_option(tmp_path: Path) -> None:
-    saved = tiny_config(tmp_path / "run").to_dict()
-    saved["conv_decoder"] = "transpose"  # written by vaekit 0.1
-    assert TrainConfig.from_dict(saved).latent_dim == 4
 
 
 def test_the_chunk_planner_keeps_one_decoded_chunk_under_its_budget() -> None:

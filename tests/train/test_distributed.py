@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from vaekit.train.distributed import Distributed
-from vaekit.train.trainer import epoch_order
+from vaekit.train.rng import epoch_order
 
 # float32: bf16 rounds each process's gradients, so 2 processes would not match 1 (and auto differs between CPUs)
 MODEL = ["--model", "mlp", "--hidden", "16", "--latent-dim", "3", "--batch-size", "10", "--nll-k", "4",
@@ -56,7 +56,7 @@ def _assert_same_weights(a: Path, b: Path) -> None:
 
 @pytest.mark.slow
 def test_two_processes_match_one_and_resume(tmp_path: Path, tiny_npz: Path) -> None:
-    from vaekit.train.cli import main as train_main
+    from vaekit.train.train_cli import main as train_main
 
     data = ["--data", str(tiny_npz)]
     assert train_main([*data, *ARGS, "--out", str(tmp_path / "single")]) == 0
@@ -91,7 +91,7 @@ def _worker_pid(torchrun_pid: int, rank: int) -> int | None:
 def test_a_killed_rank_stops_the_job_and_the_run_resumes(tmp_path: Path, tiny_npz: Path) -> None:
     """SIGKILL one rank mid-run: torchrun ends the job with a message naming the rank (no hang), the last
     checkpoint stays loadable, and `--resume` with 2 processes finishes where an uninterrupted run does."""
-    from vaekit.train.cli import main as train_main
+    from vaekit.train.train_cli import main as train_main
 
     # long enough (a few seconds) that a paced checkpoint lands mid-run, before the kill
     args = ["--data", str(tiny_npz), *MODEL, "--epochs", "400", "--images-every", "400"]

@@ -8,13 +8,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from train_helpers import tiny_config, trained
+from train_helpers import planned, tiny_config, trained
 
 from vaekit.train import TrainConfig, train
-from vaekit.train.cli import config_from_args, parser
-from vaekit.train.config import resolve
 from vaekit.train.data import load_data, pixel_means
 from vaekit.train.models import ModelConfig, build_model
+from vaekit.train.train_cli import config_from_args, parser
 
 
 def test_pixel_means_are_exact_per_pixel() -> None:
@@ -53,12 +52,12 @@ def test_a_conv_decoder_is_left_as_built() -> None:
 
 
 def test_the_recipe_centres_mlp_inputs_only_and_says_why() -> None:
-    mlp, model, why = resolve(TrainConfig(epochs=2), (1, 28, 28), 1000)
-    assert mlp.center_inputs is model.center_inputs is True and "mean image" in why["center_inputs"]
-    _, model, why = resolve(TrainConfig(epochs=2), (3, 32, 32), 1000)
-    assert model.center_inputs is False and "mlp family only" in why["center_inputs"]
-    _, model, why = resolve(TrainConfig(epochs=2, center_inputs=False), (1, 28, 28), 1000)
-    assert model.center_inputs is False and "center_inputs" not in why
+    mlp = planned(TrainConfig(epochs=2), (1, 28, 28), 1000)
+    assert mlp.model.center_inputs is True and "mean image" in mlp.why["center_inputs"]
+    conv = planned(TrainConfig(epochs=2), (3, 32, 32), 1000)
+    assert conv.model.center_inputs is False and "mlp family only" in conv.why["center_inputs"]
+    asked = planned(TrainConfig(epochs=2, center_inputs=False), (1, 28, 28), 1000)
+    assert asked.model.center_inputs is False and "center_inputs" not in asked.why
     flag = lambda *argv: config_from_args(parser().parse_args(list(argv))).center_inputs  # noqa: E731
     assert (flag(), flag("--center-inputs"), flag("--no-center-inputs")) == (None, True, False)
     assert isinstance(parser()._option_string_actions["--center-inputs"], argparse.BooleanOptionalAction)

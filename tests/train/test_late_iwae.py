@@ -6,14 +6,12 @@ import json
 from pathlib import Path
 
 import pytest
-import torch
-from train_helpers import assert_same_weights, tiny_config, trained
+from train_helpers import assert_same_weights, planned, tiny_config, trained
 
 from vaekit.train import TrainConfig, train
-from vaekit.train import trainer as trainer_module
-from vaekit.train.config import LATE_IWAE_FROM, LATE_IWAE_K, resolve
 from vaekit.train.errors import ConfigError
 from vaekit.train.objectives import Objective
+from vaekit.train.plan import LATE_IWAE_FROM, LATE_IWAE_K
 
 
 @pytest.mark.parametrize("given, shape, k, share", [
@@ -28,9 +26,9 @@ from vaekit.train.objectives import Objective
 ], ids=["recipe", "share given", "k given", "elbo given", "8x8", "gaussian", "free bits", "conv"])
 def test_the_28x28_bernoulli_recipe_trains_the_bound_over_the_last_quarter(given: dict, shape: tuple, k: int,
                                                                            share: float) -> None:
-    cfg, _, why = resolve(TrainConfig(epochs=10, **given), shape, 1000)
-    assert (cfg.iwae_k, cfg.iwae_from) == (k, share)
-    assert ("iwae_k" in why) is ("iwae_k" not in given)  # config.json says why the recipe chose it
+    plan = planned(TrainConfig(epochs=10, **given), shape, 1000)
+    assert (plan.iwae_k, plan.iwae_from) == (k, share)
+    assert ("iwae_k" in plan.why) is ("iwae_k" not in given)  # config.json says why the recipe chose it
 
 
 def test_iwae_from_must_be_a_share_of_the_run(tmp_path: Path) -> None:
@@ -38,33 +36,26 @@ def test_iwae_from_must_be_a_share_of_the_run(tmp_path: Path) -> None:
         train(tiny_config(tmp_path / "run", iwae_k=2, iwae_from=1.0))
 
 
-def test_a_run_takes_hand_elbo_steps_then_the_bound_from_iwae_from_on(tmp_path: Path,
-                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_run_takes_elbo_steps_then_the_bound_from_iwae_from_on(tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
     """Without a budget the schedule's progress is step / steps: of 4 epochs of 7 steps, the first 14 (progress up to
-    13/28, below 0.49) are the hand step's ELBO and the last 14 autograd's IWAE bound with k samples; each epoch's
-    record says which its last step trained."""
-    hand, bound = [], []
-    real_step, real_forward = trainer_module.mlp_step, Objective.forward
-    monkeypatch.setattr(trainer_module, "mlp_step", lambda *a, **kw: hand.append(1) or real_step(*a, **kw))
-    monkeypatch.setattr(Objective, "forward", lambda self, x, eps, beta: bound.append(eps.shape[0])
+    13/28, below 0.49) train the ELBO and the last 14 the IWAE bound with k samples; each epoch's record says which
+    its last step trained."""
+    samples = []
+    real_forward = Objective.forward
+    monkeypatch.setattr(Objective, "forward", lambda self, x, eps, beta: samples.append(len(eps) if eps.dim() == 3 else 1)
                         or real_forward(self, x, eps, beta))
     run = trained(tiny_config(tmp_path / "run", epochs=4, iwae_k=3, iwae_from=0.49))
-    assert len(hand) == 14 and bound == [3] * 14  # the batch of 256 is eps.shape[0] only for the ELBO
+    assert samples == [1] * 14 + [3] * 14
     records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert [r["iwae_k"] for r in records if r["kind"] == "train"] == [1, 1, 3, 3]
 
 
 def test_resuming_across_the_switch_gives_the_weights_of_an_uninterrupted_run(tmp_path: Path) -> None:
     """A run stopped after its first step (the ELBO) goes on with the bound from its second, as one that never
-    stopped; so does one saved by a vaekit from before --iwae-from (its bound then covers the whole run)."""
+    stopped."""
     settings = dict(epochs=4, iwae_k=3, iwae_from=0.01)  # step 0 at progress 0; step 1 at 1/28
     full = trained(tiny_config(tmp_path / "full", **settings))
-    for name in ("part", "older"):
-        train(tiny_config(tmp_path / name, max_time=1e-9, **settings))  # stops after its first step
-        if name == "older":
-            path = tmp_path / name / "checkpoint.pt"
-            saved = torch.load(path, weights_only=True)
-            del saved["train_config"]["iwae_from"]
-            torch.save(saved, path)
-        train(TrainConfig(), resume=tmp_path / name)
-        assert_same_weights(full, tmp_path / name)
+    train(tiny_config(tmp_path / "part", max_time=1e-9, **settings))  # stops after its first step
+    train(TrainConfig(), resume=tmp_path / "part")
+    assert_same_weights(full, tmp_path / "part")

@@ -7,11 +7,12 @@ import math
 
 import torch
 from torch import distributions as D
+from train_helpers import planned
 
 from vaekit.train import TrainConfig
-from vaekit.train.config import MIXTURE_COMPONENTS, resolve
 from vaekit.train.models import ModelConfig, build_model
 from vaekit.train.objectives import elbo_terms, iwae_bound
+from vaekit.train.plan import MIXTURE_COMPONENTS
 
 
 def mixture_model(components: int = 5) -> torch.nn.Module:
@@ -61,11 +62,9 @@ def test_elbo_kl_is_the_one_sample_estimate_and_iwae_uses_the_prior() -> None:
 
 
 def test_recipe_gives_mlps_the_mixture_and_conv_the_standard_normal() -> None:
-    mlp, model, why = resolve(TrainConfig(epochs=2), (1, 28, 28), 1000)
-    assert mlp.prior_components == model.prior_components == MIXTURE_COMPONENTS and "mixture" in why["prior_components"]
-    conv, model, _ = resolve(TrainConfig(epochs=2), (3, 32, 32), 1000)
-    assert conv.prior_components == model.prior_components == 0
-    free, model, why = resolve(TrainConfig(epochs=2, free_bits=0.5), (1, 28, 28), 1000)
-    assert model.prior_components == 0 and "--free-bits" in why["prior_components"]
-    asked, model, _ = resolve(TrainConfig(epochs=2, prior_components=0), (1, 28, 28), 1000)
-    assert model.prior_components == 0
+    mlp = planned(TrainConfig(epochs=2), (1, 28, 28), 1000)
+    assert mlp.model.prior_components == MIXTURE_COMPONENTS and "mixture" in mlp.why["prior_components"]
+    assert planned(TrainConfig(epochs=2), (3, 32, 32), 1000).model.prior_components == 0
+    free = planned(TrainConfig(epochs=2, free_bits=0.5), (1, 28, 28), 1000)
+    assert free.model.prior_components == 0 and "--free-bits" in free.why["prior_components"]
+    assert planned(TrainConfig(epochs=2, prior_components=0), (1, 28, 28), 1000).model.prior_components == 0

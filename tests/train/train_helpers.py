@@ -7,6 +7,7 @@ from pathlib import Path
 import torch
 
 from vaekit.train import TrainConfig, train
+from vaekit.train.plan import Plan, Probe, make_plan
 
 
 def tiny_config(out: Path, **overrides) -> TrainConfig:
@@ -34,3 +35,11 @@ def assert_same_weights(a: Path, b: Path) -> None:
     assert wa.keys() == wb.keys()
     for key in wa:
         torch.testing.assert_close(wa[key], wb[key], rtol=0, atol=0, msg=f"{key} differs")
+
+
+def planned(config: TrainConfig, image_shape: tuple[int, int, int], n_train: int) -> Plan:
+    """The plan for `config` (with --epochs or the recipe's: nothing to time) on data of this shape and size."""
+    def untimed(draft: Plan) -> Probe:
+        raise AssertionError("a plan without --max-time times no steps")
+
+    return make_plan(config, image_shape, n_train, torch.device("cpu"), untimed)
