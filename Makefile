@@ -51,7 +51,7 @@ lint: venv
 
 # the documentation site (mkdocs.yml, docs/): --strict turns every broken link or missing page into an error
 docs: venv
-	$(BIN)/mkdocs build --strict --site-dir build/site
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir build/site
 
 test-fast: venv
 	$(BIN)/python -m pytest -m "not slow and not browser"
