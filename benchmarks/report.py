@@ -67,6 +67,12 @@ def _mark(ok: bool) -> str:
     return "met" if ok else "**not met**"
 
 
+def _target(ratio: float, goal: float, higher_better: bool) -> tuple[bool, str]:
+    """Whether `ratio` meets `goal`, and the target as the tables write it (e.g. `<= 0.4x: met`)."""
+    ok = ratio >= goal if higher_better else ratio <= goal
+    return ok, f"{'>=' if higher_better else '<='} {goal}x: {_mark(ok)}"
+
+
 @dataclass(frozen=True)
 class Section:
     """Generated text and where it belongs: a file and the two markers around it."""
@@ -213,8 +219,8 @@ def _inference_lines(inf: dict[str, Any], misses: list[str]) -> list[str]:
             if goal is None:
                 lines.append(f"| {name} | {figure} | {a} | {b} | {ratio:.2f}x | |")
                 return
-            ok = ratio >= goal if higher_better else ratio <= goal
-            lines.append(f"| {name} | {figure} | {a} | {b} | {ratio:.2f}x | {'>=' if higher_better else '<='} {goal}x: {_mark(ok)} |")
+            ok, text = _target(ratio, goal, higher_better)
+            lines.append(f"| {name} | {figure} | {a} | {b} | {ratio:.2f}x | {text} |")
             if not ok:
                 misses.append(f"{name} {figure}: {ratio:.2f}x of torch against a target of {goal}x: {WHY[key]}"
                               + _floor(cpu, key))
@@ -289,10 +295,7 @@ def results_table() -> str:
         model = f"mlp {'-'.join(map(str, m['config']['hidden']))}"
 
         def goal(key: str, ratio: float, higher_better: bool = False) -> str:
-            if key not in targets:
-                return ""
-            ok = ratio >= targets[key] if higher_better else ratio <= targets[key]
-            return f" (target {'>=' if higher_better else '<='} {targets[key]}x: {_mark(ok)})"
+            return f" (target {_target(ratio, targets[key], higher_better)[1]})" if key in targets else ""
 
         lines += [
             f"| decode 256 latents, {model}, CPU | {cpu['decode_b256_per_s']['runtime']:,.0f} images/s | torch eager: "
