@@ -25,9 +25,7 @@ MAKE_BENCH = "make_bench"
 WHY = {
     "train_speed": "both loops spend most of each step in the same float32 matrix products (batch 128 against "
                    "784x400 weights, forward and backward); vaekit removes what differs (the per-sample DataLoader, "
-                   "sigmoid plus a separate BCE, the per-tensor Adam loop, now one fused AdamW pass, and in float32 "
-                   "autograd's per-operation bookkeeping, as `train/mlp_step.py` differentiates the dense layers by "
-                   "hand), and the rest "
+                   "sigmoid plus a separate BCE, the per-tensor Adam loop, now one fused AdamW pass), and the rest "
                    "is matmul time both pay. bf16 matmuls (`--precision auto` on CPUs with native bf16: avx512_bf16 "
                    "or AMX) cut that time where the CPU has them; elsewhere only another batch size would, which this "
                    "comparison rules out.",
