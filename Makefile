@@ -9,7 +9,7 @@ PORT   ?= 7860
 # torch is pinned only here (a CPU wheel on this machine's disk); pyproject keeps the range.
 TORCH  ?= torch==2.13.0
 
-.PHONY: venv demo test test-fast lint bench clean system-packages
+.PHONY: venv demo test test-fast lint docs bench clean system-packages
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -42,12 +42,16 @@ demo: venv
 	$(BIN)/vaekit-ui $(BUNDLE) --host $(HOST) --port $(PORT)
 
 # pytest runs `node --test` too (tests/js), on bundles it exports first.
-test: venv system-packages lint
+test: venv system-packages lint docs
 	$(BIN)/python -m pytest
 
 # ruff (rules and line length in pyproject.toml): part of `make test`, so CI runs it
 lint: venv
 	$(BIN)/ruff check .
+
+# the documentation site (mkdocs.yml, docs/): --strict turns every broken link or missing page into an error
+docs: venv
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir build/site
 
 test-fast: venv
 	$(BIN)/python -m pytest -m "not slow and not browser"
@@ -59,4 +63,4 @@ bench: venv
 	$(BIN)/python benchmarks/run_all.py
 
 clean:
-	rm -rf $(VENV) runs bundles .pytest_cache node_modules
+	rm -rf $(VENV) runs bundles .pytest_cache node_modules build/site

@@ -1,24 +1,31 @@
-"""The README's benchmark section, built from benchmarks/results/*.json and written between its markers."""
+"""The benchmarks' generated text, built from benchmarks/results/*.json and never pasted: the full tables in
+docs/benchmarks.md and the one results table in README.md, each written between its markers.
+
+    python benchmarks/report.py      # rewrite both from the results as they are (make bench runs it too)
+"""
 
 from __future__ import annotations
 
 import json
 import math
+import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from common import RESULTS
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import RESULTS, ROOT  # noqa: E402
 
-from vaekit.runtime.files import write_bytes
+from vaekit.runtime.files import write_bytes  # noqa: E402
 
-START, END = "<!-- bench:start -->", "<!-- bench:end -->"
+README, BENCHMARKS_PAGE = ROOT / "README.md", ROOT / "docs" / "benchmarks.md"
+# What make bench itself measured (threads, load before the run, minutes): written by run_all.py.
+MAKE_BENCH = "make_bench"
 # Why a target can be missed on this kind of machine: printed under the table when it is.
 WHY = {
     "train_speed": "both loops spend most of each step in the same float32 matrix products (batch 128 against "
                    "784x400 weights, forward and backward); vaekit removes what differs (the per-sample DataLoader, "
-                   "sigmoid plus a separate BCE, the per-tensor Adam loop, now one fused AdamW pass, and in float32 "
-                   "autograd's per-operation bookkeeping, as `train/mlp_step.py` differentiates the dense layers by "
-                   "hand), and the rest "
+                   "sigmoid plus a separate BCE, the per-tensor Adam loop, now one fused AdamW pass), and the rest "
                    "is matmul time both pay. bf16 matmuls (`--precision auto` on CPUs with native bf16: avx512_bf16 "
                    "or AMX) cut that time where the CPU has them; elsewhere only another batch size would, which this "
                    "comparison rules out.",
@@ -39,7 +46,7 @@ WHY = {
                "lost or tied.",
     "quality_avx2": "without native bf16 the recipe's steps run in float32, 1.3-1.7x slower than in bf16 on its networks, "
                     "so it sees fewer images in the same budget; the larger network and batch for long runs tie with the "
-                    "smaller ones there (README: What the recipe tried).",
+                    "smaller ones there (docs/recipe-notebook.md).",
     "decode_b1_ratio": "at batch 1 the arithmetic takes microseconds; both sides are dominated by fixed per-call "
                        "costs (vaekit.runtime's argument checks and onnxruntime's `session.run`, tens of "
                        "microseconds), which bounds the ratio from below.",
@@ -58,25 +65,48 @@ def _mark(ok: bool) -> str:
     return "met" if ok else "**not met**"
 
 
-def section(minutes: float, note: str) -> str:
-    """The markdown between the markers."""
+def _target(ratio: float, goal: float, higher_better: bool) -> tuple[bool, str]:
+    """Whether `ratio` meets `goal`, and the target as the tables write it (e.g. `<= 0.4x: met`)."""
+    ok = ratio >= goal if higher_better else ratio <= goal
+    return ok, f"{'>=' if higher_better else '<='} {goal}x: {_mark(ok)}"
+
+
+@dataclass(frozen=True)
+class Section:
+    """Generated text and where it belongs: a file and the two markers around it."""
+
+    path: Path
+    start: str
+    end: str
+    body: str
+
+
+def sections() -> list[Section]:
+    """Every generated section, rendered from the results as they are now."""
+    import conv_scaling  # here, not at the top: it imports this module
+
+    conv = _load("conv_scaling")
+    return [
+        Section(BENCHMARKS_PAGE, "<!-- bench:start -->", "<!-- bench:end -->", full_tables()),
+        Section(BENCHMARKS_PAGE, conv_scaling.START, conv_scaling.END, conv_scaling.readme_section(conv) if conv else "Not run yet."),
+        Section(README, "<!-- results:start -->", "<!-- results:end -->", results_table()),
+    ]
+
+
+def _latest_run() -> str:
+    """When and where make bench last ran, from its results."""
+    first = _load("train_speed") or _load("quality") or _load("inference") or {}
+    m, run = first.get("machine", {}), _load(MAKE_BENCH)
+    how = (f"; {run['threads']} thread(s) for torch and onnxruntime; 1-minute load average {run['load_avg_1m_before']:.1f} "
+           f"before the run; all three took {run['minutes']:.1f} min") if run else ""
+    return f"{first.get('date', '?')}, {_cpu(m)}, {m.get('cores', '?')} cores, Python {m.get('python', '?')}{how}"
+
+
+def full_tables() -> str:
+    """The benchmark page's tables of make bench, with the targets each run missed and why."""
     speed, quality, inference = _load("train_speed"), _load("quality"), _load("inference")
-    first = speed or quality or inference or {}
-    m = first.get("machine", {})
     lines = [
-        "## Benchmarks",
-        "",
-        "`make bench` (= `.venv/bin/python benchmarks/run_all.py [--data PATH] [--threads N]`) runs three scripts,",
-        "each of which also runs alone, prints its table and writes `benchmarks/results/<name>.json`:",
-        "`train_speed.py` (vaekit's trainer against the pytorch/examples VAE loop, same network and batch,",
-        "alternating runs; on an AVX-512 CPU again with torch, MKL and oneDNN capped at AVX2), `quality.py` (test NLL",
-        "at equal time budgets, vaekit's `--max-time` against the reference and pythae's default VAE, which `make bench`",
-        "installs first, as pythae 0.1.2; plot in",
-        "`benchmarks/results/quality.png`) and `inference.py` (vaekit.runtime against torch eager on the same weights).",
-        "Data: `../shared/data/fashion-mnist.npz` by default.",
-        "",
-        f"Latest run: {first.get('date', '?')}, {_cpu(m)}, {m.get('cores', '?')} cores, Python "
-        f"{m.get('python', '?')}; {note}; all three took {minutes:.1f} min. The machine was shared with other "
+        f"Latest run: {_latest_run()}. The machine was shared with other "
         "work, so times are noisy: runs alternate (ABAB) and the tables give medians and ratios. Every benchmark",
         "runs torch and onnxruntime on one thread by default (`--threads 2` on an idle machine): here, two-thread",
         "runs beside another busy process ran 5-50x slower and erratically, measuring the contention, not the code.",
@@ -187,8 +217,8 @@ def _inference_lines(inf: dict[str, Any], misses: list[str]) -> list[str]:
             if goal is None:
                 lines.append(f"| {name} | {figure} | {a} | {b} | {ratio:.2f}x | |")
                 return
-            ok = ratio >= goal if higher_better else ratio <= goal
-            lines.append(f"| {name} | {figure} | {a} | {b} | {ratio:.2f}x | {'>=' if higher_better else '<='} {goal}x: {_mark(ok)} |")
+            ok, text = _target(ratio, goal, higher_better)
+            lines.append(f"| {name} | {figure} | {a} | {b} | {ratio:.2f}x | {text} |")
             if not ok:
                 misses.append(f"{name} {figure}: {ratio:.2f}x of torch against a target of {goal}x: {WHY[key]}"
                               + _floor(cpu, key))
@@ -234,16 +264,82 @@ def _floor(cpu: dict[str, Any], key: str) -> str:
             f"and vaekit's whole call {ours:.3f} ms: its checks and copies cost less than the noise of timing the two apart."))
 
 
-def replace_between(readme: Path, start: str, end: str, body: str) -> None:
-    """Replace the text between two markers of `readme` (read just before writing; written atomically)."""
-    text = readme.read_text()
+def results_table() -> str:
+    """The README's one results table: the headline figure of each make bench benchmark, linking to the full tables."""
+    speed, quality, inference = _load("train_speed"), _load("quality"), _load("inference")
+    lines = ["| benchmark | vaekit | compared with | result |", "|---|---|---|---|"]
+    if speed:
+        ref = f"pytorch/examples VAE loop: {speed['reference_median']:,.0f} images/s"
+        lines += [
+            f"| training speed, one Fashion-MNIST epoch, 1 thread (`--precision auto`: {speed['vaekit_precision']}) | "
+            f"{speed['vaekit_median']:,.0f} images/s | {ref} | **{speed['ratio']:.2f}x** (target >= {speed['target_ratio']}x: "
+            f"{_mark(speed['target_met'])}) |",
+            f"| the same in float32 | {speed['vaekit_float32_median']:,.0f} images/s | {ref} | {speed['float32_ratio']:.2f}x |",
+        ]
+    if quality:
+        for case in quality["cases"]:
+            for i, v in enumerate(case["vaekit"]):
+                peers = {name: case[name][i]["test_nll"] for name in ("reference", "pythae") if name in case}
+                if not peers:
+                    continue
+                best, gain = min(peers, key=peers.get), case["gain_nats"][i]
+                peer = {"reference": "pytorch/examples", "pythae": "pythae's default VAE"}[best]
+                lines.append(f"| test NLL after {v['budget_s']:g} s of training, {case['case']} (nats, lower is better) | "
+                             f"{v['test_nll']:.2f} | best peer ({peer}): {peers[best]:.2f} | {gain:+.2f} nats (target >= "
+                             f"{quality['target_nats']:g}: {_mark(gain >= quality['target_nats'])}) |")
+    if inference and "mlp" in inference["models"]:
+        m, r, targets = inference["models"]["mlp"], inference["ratios"]["mlp"], inference["targets"]
+        cpu, cold = m["cpu"], m["cold_start"]
+        model = f"mlp {'-'.join(map(str, m['config']['hidden']))}"
+
+        def goal(key: str, ratio: float, higher_better: bool = False) -> str:
+            return f" (target {_target(ratio, targets[key], higher_better)[1]})" if key in targets else ""
+
+        lines += [
+            f"| decode 256 latents, {model}, CPU | {cpu['decode_b256_per_s']['runtime']:,.0f} images/s | torch eager: "
+            f"{cpu['decode_b256_per_s']['torch']:,.0f} images/s | {r['throughput_b256_ratio']:.2f}x"
+            f"{goal('throughput_b256_ratio', r['throughput_b256_ratio'], True)} |",
+            f"| cold start to the first image, {model} | {cold['runtime']['seconds']:.2f} s | torch eager: "
+            f"{cold['torch']['seconds']:.2f} s | {r['cold_start_ratio']:.2f}x{goal('cold_start_ratio', r['cold_start_ratio'])} |",
+            f"| peak memory of that process | {cold['runtime']['peak_rss_mib']:.0f} MiB | torch eager: "
+            f"{cold['torch']['peak_rss_mib']:.0f} MiB | {r['peak_memory_ratio']:.2f}x{goal('peak_memory_ratio', r['peak_memory_ratio'])} |",
+        ]
+        if size := inference.get("installed_size"):
+            lines.append(f"| installed size, `vaekit[cpu]` | {size['cpu_env_mib']:.0f} MiB | the same plus torch: "
+                         f"{size['torch_env_mib']:.0f} MiB | {size['cpu_env_mib'] / size['torch_env_mib']:.2f}x |")
+    return "\n".join([
+        *lines, "",
+        f"Latest `make bench`: {_latest_run()}. Every table, the runs capped at AVX2, the conv family on colour images, the "
+        "targets not met and why: [Benchmarks](docs/benchmarks.md).",
+    ])
+
+
+def replace_between(path: Path, start: str, end: str, body: str) -> None:
+    """Replace the text between two markers of `path` (read just before writing; written atomically)."""
+    head, _, tail = _split(path, start, end)
+    write_bytes(path, f"{head}{start}\n{body}\n{end}{tail}".encode())
+
+
+def written(section: Section) -> str:
+    """The text now between `section`'s markers in its file, as `replace_between` wrote it."""
+    return _split(section.path, section.start, section.end)[1].removeprefix("\n").removesuffix("\n")
+
+
+def _split(path: Path, start: str, end: str) -> tuple[str, str, str]:
+    text = path.read_text()
     if start not in text or end not in text:
-        raise SystemExit(f"{readme}: the {start} / {end} markers are missing; add them where the results belong")
+        raise SystemExit(f"{path}: the {start} / {end} markers are missing; add them where the results belong")
     head, rest = text.split(start, 1)
-    _, tail = rest.split(end, 1)
-    write_bytes(readme, f"{head}{start}\n{body}\n{end}{tail}".encode())
+    middle, tail = rest.split(end, 1)
+    return head, middle, tail
 
 
-def update_readme(readme: Path, minutes: float, note: str) -> None:
-    """Replace the text between the bench markers."""
-    replace_between(readme, START, END, section(minutes, note))
+def update_pages() -> None:
+    """Rewrite every generated section from the results."""
+    for s in sections():
+        replace_between(s.path, s.start, s.end, s.body)
+
+
+if __name__ == "__main__":
+    update_pages()
+    print(f"wrote the generated tables of {BENCHMARKS_PAGE.relative_to(ROOT)} and {README.relative_to(ROOT)}")

@@ -1,4 +1,5 @@
-"""`make bench`: the three benchmarks in turn, then the README's results table (between its bench markers).
+"""`make bench`: the three benchmarks in turn, then the generated tables of docs/benchmarks.md and README.md
+(benchmarks/report.py, from the results).
 
 Threads: every benchmark runs torch and onnxruntime on 1 thread unless --threads says otherwise:
 on a machine shared with other work, two-thread runs measure the contention (5-50x slower and
@@ -15,8 +16,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import DEFAULT_DATA, ROOT, require_data  # noqa: E402
-from report import update_readme  # noqa: E402
+from common import DEFAULT_DATA, ROOT, require_data, write_result  # noqa: E402
+from report import MAKE_BENCH, update_pages  # noqa: E402
 
 SCRIPTS = ("train_speed.py", "quality.py", "inference.py")
 
@@ -37,8 +38,9 @@ def main() -> None:
         print(f"\n=== {script} ===", flush=True)
         subprocess.run(cmd, check=True, cwd=ROOT)
     minutes = (time.perf_counter() - start) / 60
-    update_readme(ROOT / "README.md", minutes, note)
-    print(f"\nall benchmarks in {minutes:.1f} min; README.md results table updated")
+    write_result(MAKE_BENCH, {"threads": threads, "load_avg_1m_before": round(load, 2), "minutes": round(minutes, 2)})
+    update_pages()
+    print(f"\nall benchmarks in {minutes:.1f} min; the tables of docs/benchmarks.md and README.md updated")
 
 
 if __name__ == "__main__":
