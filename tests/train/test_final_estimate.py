@@ -39,7 +39,7 @@ def test_max_time_covers_the_final_estimate(tmp_path: Path) -> None:
     cfg = tiny_config(tmp_path / "run", epochs=None, max_time=budget, nll_k=None, nll_images=None)
     summary = train(cfg, started=started)
     over = time.perf_counter() - (started + budget)
-    assert over < 1.0, over  # writing summary.json is all that follows the estimate
+    assert over < 0.25 * budget, over  # writing summary.json is all that follows the estimate (slack for a loaded machine)
     assert 1 < summary.steps and summary.test_nll_images == 180 and 1 <= summary.test_nll_k <= NLL_K
     assert summary.test_nll_stderr > 0 and summary.test_nll_time_s <= NLL_SHARE * budget + 0.1
     why = json.loads((tmp_path / "run" / "config.json").read_text())["why"]

@@ -122,7 +122,7 @@ def test_chores_are_paced_to_a_share_of_the_clock(tmp_path: Path) -> None:
     every few epochs, not every epoch, and the closing ones always run."""
     summary = train(tiny_config(tmp_path / "run", epochs=150, batch_size=128))
     evals, run = _records(tmp_path / "run", "eval"), tmp_path / "run"
-    assert evals[-1]["step"] == summary.steps == 150 * 13 and summary.wall_time_s < 60  # 150 epochs in under a minute
+    assert evals[-1]["step"] == summary.steps == 150 * 13
     assert 2 <= len(evals) <= 2 + summary.wall_time_s / EVAL_MIN_S  # at most one a second, not one an epoch
     assert torch.load(run / "checkpoint.pt", weights_only=True)["step"] == summary.steps
 
