@@ -12,11 +12,14 @@ import io
 import math
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .errors import BundleError
+
+if TYPE_CHECKING:
+    from .manifest import ConformanceGraph
 
 CONFORMANCE_DIR = "conformance"
 RULE = "max_abs_diff <= limit"
@@ -120,16 +123,16 @@ def read_vector(root: Path, name: str, item_shape: tuple[int, ...] | None = None
     return np.ascontiguousarray(array)
 
 
-def compare(graph: str, spec: dict[str, Any], outputs: dict[str, np.ndarray], root: Path) -> list[OutputCheck]:
+def compare(graph: str, spec: ConformanceGraph, outputs: dict[str, np.ndarray], root: Path) -> list[OutputCheck]:
     """Each of `graph`'s outputs computed here against its stored reference and limit."""
     checks = []
-    for name, output in spec["outputs"].items():
-        reference = read_vector(root, output["file"])
+    for name, output in spec.outputs.items():
+        reference = read_vector(root, output.file)
         got = outputs[name]
         if got.shape != reference.shape:
-            raise BundleError(f"{root / output['file']}: shaped {reference.shape}, but the graph gives {got.shape} "
+            raise BundleError(f"{root / output.file}: shaped {reference.shape}, but the graph gives {got.shape} "
                               "for the stored inputs; the bundle is inconsistent, re-export it")
-        checks.append(OutputCheck(f"{graph}.{name}", max_abs(got.astype(np.float64) - reference), float(output["limit"])))
+        checks.append(OutputCheck(f"{graph}.{name}", max_abs(got.astype(np.float64) - reference), output.limit))
     return checks
 
 

@@ -83,7 +83,7 @@ def build_site(bundle: str | os.PathLike[str], out: str | os.PathLike[str], *, o
             _copy(PAGE_FILES, files("vaekit.ui") / "web", stage)
             _copy(RUNTIME_FILES, files("vaekit.runtime") / "js", stage / SITE_RUNTIME)
             _copy(ORT_FILES, ort, stage / SITE_ORT)
-            _copy((MANIFEST_FILE, *manifest["files"]), Path(bundle), stage / SITE_BUNDLE)
+            _copy((MANIFEST_FILE, *manifest.files), Path(bundle), stage / SITE_BUNDLE)
             (stage / SITE_ORT / "VERSION.json").write_text(json.dumps({"onnxruntime-web": _version(ort)}) + "\n")
     except OSError as e:
         raise SiteError(f"writing the site {str(out)!r} failed ({e}); nothing was changed there; choose another --out") from e
