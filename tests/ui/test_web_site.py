@@ -74,7 +74,7 @@ def test_the_page_samples_like_python_from_its_own_origin_only(site: Path, ui_bu
         # The first interpolation (seeds 0 and 1, 10 steps, slerp) and the Explore centre, drawn like vaekit-ui.
         ends = [vae.prior_latents(1, seed=s)[0] for s in (0, 1)]
         strip = np.asarray(tile(vae.interpolate(*ends, steps=10, method="slerp"), nrow=10, target=STRIP_PX).convert("RGB"))
-        centre = np.asarray(enlarge(vae.decode(np.asarray(vae.manifest["latent_pca"]["mean"]))[0]).convert("RGB"))
+        centre = np.asarray(enlarge(vae.decode(np.asarray(vae.manifest.latent_pca.mean))[0]).convert("RGB"))
         for selector, want in (("#interpolate-strip", strip), ("#explore-image", centre)):
             got = canvas_pixels(page, selector)
             assert got.shape == want.shape and np.abs(got.astype(int) - want).max() <= LEVELS, selector
