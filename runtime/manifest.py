@@ -132,7 +132,7 @@ class Provenance:
 
     KEEP_NULLS: ClassVar[bool] = True
     data: str | None = None
-    run: str | None = None  # the run folder's name (bundles exported before vaekit 0.2 hold an absolute path)
+    run: str | None = None  # the run folder's name (older bundles hold an absolute path)
     finished: bool = True
     epochs: float | None = None
     steps: int | None = None
