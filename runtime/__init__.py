@@ -14,6 +14,7 @@ from .extras import lazy_exports
 _WHERE = {
     "FORMAT_VERSION": "bundle",
     "read_manifest": "bundle",
+    "Manifest": "manifest",
     "VAE": "model",
     "Verification": "conformance",
     "VaekitError": "errors",
