@@ -88,7 +88,7 @@ def export_model(
     runtime = RuntimeVAE.from_graphs(manifest, graphs[ENCODER_FILE], graphs[DECODER_FILE])
     files = {**graphs, **vectors}
     figures = heldout_figures(runtime, images)
-    manifest = replace(manifest, score_quantiles=ScoreQuantiles(**figures["score_quantiles"]),
+    manifest = replace(manifest, score_quantiles=ScoreQuantiles.from_json(figures["score_quantiles"]),
                        latent_pca=figures["latent_pca"], conformance=Conformance.from_json(conformance),
                        files=file_entries(files))
     Manifest.from_json(manifest.to_json())  # the reader's checks, before anything is written

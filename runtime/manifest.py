@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass, field, fields, is_dataclass
+from dataclasses import dataclass, field, fields
 from functools import cache
 from pathlib import Path
 from typing import Any, ClassVar
@@ -51,13 +51,13 @@ def expected_tensors(likelihood: str) -> dict[str, dict[str, list[str]]]:
 
 
 def to_json(value: Any) -> Any:
-    """A manifest part as JSON values: dataclasses as objects (their `other` keys merged in, None fields left out
-    unless the class keeps nulls), tuples as lists."""
-    if is_dataclass(value) and not isinstance(value, type):
+    """A manifest part as JSON values: `Part`s as objects (their `other` keys merged in, None fields left out unless
+    the class keeps nulls), tuples as lists."""
+    if isinstance(value, Part):
         out: dict[str, Any] = dict(getattr(value, "other", {}))
-        for f in fields(value):
+        for f in fields(value):  # type: ignore[arg-type]
             item = getattr(value, f.name)
-            if f.name != "other" and (item is not None or value.KEEP_NULLS):  # type: ignore[union-attr]
+            if f.name != "other" and (item is not None or value.KEEP_NULLS):
                 out[f.name] = to_json(item)
         return out
     if isinstance(value, (list, tuple)):
@@ -67,35 +67,45 @@ def to_json(value: Any) -> Any:
     return value
 
 
-def _split(cls: type, data: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """`data`'s keys that are fields of `cls`, and the others (kept as they are, in `other`)."""
-    names = {f.name for f in fields(cls)} - {"other"}
-    return {k: v for k, v in data.items() if k in names}, {k: v for k, v in data.items() if k not in names}
+class Part:
+    """A manifest object as a frozen dataclass. `from_json` reads it from schema-checked JSON: its fields, integers as
+    int (JSON may write 3 as 3.0), and, in classes with an `other` field, the keys it does not name, kept as they are
+    (a writer may add keys within a format version; readers ignore them)."""
+
+    KEEP_NULLS: ClassVar[bool] = False  # write None fields as null (else leave them out)
+    INTEGERS: ClassVar[tuple[str, ...]] = ()
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Any:
+        names = {f.name for f in fields(cls)}  # type: ignore[arg-type]
+        known = {k: v for k, v in data.items() if k in names and k != "other"}
+        known.update({k: int(known[k]) for k in cls.INTEGERS if known.get(k) is not None})
+        if "other" in names:
+            known["other"] = {k: v for k, v in data.items() if k not in names}
+        return cls(**known)
 
 
 @dataclass(frozen=True)
-class FileEntry:
+class FileEntry(Part):
     """One file of the bundle: its sha256 (lowercase hex) and size."""
 
-    KEEP_NULLS: ClassVar[bool] = False
+    INTEGERS = ("bytes",)
     sha256: str
     bytes: int
 
 
 @dataclass(frozen=True)
-class GraphTensors:
+class GraphTensors(Part):
     """One graph's input and output tensor names."""
 
-    KEEP_NULLS: ClassVar[bool] = False
     inputs: tuple[str, ...]
     outputs: tuple[str, ...]
 
 
 @dataclass(frozen=True)
-class Tensors:
+class Tensors(Part):
     """Both graphs' tensor names (fixed by the likelihood: `expected_tensors`)."""
 
-    KEEP_NULLS: ClassVar[bool] = False
     encoder: GraphTensors
     decoder: GraphTensors
 
@@ -106,11 +116,11 @@ class Tensors:
 
 
 @dataclass(frozen=True)
-class ModelRecord:
+class ModelRecord(Part):
     """The architecture, for people (the training side's ModelConfig; the runtime never needs it to run the graphs):
     the fields the model card shows, the rest in `other`."""
 
-    KEEP_NULLS: ClassVar[bool] = True
+    KEEP_NULLS = True
     kind: str
     hidden: list[int] | None = None
     conv_channels: list[int] | None = None
@@ -119,18 +129,13 @@ class ModelRecord:
     center_inputs: bool | None = None
     other: dict[str, Any] = field(default_factory=dict)
 
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> ModelRecord:
-        known, other = _split(cls, data)
-        return cls(**known, other=other)
-
 
 @dataclass(frozen=True)
-class Provenance:
+class Provenance(Part):
     """Where the model came from: a run's `RunSummary` fields, whether it finished and its training options (nulls
     where a run did not finish); keys it does not name stay in `other`."""
 
-    KEEP_NULLS: ClassVar[bool] = True
+    KEEP_NULLS = True
     data: str | None = None
     run: str | None = None  # the run folder's name (older bundles hold an absolute path)
     finished: bool = True
@@ -146,16 +151,14 @@ class Provenance:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Provenance:
-        known, other = _split(cls, data)
-        return cls(**{**known, "metrics": known.get("metrics") or {}}, other=other)
+        return super().from_json({**data, "metrics": data.get("metrics") or {}})
 
 
 @dataclass(frozen=True)
-class Parity:
+class Parity(Part):
     """How closely the graphs matched torch at export: the largest difference per output ("decoder.image": ...),
-    the tolerance and the verdict; the figures behind them stay in `other`."""
+    the limits, tolerance and verdict; the figures behind them stay in `other`."""
 
-    KEEP_NULLS: ClassVar[bool] = False
     max_abs_diff: dict[str, float]
     limit: dict[str, float] | None = None  # the bound each output had to meet
     tolerance: float | None = None
@@ -165,92 +168,93 @@ class Parity:
     simplification: dict[str, Any] | None = None  # {"pass", "kept", "reason"}: whether the graphs were simplified
     other: dict[str, Any] = field(default_factory=dict)
 
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Parity:
-        known, other = _split(cls, data)
-        return cls(**known, other=other)
-
 
 @dataclass(frozen=True)
-class ScoreQuantiles:
+class ScoreQuantiles(Part):
     """What the held-out images score (`VAE.score` with `k` and `seed`): `q` maps levels ("0.01") to scores."""
 
-    KEEP_NULLS: ClassVar[bool] = False
+    INTEGERS = ("k", "n", "seed")
     k: int
     n: int
     q: dict[str, float]
     seed: int = 0
     mean: float | None = None
+    other: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
-class LatentPca:
+class LatentPca(Part):
     """Principal axes of the held-out images' latent codes: their mean, all D axes (rows, by decreasing variance)
     and the codes' variance along each."""
 
-    KEEP_NULLS: ClassVar[bool] = False
+    INTEGERS = ("n",)
     n: int
     mean: list[float]
     axes: list[list[float]]
     variance: list[float]
+    other: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
-class Prior:
+class Prior(Part):
     """A learned mixture prior (format version 2): K weights, and K rows of D means and log-variances."""
 
-    KEEP_NULLS: ClassVar[bool] = False
     weights: list[float]
     means: list[list[float]]
     logvars: list[list[float]]
     kind: str = "mixture"
+    other: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
-class ConformanceOutput:
+class ConformanceOutput(Part):
     """One output's reference file and the largest absolute difference it may show."""
 
-    KEEP_NULLS: ClassVar[bool] = False
     file: str
     limit: float
 
 
 @dataclass(frozen=True)
-class ConformanceGraph:
+class ConformanceGraph(Part):
     """One graph's conformance vectors: input tensor -> file, output tensor -> file and limit."""
 
-    KEEP_NULLS: ClassVar[bool] = False
     inputs: dict[str, str]
     outputs: dict[str, ConformanceOutput]
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> ConformanceGraph:
-        return cls(dict(data["inputs"]), {k: ConformanceOutput(v["file"], float(v["limit"]))
-                                           for k, v in data["outputs"].items()})
+        return cls(dict(data["inputs"]), {k: ConformanceOutput.from_json(v) for k, v in data["outputs"].items()})
 
 
 @dataclass(frozen=True)
-class Conformance:
+class Conformance(Part):
     """Both graphs' conformance vectors (docs/bundle-format.md, "Conformance vectors"); what they were compared
     with and the rule, in words, stay in `other`."""
 
-    KEEP_NULLS: ClassVar[bool] = False
     encoder: ConformanceGraph
     decoder: ConformanceGraph
     other: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Conformance:
-        known, other = _split(cls, data)
-        return cls(ConformanceGraph.from_json(known["encoder"]), ConformanceGraph.from_json(known["decoder"]), other)
+        graphs = {g: ConformanceGraph.from_json(data[g]) for g in ("encoder", "decoder")}
+        return cls(**graphs, other={k: v for k, v in data.items() if k not in graphs})
+
+
+# Manifest parts that are themselves Parts, by field; read with their own `from_json`.
+PARTS: dict[str, type[Part]] = {
+    "model": ModelRecord, "provenance": Provenance, "parity": Parity, "score_quantiles": ScoreQuantiles,
+    "latent_pca": LatentPca, "conformance": Conformance, "prior": Prior,
+}
 
 
 @dataclass(frozen=True)
-class Manifest:
+class Manifest(Part):
     """A bundle's manifest.json. `score_quantiles` is None only in a manifest being exported, before the held-out
-    images are scored: a written or read manifest always has it (the schema requires it)."""
+    images are scored: a written or read manifest always has it (the schema requires it). Keys it does not name
+    are not kept: readers ignore them, and only the exporter writes manifests."""
 
-    KEEP_NULLS: ClassVar[bool] = False
+    INTEGERS = ("format_version", "latent_dim", "opset")
     format_version: int
     image_shape: tuple[int, int, int]  # (C, H, W)
     latent_dim: int
@@ -279,27 +283,13 @@ class Manifest:
     def from_json(cls, data: Any, where: str = MANIFEST_FILE) -> Manifest:
         """A checked manifest from parsed JSON; BundleError naming the first thing that breaks the format."""
         validate(data, where)
-        opt = data.get
-        return cls(
-            format_version=int(data["format_version"]),
-            image_shape=tuple(int(s) for s in data["image_shape"]),  # type: ignore[arg-type]
-            latent_dim=int(data["latent_dim"]),
-            likelihood=data["likelihood"],
-            model=ModelRecord.from_json(data["model"]),
-            tensors=Tensors.of(data["likelihood"]),
-            files={name: FileEntry(e["sha256"], int(e["bytes"])) for name, e in data["files"].items()},
-            opset=int(data["opset"]),
-            producer=data["producer"],
-            dtype=data["dtype"],
-            provenance=Provenance.from_json(data["provenance"]),
-            parity=Parity.from_json(data["parity"]),
-            score_quantiles=ScoreQuantiles(**{**data["score_quantiles"], "k": int(data["score_quantiles"]["k"])}),
-            exported_at=opt("exported_at"),
-            latent_pca=LatentPca(**opt("latent_pca")) if "latent_pca" in data else None,
-            conformance=Conformance.from_json(data["conformance"]) if "conformance" in data else None,
-            prior=Prior(**opt("prior")) if "prior" in data else None,
-            quantization=opt("quantization"),
-        )
+        parts = {key: part.from_json(data[key]) for key, part in PARTS.items() if key in data}
+        return super().from_json({
+            **data, **parts,
+            "image_shape": tuple(int(s) for s in data["image_shape"]),
+            "tensors": Tensors.of(data["likelihood"]),
+            "files": {name: FileEntry.from_json(entry) for name, entry in data["files"].items()},
+        })
 
 
 def validate(data: Any, where: str = MANIFEST_FILE) -> None:
