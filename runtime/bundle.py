@@ -26,14 +26,9 @@ from .manifest import (  # noqa: F401 (the format's names, imported from here by
     ENCODER_FILE,
     ENCODER_INPUTS,
     ENCODER_OUTPUTS,
-    FORMAT_NAME,
-    FORMAT_VERSION,
-    FORMAT_VERSIONS,
     MANIFEST_FILE,
-    MIXTURE_FORMAT_VERSION,
     LatentPca,
     Manifest,
-    expected_tensors,
     finite_json,
 )
 

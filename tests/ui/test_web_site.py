@@ -34,6 +34,8 @@ def test_the_site_holds_page_runtime_bundle_and_onnxruntime(site: Path, ui_bundl
     assert all((site / "bundle" / name).read_bytes() == (ui_bundles["rgb"] / name).read_bytes() for name in manifest["files"])
     assert all((site / "ort" / name).is_file() for name in ORT_FILES)
     assert (site / "vaekit" / "vaekit.mjs").is_file() and '"onnxruntime-web": "./ort/' in (site / "index.html").read_text()
+    schema = Path(__file__).resolve().parents[2] / "runtime" / "manifest.schema.json"
+    assert (site / "manifest.schema.json").read_bytes() == schema.read_bytes()  # where vaekit/schema.mjs fetches it
 
 
 def test_the_command_refuses_with_one_line(ui_bundles: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
