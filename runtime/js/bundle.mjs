@@ -1,6 +1,7 @@
 // The vaekit bundle format, versions 1 and 2, as docs/bundle-format.md's "Reading a bundle" states it (the twin of
-// runtime/bundle.py and runtime/conformance.py): fetch a bundle's files from a URL or a folder, check the
-// manifest and every file's sha256, and refuse anything else with a BundleError that names the file.
+// runtime/bundle.py and runtime/manifest.py): fetch a bundle's files from a URL or a folder, check the manifest
+// against runtime/manifest.schema.json and every file's sha256, and refuse anything else with a BundleError that
+// names the file.
 
 import { usesExternalData } from './external_data.mjs';
 import { MANIFEST_SCHEMA, firstError, kindOf } from './schema.mjs';
