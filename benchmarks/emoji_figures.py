@@ -21,7 +21,7 @@ SCALE = 2  # nearest-neighbour enlargement of the 32x32 images
 
 def heldout(vae: VAE) -> np.ndarray:
     """The run's held-out emoji, float32 (N, 3, H, W) in [0, 1]."""
-    cfg = vae.manifest["provenance"]["train_config"]
+    cfg = vae.manifest.provenance.train_config or {}
     data = load_data("emoji", image_size=cfg["image_size"], test_fraction=cfg["test_fraction"], seed=cfg["seed"])
     return data.test.astype(np.float32) / 255
 

@@ -157,7 +157,7 @@ def reduced_speed(bundle: Path, x: np.ndarray, threads: int, calls: int) -> dict
     return {"decode_b1": latency(lambda: vae.decode(z1), calls),
             "decode_b256_per_s": throughput(lambda: vae.decode(z256), 256),
             "encode_b256_per_s": throughput(lambda: vae.encode(x[:256]), 256),
-            "parity_max_abs_diff": vae.manifest["parity"]["max_abs_diff"]}
+            "parity_max_abs_diff": vae.manifest.parity.max_abs_diff}
 
 
 def cold_start(script: str, target: Path, threads: int, rounds: int = 3) -> dict[str, float]:

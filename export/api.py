@@ -4,22 +4,18 @@ from __future__ import annotations
 
 import copy
 import os
-from pathlib import Path
+from dataclasses import replace
+from pathlib import Path, PureWindowsPath
 from typing import Any
 
 import numpy as np
 
 from vaekit.runtime import VAE as RuntimeVAE
-from vaekit.runtime.bundle import (
-    DECODER_FILE,
-    ENCODER_FILE,
-    MANIFEST_FILE,
-    read_manifest,
-    validate_manifest,
-)
+from vaekit.runtime.bundle import DECODER_FILE, ENCODER_FILE, MANIFEST_FILE, read_manifest
 from vaekit.runtime.choices import DTYPES, QUANTIZE
 from vaekit.runtime.errors import VaekitError
 from vaekit.runtime.files import write_bytes, write_json
+from vaekit.runtime.manifest import Conformance, Manifest, ScoreQuantiles
 from vaekit.runtime.run_summary import RunSummary
 from vaekit.train.models import VAEModule
 from vaekit.train.run import HELDOUT_IMAGES, LoadedRun, load_run
@@ -32,6 +28,8 @@ from .parity import check_parity
 from .quantization import quantization_record
 from .scores import heldout_figures
 from .target import check_target, staged
+
+PATH_OPTIONS = ("data", "out")  # training options that may hold a path of the training machine
 
 
 def precision_of(dtype: str, quantize: str | None) -> str:
@@ -89,13 +87,16 @@ def export_model(
     manifest = build_manifest(cfg, precision, check_provenance(provenance), parity, quantization, prior_record(reference))
     runtime = RuntimeVAE.from_graphs(manifest, graphs[ENCODER_FILE], graphs[DECODER_FILE])
     files = {**graphs, **vectors}
-    manifest.update(heldout_figures(runtime, images), conformance=conformance, files=file_entries(files))
-    validate_manifest(manifest)
+    figures = heldout_figures(runtime, images)
+    manifest = replace(manifest, score_quantiles=ScoreQuantiles.from_json(figures["score_quantiles"]),
+                       latent_pca=figures["latent_pca"], conformance=Conformance.from_json(conformance),
+                       files=file_entries(files))
+    Manifest.from_json(manifest.to_json())  # the reader's checks, before anything is written
     with staged(out, force) as tmp:
         for name, data in files.items():
             (tmp / name).parent.mkdir(exist_ok=True)
             write_bytes(tmp / name, data)
-        write_json(tmp / MANIFEST_FILE, manifest)
+        write_json(tmp / MANIFEST_FILE, manifest.to_json())
         read_manifest(tmp)  # the reader's own checks, checksums included, on the finished folder
         verification = RuntimeVAE.load(tmp, device="cpu").verify()  # the stored vectors fit the written graphs
         if not verification.passed:
@@ -105,12 +106,20 @@ def export_model(
 
 
 def run_provenance(run: LoadedRun) -> dict[str, Any]:
-    """The manifest's provenance: the run's summary, field for field (`RunSummary`), with `run` where the
-    folder is now, whether it finished and its training config; an unfinished run's figures are null."""
+    """The manifest's provenance: the run's summary, field for field (`RunSummary`), with `run` the folder's name,
+    whether it finished and its training config; an unfinished run's figures are null. A bundle is published (the
+    app, `vaekit-web`), so it names folders and files, never where they are: no absolute path of this machine."""
     summary = run.summary.to_dict() if run.summary else {**dict.fromkeys(RunSummary.__dataclass_fields__),
                                                          "data": run.train_config.get("data"), "metrics": {}}
-    return {**summary, "run": str(run.path.resolve()), "finished": run.summary is not None,
-            "train_config": run.train_config}
+    config = {**run.train_config, **{key: bare_name(run.train_config.get(key)) for key in PATH_OPTIONS}}
+    return {**summary, "data": bare_name(summary["data"]), "run": run.path.resolve().name,
+            "finished": run.summary is not None, "train_config": config}
+
+
+def bare_name(value: Any) -> Any:
+    """A path option's value without its folders ("/home/me/data/x.npz" -> "x.npz"); names such as "digits" and
+    None stay as they are."""
+    return PureWindowsPath(value).name if isinstance(value, str) and ("/" in value or "\\" in value) else value
 
 
 def export_run(

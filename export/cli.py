@@ -47,20 +47,21 @@ def main(argv: list[str] | None = None) -> int:
 def report(path: Path) -> None:
     """What the written bundle holds and how it was checked, from its manifest; notes go to stderr."""
     manifest = read_manifest(path)
-    parity, q = manifest["parity"], manifest["score_quantiles"]
-    diffs, limits = parity["max_abs_diff"], parity["limit"]
+    parity, q = manifest.parity, manifest.score_quantiles
+    assert parity.limit is not None and parity.simplification is not None and q is not None  # vaekit-export writes them
+    diffs, limits = parity.max_abs_diff, parity.limit
     worst = max(diffs, key=lambda k: diffs[k] / limits[k])
-    print(f"wrote {path} ({manifest['dtype']}, {manifest['model']['kind']} {manifest['likelihood']}, "
-          f"latent_dim {manifest['latent_dim']})")
-    print(f"parity vs torch over batches {parity['batch_sizes']}: closest to its limit is {worst}, max abs diff "
-          f"{diffs[worst]:.2e} <= {limits[worst]:.2e} ({parity['rule']}, tolerance {parity['tolerance']:g})")
-    simplification = parity["simplification"]
+    print(f"wrote {path} ({manifest.dtype}, {manifest.model.kind} {manifest.likelihood}, "
+          f"latent_dim {manifest.latent_dim})")
+    print(f"parity vs torch over batches {parity.batch_sizes}: closest to its limit is {worst}, max abs diff "
+          f"{diffs[worst]:.2e} <= {limits[worst]:.2e} ({parity.rule}, tolerance {parity.tolerance:g})")
+    simplification = parity.simplification
     if not simplification["kept"]:
         print(f"note: graphs left unsimplified: {simplification['reason']}", file=sys.stderr)
     print(f"conformance vectors stored in {path / 'conformance'}: check the bundle on any machine with "
           f"`vaekit-check {path}`")
-    print(f"held-out scores (k={q['k']}, n={q['n']}): median {q['q']['0.5']:.2f} nats, 1% quantile {q['q']['0.01']:.2f}")
-    if not manifest["provenance"].get("finished", True):
+    print(f"held-out scores (k={q.k}, n={q.n}): median {q.q['0.5']:.2f} nats, 1% quantile {q.q['0.01']:.2f}")
+    if not manifest.provenance.finished:
         print("note: the run never finished (no summary.json); the manifest has no final metrics", file=sys.stderr)
 
 

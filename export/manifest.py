@@ -12,7 +12,17 @@ import onnxruntime
 import onnxscript
 import torch
 
-from vaekit.runtime.bundle import FORMAT_NAME, FORMAT_VERSION, MIXTURE_FORMAT_VERSION, expected_tensors
+from vaekit.runtime.manifest import (
+    FORMAT_VERSION,
+    MIXTURE_FORMAT_VERSION,
+    FileEntry,
+    Manifest,
+    ModelRecord,
+    Parity,
+    Prior,
+    Provenance,
+    Tensors,
+)
 from vaekit.runtime.version import vaekit_version
 from vaekit.train.models import ModelConfig, VAEModule
 
@@ -43,44 +53,41 @@ def check_provenance(provenance: Any) -> dict[str, Any]:
     return provenance
 
 
-def prior_record(model: VAEModule) -> dict[str, Any] | None:
+def prior_record(model: VAEModule) -> Prior | None:
     """The manifest's `prior` for a model with a learned mixture prior (None for the standard normal): the weights
     in float64 (softmax of the logits), the means and log-variances as the float32 values training holds."""
     if model.prior is None:
         return None
     weights = torch.softmax(model.prior.logits.detach().double().cpu(), 0)
-    return {"kind": "mixture", "weights": weights.tolist(),
-            "means": model.prior.means.detach().float().cpu().tolist(),
-            "logvars": model.prior.logvars.detach().float().cpu().tolist()}
+    return Prior(weights.tolist(), model.prior.means.detach().float().cpu().tolist(),
+                 model.prior.logvars.detach().float().cpu().tolist())
 
 
 def build_manifest(cfg: ModelConfig, precision: str, provenance: dict[str, Any], parity: dict[str, Any],
-                   quantization: dict[str, Any] | None = None, prior: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Every manifest key that describes the model and its export (`quantization`, each int8 graph's scheme, for
+                   quantization: dict[str, Any] | None = None, prior: Prior | None = None) -> Manifest:
+    """The manifest's fields that describe the model and its export (`quantization`, each int8 graph's scheme, for
     int8 bundles; `prior`, a learned mixture prior, which makes it format version 2); `files`, `conformance`,
-    `score_quantiles` and `latent_pca` are added once the graphs are final."""
-    manifest = {
-        "format": FORMAT_NAME,
-        "format_version": FORMAT_VERSION if prior is None else MIXTURE_FORMAT_VERSION,
-        "image_shape": list(cfg.image_shape),
-        "latent_dim": cfg.latent_dim,
-        "likelihood": cfg.likelihood,
-        "model": cfg.to_dict(),
-        "tensors": expected_tensors(cfg.likelihood),
-        "opset": OPSET,
-        "producer": producer(),
-        "dtype": precision,
-        "provenance": provenance,
-        "parity": parity,
-        "exported_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-    }
-    if quantization is not None:
-        manifest["quantization"] = quantization
-    if prior is not None:
-        manifest["prior"] = prior
-    return manifest
+    `score_quantiles` and `latent_pca` are set once the graphs are final."""
+    return Manifest(
+        format_version=FORMAT_VERSION if prior is None else MIXTURE_FORMAT_VERSION,
+        image_shape=tuple(cfg.image_shape),  # type: ignore[arg-type]
+        latent_dim=cfg.latent_dim,
+        likelihood=cfg.likelihood,
+        model=ModelRecord.from_json(cfg.to_dict()),
+        tensors=Tensors.of(cfg.likelihood),
+        files={},
+        opset=OPSET,
+        producer=producer(),
+        dtype=precision,
+        provenance=Provenance.from_json(provenance),
+        parity=Parity.from_json(parity),
+        score_quantiles=None,
+        exported_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        quantization=quantization,
+        prior=prior,
+    )
 
 
-def file_entries(files: dict[str, bytes]) -> dict[str, dict[str, Any]]:
-    """{"name": {"sha256", "bytes"}} of the files a bundle will hold."""
-    return {name: {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)} for name, data in sorted(files.items())}
+def file_entries(files: dict[str, bytes]) -> dict[str, FileEntry]:
+    """The `files` entries (sha256 and size, by name) of the files a bundle will hold."""
+    return {name: FileEntry(hashlib.sha256(data).hexdigest(), len(data)) for name, data in sorted(files.items())}

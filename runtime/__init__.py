@@ -12,8 +12,9 @@ even where onnxruntime is missing.
 from .extras import lazy_exports
 
 _WHERE = {
-    "FORMAT_VERSION": "bundle",
+    "FORMAT_VERSION": "manifest",
     "read_manifest": "bundle",
+    "Manifest": "manifest",
     "VAE": "model",
     "Verification": "conformance",
     "VaekitError": "errors",

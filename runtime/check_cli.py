@@ -25,7 +25,7 @@ def report(bundle: str, device: str) -> tuple[bool, str]:
 
     vae = VAE.load(bundle, device=device)
     m = vae.manifest
-    lines = [f"{bundle}: {m['dtype']} {m['model'].get('kind', '?')} {vae.likelihood}, latent_dim {vae.latent_dim}, "
+    lines = [f"{bundle}: {m.dtype} {m.model.kind} {vae.likelihood}, latent_dim {vae.latent_dim}, "
              f"on {vae.device} ({', '.join(vae.providers)})"]
     verification = vae.verify()
     width = max((len(o.name) for o in verification.outputs), default=0)

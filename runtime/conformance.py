@@ -12,11 +12,14 @@ import io
 import math
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .errors import BundleError
+
+if TYPE_CHECKING:
+    from .manifest import ConformanceGraph
 
 CONFORMANCE_DIR = "conformance"
 RULE = "max_abs_diff <= limit"
@@ -79,25 +82,17 @@ def vector_path(graph: str, tensor: str) -> str:
     return f"{CONFORMANCE_DIR}/{graph}.{tensor}.npy"
 
 
-def check_conformance(entry: Any, tensors: dict[str, dict[str, list[str]]], files: dict[str, Any], where: str) -> None:
-    """Raise BundleError naming what in the manifest's `conformance` breaks the format; `tensors` are the
-    graphs' tensor names and `files` the manifest's checksummed files."""
+def check_conformance(entry: dict[str, Any], tensors: dict[str, dict[str, list[str]]], files: dict[str, Any],
+                      where: str) -> None:
+    """Raise BundleError naming what in the manifest's `conformance` (schema-checked) breaks the format; `tensors`
+    are the graphs' tensor names and `files` the manifest's checksummed files."""
     what = f"{where}: conformance"
-    if not isinstance(entry, dict):
-        raise BundleError(f"{what} has the wrong type ({type(entry).__name__}); expected an object")
     for graph, names in tensors.items():
-        spec = entry.get(graph)
-        if not isinstance(spec, dict) or not isinstance(spec.get("inputs"), dict) or not isinstance(spec.get("outputs"), dict):
-            raise BundleError(f"{what}.{graph} must be an object with 'inputs' and 'outputs'; re-export the bundle")
+        spec = entry[graph]
         if sorted(spec["inputs"]) != sorted(names["inputs"]) or sorted(spec["outputs"]) != sorted(names["outputs"]):
             raise BundleError(f"{what}.{graph} must cover inputs {names['inputs']} and outputs {names['outputs']}, "
                               f"got {sorted(spec['inputs'])} and {sorted(spec['outputs'])}")
-        named = list(spec["inputs"].values())
-        for name, output in spec["outputs"].items():
-            limit = output.get("limit") if isinstance(output, dict) else None
-            if isinstance(limit, bool) or not isinstance(limit, (int, float)) or not math.isfinite(limit) or limit <= 0:
-                raise BundleError(f"{what}.{graph}.outputs.{name}.limit must be a positive number, got {limit!r}")
-            named.append(output.get("file"))
+        named = [*spec["inputs"].values(), *(output["file"] for output in spec["outputs"].values())]
         for file in named:
             if file not in files:
                 raise BundleError(f"{what}.{graph} names {file!r}, which is not among the manifest's files "
@@ -120,16 +115,16 @@ def read_vector(root: Path, name: str, item_shape: tuple[int, ...] | None = None
     return np.ascontiguousarray(array)
 
 
-def compare(graph: str, spec: dict[str, Any], outputs: dict[str, np.ndarray], root: Path) -> list[OutputCheck]:
+def compare(graph: str, spec: ConformanceGraph, outputs: dict[str, np.ndarray], root: Path) -> list[OutputCheck]:
     """Each of `graph`'s outputs computed here against its stored reference and limit."""
     checks = []
-    for name, output in spec["outputs"].items():
-        reference = read_vector(root, output["file"])
+    for name, output in spec.outputs.items():
+        reference = read_vector(root, output.file)
         got = outputs[name]
         if got.shape != reference.shape:
-            raise BundleError(f"{root / output['file']}: shaped {reference.shape}, but the graph gives {got.shape} "
+            raise BundleError(f"{root / output.file}: shaped {reference.shape}, but the graph gives {got.shape} "
                               "for the stored inputs; the bundle is inconsistent, re-export it")
-        checks.append(OutputCheck(f"{graph}.{name}", max_abs(got.astype(np.float64) - reference), float(output["limit"])))
+        checks.append(OutputCheck(f"{graph}.{name}", max_abs(got.astype(np.float64) - reference), output.limit))
     return checks
 
 

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from . import checks
-from .bundle import DECODER_FILE, DECODER_OUTPUTS, ENCODER_FILE, ENCODER_OUTPUTS, BundleError, read_manifest
+from .bundle import DECODER_FILE, DECODER_OUTPUTS, ENCODER_FILE, ENCODER_OUTPUTS, BundleError, read_bundle
 from .chunks import runtime_batch_size
 from .conformance import GRAPH_INPUTS, Verification, compare, read_vector
 from .devices import SessionConfig, open_sessions
@@ -18,13 +18,14 @@ from .errors import InputError
 from .images import as_image_batch, nchw_view, to_unit_float32
 from .latents import as_latent, as_latents, as_values, path
 from .likelihood import PARAMS, kl_to_prior, log_likelihood, log_mean_exp, log_posterior, log_standard_normal
+from .manifest import GraphTensors, Manifest
 from .prior import Mixture, prior_latents, seed_or_fresh, standard_normal
 from .sessions import Graph
 
 
-def _check_graph(graph: Graph, tensors: dict[str, list[str]], input_dims: tuple[int, ...], where: Path) -> None:
+def _check_graph(graph: Graph, tensors: GraphTensors, input_dims: tuple[int, ...], where: Path) -> None:
     """Raise BundleError when a graph's tensor names or fixed input sizes differ from the manifest's."""
-    if graph.input_names != tensors["inputs"] or set(graph.output_names) != set(tensors["outputs"]):
+    if graph.input_names != list(tensors.inputs) or set(graph.output_names) != set(tensors.outputs):
         raise BundleError(
             f"{where}: the graph's tensors (inputs {graph.input_names}, outputs {graph.output_names}) differ from "
             f"the manifest's {tensors}; the bundle is inconsistent, re-export it"
@@ -45,20 +46,20 @@ class VAE:
     [0, 1]; images in may be uint8 or float in any layout that `images.as_image_batch` accepts.
 
     Thread-safety: one VAE may serve many threads at once. Shared between them are the two
-    onnxruntime sessions (whose `run` is thread-safe), `manifest` (a dict: treat it as read-only) and
+    onnxruntime sessions (whose `run` is thread-safe), `manifest` (a frozen `Manifest`) and
     plain read-only attributes. Each call makes its own arrays and, on
     CUDA, its own IO binding, so no mutable state is shared between calls.
     """
 
-    def __init__(self, root: Path | None, manifest: dict[str, Any], encoder: Graph, decoder: Graph, device: str,
+    def __init__(self, root: Path | None, manifest: Manifest, encoder: Graph, decoder: Graph, device: str,
                  batch_size: int) -> None:
         self.path = root
         self.manifest = manifest
-        self.latent_dim: int = manifest["latent_dim"]
-        self.image_shape: tuple[int, int, int] = tuple(manifest["image_shape"])  # type: ignore[assignment]
-        self.likelihood: str = manifest["likelihood"]
+        self.latent_dim = manifest.latent_dim
+        self.image_shape = manifest.image_shape
+        self.likelihood = manifest.likelihood
         # the learned mixture prior of a format-version-2 bundle; None: the standard normal
-        self.prior: Mixture | None = Mixture.from_manifest(manifest["prior"]) if "prior" in manifest else None
+        self.prior = Mixture.from_manifest(manifest.prior) if manifest.prior is not None else None
         self.device = device
         self.batch_size = batch_size
         self._encoder, self._decoder = encoder, decoder
@@ -85,29 +86,28 @@ class VAE:
         if batch_size is not None:
             batch_size = checks.integer("batch_size", batch_size)
         config = SessionConfig(intra_op_threads, inter_op_threads, graph_optimization)
-        manifest = read_manifest(path, verify_checksums=verify_checksums)
-        batch_size = batch_size or runtime_batch_size(tuple(manifest["image_shape"]))
-        root = Path(path)
-        return cls._open(root, manifest, [root / ENCODER_FILE, root / DECODER_FILE], device, config, batch_size)
+        manifest, graphs = read_bundle(path, verify_checksums=verify_checksums)
+        batch_size = batch_size or runtime_batch_size(manifest.image_shape)
+        return cls._open(Path(path), manifest, [graphs[ENCODER_FILE], graphs[DECODER_FILE]], device, config, batch_size)
 
     @classmethod
-    def from_graphs(cls, manifest: dict[str, Any], encoder: bytes, decoder: bytes, *, device: str = "cpu",
+    def from_graphs(cls, manifest: Manifest, encoder: bytes, decoder: bytes, *, device: str = "cpu",
                     batch_size: int = 256) -> VAE:
-        """A VAE over two serialized ONNX graphs held in memory, described by `manifest` (at least its
-        `image_shape`, `latent_dim`, `likelihood` and `tensors`): what an exporter scores and encodes with
+        """A VAE over two serialized ONNX graphs held in memory, described by `manifest` (its files and figures
+        may still be missing): what an exporter scores and encodes with
         before it writes anything. It has no folder, so `verify` says it cannot be checked."""
         batch_size = checks.integer("batch_size", batch_size)
         return cls._open(None, manifest, [encoder, decoder], device, SessionConfig(), batch_size)
 
     @classmethod
-    def _open(cls, root: Path | None, manifest: dict[str, Any], sources: list, device: str, config: SessionConfig,
+    def _open(cls, root: Path | None, manifest: Manifest, sources: list[bytes], device: str, config: SessionConfig,
               batch_size: int) -> VAE:
-        """Sessions for the two graphs (files or bytes), checked against the manifest."""
+        """Sessions for the two graphs' bytes, checked against the manifest."""
         sessions, used = open_sessions(sources, device, config)
         encoder, decoder = (Graph(s, "cuda" if used == "cuda" else None) for s in sessions)
         where = [root / ENCODER_FILE, root / DECODER_FILE] if root else [Path(ENCODER_FILE), Path(DECODER_FILE)]
-        _check_graph(encoder, manifest["tensors"]["encoder"], tuple(manifest["image_shape"]), where[0])
-        _check_graph(decoder, manifest["tensors"]["decoder"], (manifest["latent_dim"],), where[1])
+        _check_graph(encoder, manifest.tensors.encoder, manifest.image_shape, where[0])
+        _check_graph(decoder, manifest.tensors.decoder, (manifest.latent_dim,), where[1])
         return cls(root, manifest, encoder, decoder, used, batch_size)
 
     @property
@@ -195,7 +195,7 @@ class VAE:
 
         `Verification.passed` says whether this machine computes what torch did at export; a bundle
         exported without vectors gives `checked=False` and the reason, and still works as before."""
-        entry = self.manifest.get("conformance")
+        entry = self.manifest.conformance
         if self.path is None:
             return Verification(self.device, checked=False, reason="its graphs are held in memory, not in a bundle")
         if entry is None:
@@ -204,9 +204,9 @@ class VAE:
         outputs = []
         for name, graph, item_shape in (("encoder", self._encoder, self.image_shape),
                                         ("decoder", self._decoder, (self.latent_dim,))):
-            spec, tensor = entry[name], GRAPH_INPUTS[name]
-            inputs = read_vector(self.path, spec["inputs"][tensor], item_shape)
-            names = list(spec["outputs"])
+            spec, tensor = getattr(entry, name), GRAPH_INPUTS[name]
+            inputs = read_vector(self.path, spec.inputs[tensor], item_shape)
+            names = list(spec.outputs)
             computed = self._batched(lambda x: graph.run({tensor: x}, names), inputs)  # noqa: B023 (used at once)
             outputs += compare(name, spec, dict(zip(names, computed)), self.path)
         return Verification(self.device, checked=True, outputs=tuple(outputs))

@@ -13,12 +13,15 @@ from __future__ import annotations
 import math
 import secrets
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .checks import integer
 from .likelihood import LOG_2PI, log_mean_exp
+
+if TYPE_CHECKING:
+    from .manifest import Prior
 
 GOLDEN = 0x9E3779B97F4A7C15
 MIX1 = 0xBF58476D1CE4E5B9
@@ -67,9 +70,9 @@ class Mixture:
     logvars: np.ndarray  # (K, D) float32
 
     @classmethod
-    def from_manifest(cls, prior: dict[str, Any]) -> Mixture:
-        return cls(np.asarray(prior["weights"], dtype=np.float64), np.asarray(prior["means"], dtype=np.float32),
-                   np.asarray(prior["logvars"], dtype=np.float32))
+    def from_manifest(cls, prior: Prior) -> Mixture:
+        return cls(np.asarray(prior.weights, dtype=np.float64), np.asarray(prior.means, dtype=np.float32),
+                   np.asarray(prior.logvars, dtype=np.float32))
 
     def components(self, seed: int, n: int) -> np.ndarray:
         """The component of each of `n` samples: the first whose cumulative weight exceeds the uniform of word

@@ -4,9 +4,12 @@ by `vaekit-score` and the app's Reconstruct tab."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from .manifest import Manifest
 
 UNUSUAL, VERY_UNUSUAL = 0.05, 0.01  # share of reference images scoring lower
 VERDICTS = ("typical", "unusual", "very unusual")
@@ -26,7 +29,8 @@ def verdict(below: float) -> str:
     return "unusual" if below < UNUSUAL else "typical"
 
 
-def reference_setting(manifest: dict[str, Any]) -> tuple[int, int]:
+def reference_setting(manifest: Manifest) -> tuple[int, int]:
     """(k, seed) that the bundle's reference scores were computed with: score with them to compare like with like."""
-    reference = manifest["score_quantiles"]
-    return reference["k"], reference.get("seed", 0)
+    reference = manifest.score_quantiles
+    assert reference is not None  # a loaded bundle's manifest always has them
+    return reference.k, reference.seed

@@ -13,17 +13,12 @@ from typing import Any
 
 from .errors import InputError
 
-# summary.json of vaekit 0.1.0 used other names for some fields; reading maps them
-LEGACY_NAMES = {"test_nll_iwae": "test_nll", "iwae_k": "test_nll_k", "n_test_nll": "test_nll_images",
-                "nll_time_s": "test_nll_time_s"}
-METRICS = ("test_elbo", "test_recon", "test_kl")
-
 
 @dataclass(frozen=True)
 class RunSummary:
     """A finished run's figures; nats are per image, summed over pixels."""
 
-    run: str  # the run folder (absolute), where it was written
+    run: str  # the run folder (absolute), where it was written; a bundle's provenance keeps only its name
     data: str  # the data source, e.g. "digits (scikit-learn)" or an .npz file name
     epochs: float  # epochs trained (fractional when --max-time stopped mid-epoch)
     steps: int
@@ -45,13 +40,11 @@ class RunSummary:
 
     @classmethod
     def from_dict(cls, data: Any) -> RunSummary:
-        """A summary from its dict form (summary.json, or a bundle's provenance); ValueError says what is
-        missing. Older names (vaekit 0.1.0's summary.json) are read too."""
+        """A summary from its dict form (summary.json, or a bundle's provenance); InputError says what is
+        missing."""
         if not isinstance(data, dict):
             raise InputError(f"expected a JSON object, got {type(data).__name__}")
-        values = {LEGACY_NAMES.get(key, key): value for key, value in data.items()}
-        if "metrics" not in values and all(m in values for m in METRICS):
-            values["metrics"] = {m: values[m] for m in METRICS}
+        values = dict(data)
         known = {f.name for f in fields(cls)}
         required = {f.name for f in fields(cls) if f.default is not None}
         missing = sorted(required - set(values) - {"run"})

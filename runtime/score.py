@@ -137,7 +137,7 @@ class Run:
 
     def __init__(self, vae: VAE, k: int, seed: int, top: int) -> None:
         self.vae, self.k, self.seed, self.top = vae, k, seed, top
-        self.quantiles = vae.manifest["score_quantiles"]["q"]
+        self.quantiles = vae.manifest.score_quantiles.q
         self.verdicts: Counter[str] = Counter()
         self.unreadable = 0
         self.worst: list[tuple[float, int, str, np.ndarray]] = []  # the lowest `top` scores; heapq root: the highest

@@ -15,6 +15,7 @@ import pytest
 
 from vaekit.runtime import VAE
 from vaekit.runtime.bundle import sha256_file
+from vaekit.runtime.manifest import Prior
 
 # Tiny untrained models, small enough for hundreds of calls. The runtime suite covers both likelihoods and kinds
 # (mlp-bernoulli, conv-gaussian with a variance per pixel) and the recipe's learned mixture prior and centred inputs
@@ -47,13 +48,13 @@ class TinyBundle:
         return VAE.load(self.path, device=kwargs.pop("device", "cpu"), **kwargs)
 
 
-def spec_log_prior(manifest: dict[str, Any], z: np.ndarray) -> np.ndarray:
+def spec_log_prior(prior: Prior | None, z: np.ndarray) -> np.ndarray:
     """log p(z) of latents (..., D) under a manifest's mixture prior, as docs/bundle-format.md ("The prior") states it,
     with plain numpy: the log of the weighted sum of the components' densities, each a product of 1-d normals."""
-    prior = manifest["prior"]
-    means, sds = np.array(prior["means"]), np.exp(0.5 * np.array(prior["logvars"]))
+    assert prior is not None
+    means, sds = np.array(prior.means), np.exp(0.5 * np.array(prior.logvars))
     density = np.exp(-0.5 * ((z.astype(np.float64)[..., None, :] - means) / sds) ** 2) / (sds * np.sqrt(2 * np.pi))
-    return np.log((np.array(prior["weights"]) * density.prod(-1)).sum(-1))
+    return np.log((np.array(prior.weights) * density.prod(-1)).sum(-1))
 
 
 def random_images(shape: tuple[int, ...], n: int, seed: int = 0) -> np.ndarray:

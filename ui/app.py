@@ -101,7 +101,7 @@ def upload_path(payload: Any) -> str | None:
 
 def _header(vae: VAE) -> str:
     c, h, w = vae.image_shape
-    data = vae.manifest["provenance"].get("data") or "unnamed data"
+    data = vae.manifest.provenance.data or "unnamed data"
     return (f"# vaekit · {data}\n"
             f"A variational autoencoder of {h}x{w} {'grayscale' if c == 1 else 'colour'} images with "
             f"{vae.latent_dim} latent dimensions, running on onnxruntime ({vae.device}). Sample new images, walk "

@@ -10,12 +10,12 @@ says so.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
 from vaekit.runtime import VAE
 from vaekit.runtime.bundle import latent_pca
+from vaekit.runtime.manifest import LatentPca
 
 BASES = ("main directions", "latent dimensions")
 MAX_SLIDERS = 10
@@ -48,13 +48,13 @@ def reencoded_codes(vae: VAE, n: int = N_CODES, seed: int = CODES_SEED) -> np.nd
     return vae.encode(vae.sample(n, seed=seed))[0].astype(np.float64)
 
 
-def codes_pca(vae: VAE) -> tuple[dict[str, Any], str]:
+def codes_pca(vae: VAE) -> tuple[LatentPca, str]:
     """The principal axes of `vae`'s latent codes, as the manifest's `latent_pca` holds them, and a
     sentence saying which codes they are: the held-out images' if the bundle records them, else
     those of images the model generates."""
-    recorded = vae.manifest.get("latent_pca")
+    recorded = vae.manifest.latent_pca
     if recorded is not None:
-        return recorded, f"the latent codes of {recorded['n']:,} held-out images, recorded at export"
+        return recorded, f"the latent codes of {recorded.n:,} held-out images, recorded at export"
     return latent_pca(reencoded_codes(vae)), (
         f"the codes of {N_CODES:,} images the model generates, encoded again: this bundle records no "
         "held-out codes (re-export it with this vaekit to get them)")
@@ -68,21 +68,21 @@ def explore_axes(vae: VAE) -> tuple[dict[str, Axes], str]:
     return {"main directions": principal_axes(pca, k), "latent dimensions": dimension_axes(pca, k)}, source
 
 
-def principal_axes(pca: dict[str, Any], k: int) -> Axes:
+def principal_axes(pca: LatentPca, k: int) -> Axes:
     """The first `k` principal axes of `pca` (a `latent_pca`) about the codes' mean, each noted with its
     share of the codes' variance."""
-    variance = np.asarray(pca["variance"], dtype=np.float64)
+    variance = np.asarray(pca.variance, dtype=np.float64)
     share = variance[:k] / max(float(variance.sum()), 1e-30)
     labels = [f"direction {i + 1}" for i in range(k)]
-    return Axes(np.asarray(pca["mean"], dtype=np.float64), np.asarray(pca["axes"], dtype=np.float64)[:k], labels,
+    return Axes(np.asarray(pca.mean, dtype=np.float64), np.asarray(pca.axes, dtype=np.float64)[:k], labels,
                 [f"{s:.0%} of the codes' variance" for s in share])
 
 
-def dimension_axes(pca: dict[str, Any], k: int) -> Axes:
+def dimension_axes(pca: LatentPca, k: int) -> Axes:
     """The `k` latent dimensions whose codes vary most (variances from `pca`, a `latent_pca` with all D
     axes: the diagonal of axes.T @ diag(variance) @ axes), about the prior's centre (zero)."""
-    axes = np.asarray(pca["axes"], dtype=np.float64)
-    variance = (axes**2 * np.asarray(pca["variance"], dtype=np.float64)[:, None]).sum(axis=0)
+    axes = np.asarray(pca.axes, dtype=np.float64)
+    variance = (axes**2 * np.asarray(pca.variance, dtype=np.float64)[:, None]).sum(axis=0)
     d = len(variance)
     dims = np.argsort(-variance, kind="stable")[:k]
     notes = [f"codes vary by {np.sqrt(variance[i]):.2f} (std)" + (": unused" if variance[i] < UNUSED else "")

@@ -139,10 +139,10 @@ class Handlers:
         k, seed = reference_setting(self.vae.manifest)
         score = float(self.vae.score(x, k=k, seed=seed)[0])
         return (enlarge(x), enlarge(self.vae.reconstruct(x)[0]), score,
-                read_score(score, self.vae.manifest["score_quantiles"]).text)
+                read_score(score, self.vae.manifest.score_quantiles).text)
 
     # --- Model --------------------------------------------------------------------------------
 
     def model_info(self) -> dict[str, Any]:
         """The readable summary of the bundle and its full manifest."""
-        return {"summary": summary(self.vae, self.verification), "manifest": self.vae.manifest}
+        return {"summary": summary(self.vae, self.verification), "manifest": self.vae.manifest.to_json()}

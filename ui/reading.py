@@ -4,8 +4,8 @@ reference scores, and which verdict that is) lives in `vaekit.runtime.reading`, 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
+from vaekit.runtime.manifest import ScoreQuantiles
 from vaekit.runtime.reading import share_below, verdict
 
 
@@ -24,9 +24,9 @@ def _percent(share: float) -> str:
     return f"{share:.1%}" if share < 0.01 or share > 0.99 else f"{share:.0%}"
 
 
-def read_score(score: float, score_quantiles: dict[str, Any]) -> Reading:
-    """A Reading of `score` against the manifest's `score_quantiles` ({"k", "n", "q": {level: value}})."""
-    below = share_below(score, score_quantiles["q"])
+def read_score(score: float, score_quantiles: ScoreQuantiles) -> Reading:
+    """A Reading of `score` against the manifest's `score_quantiles`."""
+    below = share_below(score, score_quantiles.q)
     word = verdict(below)
     if word == "typical":
         comparison = f"higher than about {_percent(below)} of"
@@ -38,5 +38,5 @@ def read_score(score: float, score_quantiles: dict[str, Any]) -> Reading:
         "typical": "It looks like the images the model was trained on.",
     }[word]
     sentence = (f"**{word.capitalize()}.** Its score, {score:.1f} nats, is {comparison} the "
-                f"{score_quantiles['n']} reference images scored when the bundle was exported. {advice}")
+                f"{score_quantiles.n} reference images scored when the bundle was exported. {advice}")
     return Reading(score, below, word, sentence)

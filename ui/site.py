@@ -15,6 +15,7 @@ from pathlib import Path
 from vaekit.runtime.bundle import MANIFEST_FILE, read_manifest
 from vaekit.runtime.errors import VaekitError
 from vaekit.runtime.files import staged_folder
+from vaekit.runtime.manifest import SCHEMA_FILE
 
 ORT_WEB_VERSION = "1.30.0"  # the version package-lock.json pins, the one the page is tested with
 # The ES module the page imports and the WebAssembly builds it loads (plain for wasm, asyncify for WebGPU).
@@ -22,7 +23,8 @@ ORT_FILES = ("ort.webgpu.min.mjs", "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-
              "ort-wasm-simd-threaded.asyncify.mjs", "ort-wasm-simd-threaded.asyncify.wasm")
 ORT_PACKAGE = Path("node_modules") / "onnxruntime-web" / "dist"
 PAGE_FILES = ("index.html", "app.mjs", "style.css")
-RUNTIME_FILES = ("vaekit.mjs", "bundle.mjs", "latents.mjs", "likelihood.mjs", "npy.mjs", "prior.mjs")
+RUNTIME_FILES = ("vaekit.mjs", "bundle.mjs", "external_data.mjs", "latents.mjs", "likelihood.mjs", "npy.mjs", "prior.mjs",
+                 "schema.mjs")
 # Folders of a built site (index.html's import map and app.mjs name them).
 SITE_RUNTIME, SITE_ORT, SITE_BUNDLE = "vaekit", "ort", "bundle"
 
@@ -82,8 +84,9 @@ def build_site(bundle: str | os.PathLike[str], out: str | os.PathLike[str], *, o
         with staged_folder(out, lambda existing: check_out(existing, force)) as stage:
             _copy(PAGE_FILES, files("vaekit.ui") / "web", stage)
             _copy(RUNTIME_FILES, files("vaekit.runtime") / "js", stage / SITE_RUNTIME)
+            _copy((SCHEMA_FILE,), files("vaekit.runtime"), stage)  # where schema.mjs finds it: beside its folder
             _copy(ORT_FILES, ort, stage / SITE_ORT)
-            _copy((MANIFEST_FILE, *manifest["files"]), Path(bundle), stage / SITE_BUNDLE)
+            _copy((MANIFEST_FILE, *manifest.files), Path(bundle), stage / SITE_BUNDLE)
             (stage / SITE_ORT / "VERSION.json").write_text(json.dumps({"onnxruntime-web": _version(ort)}) + "\n")
     except OSError as e:
         raise SiteError(f"writing the site {str(out)!r} failed ({e}); nothing was changed there; choose another --out") from e

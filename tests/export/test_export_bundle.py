@@ -17,9 +17,11 @@ import torch
 from bundle_helpers import spec_log_prior
 from export_helpers import BATCH_SIZES, FILES, TOLERANCES, Bundle, grow, session
 
+from vaekit.export.api import bare_name
 from vaekit.export.cli import main
 from vaekit.export.graphs import all_nodes
 from vaekit.runtime.bundle import SCORE_QUANTILE_LEVELS, read_manifest
+from vaekit.runtime.manifest import Prior
 from vaekit.runtime.prior import standard_normal
 from vaekit.train import load_run
 
@@ -36,7 +38,7 @@ def test_files_and_checksums(bundle: Bundle) -> None:
     for name in manifest["files"]:  # every file is pinned, the conformance vectors too
         data = (bundle.path / name).read_bytes()
         assert manifest["files"][name] == {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
-    assert read_manifest(bundle.path) == manifest  # the runtime's reader accepts it, checksums included
+    assert read_manifest(bundle.path).to_json() == manifest  # the runtime's reader accepts it, checksums included
 
 
 def test_tensor_names_types_and_dynamic_batch(bundle: Bundle) -> None:
@@ -136,11 +138,24 @@ def test_manifest_describes_model_and_training(bundle: Bundle) -> None:
     producer = manifest["producer"]
     assert (producer["torch"], producer["onnx"], producer["onnxruntime"]) == (torch.__version__, onnx.__version__, ort.__version__)
     provenance = manifest["provenance"]
-    assert provenance["finished"] is True and provenance["run"] == str(bundle.run.resolve())
-    assert provenance["epochs"] == run.train_config["epochs"] and provenance["train_config"] == run.train_config
-    # the run's summary, copied field for field (only `run` says where the folder is now)
+    assert provenance["finished"] is True and provenance["run"] == bundle.run.name
+    assert provenance["epochs"] == run.train_config["epochs"]
+    assert provenance["train_config"] == {**run.train_config, "data": bare_name(run.train_config["data"]),
+                                          "out": bare_name(run.train_config["out"])}
+    # the run's summary, copied field for field (only `run` says which folder it was)
     assert {k: v for k, v in provenance.items() if k not in ("run", "finished", "train_config")} == \
-        {k: v for k, v in run.summary.to_dict().items() if k != "run"}
+        {k: bare_name(v) if k == "data" else v for k, v in run.summary.to_dict().items() if k != "run"}
+
+
+def test_provenance_publishes_no_absolute_path(bundle: Bundle) -> None:
+    """The app, its Model tab and vaekit-web show the provenance to anyone: it names the run folder and the data file,
+    never where they were on the training machine (the runs' parent folder appears nowhere in the manifest)."""
+    text = (bundle.path / "manifest.json").read_text(encoding="utf-8")
+    assert str(bundle.run.resolve().parent) not in text and str(bundle.run.parent) not in text
+    provenance = json.loads(text)["provenance"]
+    assert provenance["run"] == bundle.run.name and "/" not in provenance["train_config"]["out"]
+    assert "/" not in provenance["train_config"]["data"] and "/" not in provenance["data"]
+    assert bare_name("C:\\runs\\x.npz") == "x.npz" and bare_name("digits") == "digits" and bare_name(None) is None
     assert set(provenance["metrics"]) == {"test_elbo", "test_recon", "test_kl"}
     assert math.isfinite(provenance["test_nll"]) and provenance["test_nll_k"] == 4
 
@@ -161,7 +176,7 @@ def _spec_scores(bundle: Path, images: np.ndarray, seed: int) -> np.ndarray:
         per_pixel = -0.5 * (np.log(2 * np.pi) + lv + (x - params["image"]) ** 2 * np.exp(-lv))
     m, lv = mean.astype(np.float64), logvar.astype(np.float64)
     if "prior" in manifest:  # spec, The score: a mixture's KL is estimated from the same sample
-        kl = -0.5 * (np.log(2 * np.pi) + lv + eps.astype(np.float64) ** 2).sum(axis=1) - spec_log_prior(manifest, z)
+        kl = -0.5 * (np.log(2 * np.pi) + lv + eps.astype(np.float64) ** 2).sum(axis=1) - spec_log_prior(Prior(**manifest["prior"]), z)
     else:
         kl = 0.5 * (np.exp(lv) + m**2 - 1.0 - lv).sum(axis=1)
     return per_pixel.sum(axis=(1, 2, 3)) - kl
@@ -233,8 +248,8 @@ def test_force_replaces_a_bundle_with_one_of_an_unfinished_run(bundles: dict[str
     assert main([str(run), "--out", str(out), "--force"]) == 0
     assert "note: the run never finished (no summary.json); the manifest has no final metrics" in capsys.readouterr().err
     manifest = read_manifest(out)
-    assert manifest["likelihood"] == "gaussian"  # the new bundle, not the old one
-    provenance = manifest["provenance"]
-    assert provenance["finished"] is False and provenance["metrics"] == {} and provenance["test_nll"] is None
-    assert provenance["data"] == "digits"  # from the run's config, as there is no summary
+    assert manifest.likelihood == "gaussian"  # the new bundle, not the old one
+    provenance = manifest.provenance
+    assert provenance.finished is False and provenance.metrics == {} and provenance.test_nll is None
+    assert provenance.data == "digits"  # from the run's config, as there is no summary
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bundle", "run"]

@@ -31,10 +31,10 @@ from vaekit.runtime import VAE
 out = {}
 for path in sys.argv[2:]:
     vae = VAE.load(path, device="cpu")
-    spec = vae.manifest["conformance"]
+    spec = vae.manifest.conformance
     for graph, feed in (("encoder", "image"), ("decoder", "latent")):
-        x = np.load(f"{path}/{spec[graph]['inputs'][feed]}")
-        names = list(spec[graph]["outputs"])
+        x = np.load(f"{path}/{getattr(spec, graph).inputs[feed]}")
+        names = list(getattr(spec, graph).outputs)
         for name, value in zip(names, getattr(vae, "_" + graph).run({feed: x}, names)):
             out[f"{path}|{graph}.{name}"] = value
     out[f"{path}|passed"] = np.array(vae.verify().passed)

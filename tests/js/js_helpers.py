@@ -45,7 +45,7 @@ def export_bundle(name: str, precision: str, out: Path) -> Path:
 def expectations(bundle: Path) -> dict[str, Any]:
     """What the Python runtime computes on `bundle`, as JSON-ready lists, for the JavaScript runtime to match."""
     vae = VAE.load(bundle, device="cpu")
-    images = np.load(bundle / vae.manifest["conformance"]["encoder"]["inputs"]["image"])
+    images = np.load(bundle / vae.manifest.conformance.encoder.inputs["image"])
     a, b = vae.prior_latents(2, seed=SEED)
     return {
         "prior_latents": vae.prior_latents(N_SAMPLES, seed=SEED, temperature=TEMPERATURE).tolist(),

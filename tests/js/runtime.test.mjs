@@ -8,9 +8,12 @@ import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
+import { pathToFileURL } from 'node:url';
 
 import { BundleError, VAE, parseNpy } from '../../runtime/js/vaekit.mjs';
 import { seedOrFresh, standardNormal } from '../../runtime/js/prior.mjs';
+import { usesExternalData } from '../../runtime/js/external_data.mjs';
+import { parseManifest } from '../../runtime/js/bundle.mjs';
 
 const ROOT = process.env.VAEKIT_JS_BUNDLES || null;
 const expected = ROOT ? JSON.parse(await readFile(join(ROOT, 'expected.json'), 'utf8')) : null;
@@ -54,6 +57,21 @@ test('prior: the generator is counter-based (any slice equals the same part of t
   const whole = standardNormal(7n, 0, 40);
   assert.deepEqual(standardNormal(7n, 25, 15), whole.subarray(25));
   assert.notDeepEqual(standardNormal(8n, 0, 40), whole);
+});
+
+test('external data: a tensor stored outside the graph is found wherever it sits', () => {
+  // ModelProto.graph (7) > GraphProto.initializer (5) > TensorProto.data_location (14) = EXTERNAL (1)
+  assert.equal(usesExternalData(Uint8Array.from([0x3a, 0x04, 0x2a, 0x02, 0x70, 0x01])), true);
+  // ModelProto.graph > GraphProto.node (1) > NodeProto.attribute (5) > AttributeProto.t (5) > TensorProto.external_data (13)
+  assert.equal(usesExternalData(Uint8Array.from([0x3a, 0x08, 0x0a, 0x06, 0x2a, 0x04, 0x2a, 0x02, 0x6a, 0x00])), true);
+  assert.equal(usesExternalData(Uint8Array.from([0x3a, 0x04, 0x2a, 0x02, 0x70, 0x00])), false); // DEFAULT location
+  assert.throws(() => usesExternalData(Uint8Array.from([0x3a, 0x09, 0x2a])), /runs past its message/);
+});
+
+test('manifest JSON: numbers too large for a float are refused', () => {
+  const bytes = (text) => new TextEncoder().encode(text);
+  assert.deepEqual(parseManifest(bytes('{"a": [1, 2.5]}')), { a: [1, 2.5] });
+  assert.throws(() => parseManifest(bytes('{"latent_dim": 1e400}')), /too large/);
 });
 
 describe('bundles of every kind', { skip }, () => {
@@ -155,6 +173,30 @@ describe('a changed bundle is refused, naming the file', { skip }, () => {
     });
     await assert.rejects(VAE.load(dir), /decoder\.onnx: input 'latent' has per-item shape \(3\), but the manifest says \(4\)/);
   }));
+  test('file names that would resolve off the bundle folder (issue 36)', () => withCopy(async (dir) => {
+    for (const bad of ['https:evil.example/c.npy', '%2e%2e']) {
+      await editManifest(dir, (manifest) => { manifest.files[bad] = { sha256: '0'.repeat(64), bytes: 1 }; });
+      await assert.rejects(VAE.load(dir), (e) => e instanceof BundleError && e.message.includes(`key '${bad}'`) && /does not match/.test(e.message));
+      await editManifest(dir, (manifest) => { delete manifest.files[bad]; });
+    }
+  }));
+  test('malformed manifest JSON is one BundleError', () => withCopy(async (dir) => {
+    for (const text of ['{"latent_dim": 1e400}', '{not json', '['.repeat(200000)]) {
+      await writeFile(join(dir, 'manifest.json'), text);
+      await assert.rejects(VAE.load(dir), (e) => e instanceof BundleError && !e.message.includes('\n'));
+    }
+  }));
+  test('a folder given as a file: URL with percent-encoded characters', async () => {
+    const dir = join(await mkdtemp(join(tmpdir(), 'vaekit-js-')), 'my bundle%20');
+    try {
+      await cp(join(ROOT, name), dir, { recursive: true });
+      const url = pathToFileURL(dir).href;
+      assert.match(url, /my%20bundle%2520$/);
+      assert.equal((await VAE.load(url)).latentDim, 3);
+    } finally {
+      await rm(join(dir, '..'), { recursive: true });
+    }
+  });
   test('a missing file', async () => {
     await assert.rejects(VAE.load(join(ROOT, 'no-such-bundle')), /no-such-bundle.*manifest\.json: missing/);
   });

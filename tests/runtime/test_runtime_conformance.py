@@ -36,9 +36,9 @@ def test_verify_checks_every_output(exported: TinyBundle) -> None:
     names = {f"encoder.{n}" for n in ("mean", "logvar")} | {f"decoder.{n}" for n in vae.decode_params(np.zeros(vae.latent_dim))}
     assert result.checked and result.passed and result.device == "cpu"
     assert {o.name for o in result.outputs} == names
-    parity = vae.manifest["parity"]
+    limits = vae.manifest.parity.limit
     for output in result.outputs:  # the limits are those export's parity check met, and they hold here
-        assert output.limit == parity["limit"][output.name]
+        assert limits is not None and output.limit == limits[output.name]
         assert 0 <= output.max_abs_diff <= output.limit
     assert result.summary().startswith("checked on this machine (cpu): worst output ")
 
@@ -104,11 +104,11 @@ def test_a_bundle_without_vectors_loads_and_cannot_be_checked(copy: Path, capsys
 
 
 @pytest.mark.parametrize("edit, match", [
-    (lambda m: m["conformance"]["decoder"]["outputs"]["image"].update(limit=-1), "limit must be a positive number"),
+    (lambda m: m["conformance"]["decoder"]["outputs"]["image"].update(limit=-1), r"image\.limit: -1 must be above 0"),
     (lambda m: m["conformance"]["decoder"]["outputs"].pop("logits"), "must cover inputs"),
-    (lambda m: m["conformance"].pop("encoder"), r"conformance\.encoder must be an object"),
+    (lambda m: m["conformance"].pop("encoder"), r"conformance: required key 'encoder' is missing"),
     (lambda m: m["files"].pop("conformance/encoder.mean.npy"), "not among the manifest's files"),
-    (lambda m: m["files"].update({"../escape.npy": {"sha256": "0" * 64}}), "not a relative path inside the bundle"),
+    (lambda m: m["files"].update({"../escape.npy": {"sha256": "0" * 64, "bytes": 1}}), r"files: key '\.\./escape\.npy'.* does not match"),
 ])
 def test_malformed_conformance_entries_are_refused(copy: Path, edit, match: str) -> None:
     manifest = _manifest(copy)

@@ -29,7 +29,7 @@ def torch_softmax(logits: Any) -> np.ndarray:
 def test_attributes(vae: VAE, exported: TinyBundle) -> None:
     cfg = exported.model.config
     assert vae.latent_dim == cfg.latent_dim and vae.image_shape == cfg.image_shape
-    assert vae.likelihood == cfg.likelihood and vae.manifest["format_version"] == (2 if cfg.prior_components else 1)
+    assert vae.likelihood == cfg.likelihood and vae.manifest.format_version == (2 if cfg.prior_components else 1)
     assert (vae.prior is None) == (cfg.prior_components == 0)
     assert vae.device == "cpu" and vae.providers == ["CPUExecutionProvider"]
     assert cfg.likelihood in repr(vae)
@@ -133,7 +133,7 @@ def _numpy_score(exported: TinyBundle, x: np.ndarray, k: int, seed: int) -> np.n
     if prior is None:
         log_pz = (-0.5 * z64**2 - 0.5 * math.log(2 * math.pi)).sum(-1)
     else:
-        log_pz = spec_log_prior(exported.load().manifest, z64)
+        log_pz = spec_log_prior(exported.load().manifest.prior, z64)
     log_qz = (-0.5 * ((z64 - m64) / s64) ** 2 - np.log(s64) - 0.5 * math.log(2 * math.pi)).sum(-1)
     return np.logaddexp.reduce(log_px + log_pz - log_qz, axis=1) - math.log(k)
 
@@ -167,12 +167,13 @@ def test_score_bounds_are_sensible(vae: VAE) -> None:
 def test_manifest_quantiles_come_from_score(exported: TinyBundle) -> None:
     """Export records quantiles of `score` on the held-out images: the runtime reproduces them."""
     vae = exported.load()
-    recorded = vae.manifest["score_quantiles"]
-    levels = sorted(recorded["q"], key=float)
-    assert recorded["n"] == len(exported.heldout) and levels
-    scores = vae.score(exported.heldout[: recorded["n"]], k=recorded["k"], seed=recorded.get("seed", 0))
+    recorded = vae.manifest.score_quantiles
+    assert recorded is not None
+    levels = sorted(recorded.q, key=float)
+    assert recorded.n == len(exported.heldout) and levels
+    scores = vae.score(exported.heldout[: recorded.n], k=recorded.k, seed=recorded.seed)
     want = np.quantile(scores, [float(level) for level in levels])
-    np.testing.assert_allclose([recorded["q"][level] for level in levels], want, rtol=1e-6)
+    np.testing.assert_allclose([recorded.q[level] for level in levels], want, rtol=1e-6)
 
 
 def test_concurrent_calls_match_serial_ones(exported: TinyBundle) -> None:

@@ -66,12 +66,13 @@ def test_csv_of_a_mixed_folder(exported: TinyBundle, tmp_path: Path) -> None:
     assert "not an image vaekit can read" in rows["text.png"]["error"] and rows["text.png"]["score_nats"] == ""
     assert "damaged or truncated" in rows["cut.png"]["error"]
     vae = exported.load()
-    reference = vae.manifest["score_quantiles"]
+    reference = vae.manifest.score_quantiles
+    assert reference is not None
     for name in ("a", "b", "big"):
         row = rows[files[name].name]
-        want = vae.score(fit_image(files[name], vae.image_shape), k=reference["k"], seed=reference["seed"])[0]
+        want = vae.score(fit_image(files[name], vae.image_shape), k=reference.k, seed=reference.seed)[0]
         assert float(row["score_nats"]) == pytest.approx(want, abs=1e-3) and row["error"] == ""
-        below = share_below(float(row["score_nats"]), reference["q"])
+        below = share_below(float(row["score_nats"]), reference.q)
         assert float(row["share_below"]) == pytest.approx(below, abs=1e-4) and row["reading"] == verdict(below)
     unusual = any(r["reading"] in ("unusual", "very unusual") for r in rows.values())
     assert code == (score_cli.EXIT_UNUSUAL if unusual else score_cli.EXIT_UNREADABLE)

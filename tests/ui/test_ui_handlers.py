@@ -122,11 +122,12 @@ def test_explore_decodes_the_point_the_sliders_name(handlers: Handlers) -> None:
 
 
 def test_explore_moves_along_the_heldout_axes_the_manifest_records(handlers: Handlers) -> None:
-    pca, k = handlers.vae.manifest["latent_pca"], handlers.sliders
+    pca, k = handlers.vae.manifest.latent_pca, handlers.sliders
+    assert pca is not None
     main = handlers.axes["main directions"]
-    assert np.array_equal(main.center, pca["mean"]) and np.array_equal(main.vectors, np.array(pca["axes"])[:k])
-    assert main.notes[0] == f"{pca['variance'][0] / sum(pca['variance']):.0%} of the codes' variance"
-    variance = (np.array(pca["axes"]) ** 2 * np.array(pca["variance"])[:, None]).sum(axis=0)
+    assert np.array_equal(main.center, pca.mean) and np.array_equal(main.vectors, np.array(pca.axes)[:k])
+    assert main.notes[0] == f"{pca.variance[0] / sum(pca.variance):.0%} of the codes' variance"
+    variance = (np.array(pca.axes) ** 2 * np.array(pca.variance)[:, None]).sum(axis=0)
     assert handlers.axes["latent dimensions"].labels == [f"dimension {d}" for d in np.argsort(-variance)[:k]]
     assert handlers.axes_source == f"the latent codes of {N_HELDOUT} held-out images, recorded at export"
 
@@ -177,11 +178,12 @@ def test_reconstruct_scores_against_the_reference_images(handlers: Handlers, tmp
     path = write_image(tmp_path / "in.png", size=(40, 30), mode="RGB")
     seen, rebuilt, score, reading = handlers.reconstruct(str(path))
     x = read_upload(path, vae.image_shape)
-    reference = vae.manifest["score_quantiles"]
-    assert score == pytest.approx(float(vae.score(x, k=reference["k"], seed=reference["seed"])[0]))
+    reference = vae.manifest.score_quantiles
+    assert reference is not None
+    assert score == pytest.approx(float(vae.score(x, k=reference.k, seed=reference.seed)[0]))
     assert np.array_equal(np.asarray(seen), np.asarray(enlarge(x)))
     assert np.array_equal(np.asarray(rebuilt), np.asarray(enlarge(vae.reconstruct(x)[0])))
-    assert f"{score:.1f} nats" in reading and f"{reference['n']} reference images" in reading
+    assert f"{score:.1f} nats" in reading and f"{reference.n} reference images" in reading
     _native(rebuilt, vae.image_shape[1:])
 
 
@@ -207,7 +209,7 @@ def test_reconstruct_refuses_what_is_not_an_image(handlers: Handlers, tmp_path: 
 def test_model_info_summarises_the_manifest(handlers: Handlers) -> None:
     info = handlers.model_info()
     s = info["summary"]
-    assert info["manifest"] is handlers.vae.manifest
+    assert info["manifest"] == handlers.vae.manifest.to_json()
     assert s["Data"].startswith("random") and s["Training"] == "1 epochs, 3 steps"
     assert s["Test NLL"] == "39.25 nats, 0.125 bits/dim (IWAE k=10, 32 test images)" and s["Test ELBO"] == "-40.50 nats"
     assert s["Providers in use"] == "CPUExecutionProvider (device: cpu)"

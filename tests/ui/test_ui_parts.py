@@ -16,6 +16,7 @@ from ui_helpers import write_image
 
 from vaekit.runtime import VAE
 from vaekit.runtime.bundle import latent_pca
+from vaekit.runtime.manifest import ScoreQuantiles
 from vaekit.runtime.reading import share_below
 from vaekit.ui import uploads
 from vaekit.ui.axes import dimension_axes, principal_axes
@@ -24,9 +25,9 @@ from vaekit.ui.model_card import markdown_table, summary
 from vaekit.ui.reading import read_score
 from vaekit.ui.uploads import UploadError, read_upload
 
-QUANTILES = {"k": 1, "n": 200, "seed": 0,
-             "q": {"0.001": -60.0, "0.01": -50.0, "0.05": -40.0, "0.25": -30.0, "0.5": -25.0, "0.75": -20.0,
-                   "0.95": -15.0, "0.99": -12.0, "0.999": -10.0}}
+QUANTILES = ScoreQuantiles(k=1, n=200, seed=0,
+                           q={"0.001": -60.0, "0.01": -50.0, "0.05": -40.0, "0.25": -30.0, "0.5": -25.0, "0.75": -20.0,
+                              "0.95": -15.0, "0.99": -12.0, "0.999": -10.0})
 
 
 def _png_header_only(path: Path, width: int, height: int) -> Path:
@@ -188,7 +189,7 @@ def test_scores_read_against_the_reference_quantiles(score: float, verdict: str,
 def test_reading_sentences() -> None:
     assert "lower than 99.9% of the 200" in read_score(-500.0, QUANTILES).text
     assert "higher than about 50% of" in read_score(-25.0, QUANTILES).text
-    assert share_below(-27.5, QUANTILES["q"]) == pytest.approx(0.375)
+    assert share_below(-27.5, QUANTILES.q) == pytest.approx(0.375)
 
 
 # --- model card ---------------------------------------------------------------------------------

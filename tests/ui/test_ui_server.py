@@ -83,7 +83,7 @@ def test_reconstruct_endpoint(client: Client, local: Handlers, tmp_path: Path) -
 def test_model_endpoint(client: Client, local: Handlers) -> None:
     info = client.predict(api_name="/model")
     assert info["summary"] == local.model_info()["summary"]
-    assert info["manifest"]["files"] == local.vae.manifest["files"]
+    assert info["manifest"]["files"] == local.vae.manifest.to_json()["files"]
 
 
 @pytest.mark.parametrize("content, message", [

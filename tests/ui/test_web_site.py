@@ -34,6 +34,8 @@ def test_the_site_holds_page_runtime_bundle_and_onnxruntime(site: Path, ui_bundl
     assert all((site / "bundle" / name).read_bytes() == (ui_bundles["rgb"] / name).read_bytes() for name in manifest["files"])
     assert all((site / "ort" / name).is_file() for name in ORT_FILES)
     assert (site / "vaekit" / "vaekit.mjs").is_file() and '"onnxruntime-web": "./ort/' in (site / "index.html").read_text()
+    schema = Path(__file__).resolve().parents[2] / "runtime" / "manifest.schema.json"
+    assert (site / "manifest.schema.json").read_bytes() == schema.read_bytes()  # where vaekit/schema.mjs fetches it
 
 
 def test_the_command_refuses_with_one_line(ui_bundles: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
@@ -74,7 +76,7 @@ def test_the_page_samples_like_python_from_its_own_origin_only(site: Path, ui_bu
         # The first interpolation (seeds 0 and 1, 10 steps, slerp) and the Explore centre, drawn like vaekit-ui.
         ends = [vae.prior_latents(1, seed=s)[0] for s in (0, 1)]
         strip = np.asarray(tile(vae.interpolate(*ends, steps=10, method="slerp"), nrow=10, target=STRIP_PX).convert("RGB"))
-        centre = np.asarray(enlarge(vae.decode(np.asarray(vae.manifest["latent_pca"]["mean"]))[0]).convert("RGB"))
+        centre = np.asarray(enlarge(vae.decode(np.asarray(vae.manifest.latent_pca.mean))[0]).convert("RGB"))
         for selector, want in (("#interpolate-strip", strip), ("#explore-image", centre)):
             got = canvas_pixels(page, selector)
             assert got.shape == want.shape and np.abs(got.astype(int) - want).max() <= LEVELS, selector
