@@ -69,7 +69,7 @@ def load_fashion(path: Path) -> tuple[np.ndarray, np.ndarray]:
 
 
 # Settings that make torch, MKL and oneDNN use a smaller instruction set than the CPU has: an AVX-512 machine with all
-# three set to AVX2 approximates an AVX2-only one (README, "What the recipe tried"); results record them when set.
+# three set to AVX2 approximates an AVX2-only one (docs/recipe-notebook.md); results record them when set.
 ISA_CAPS = ("ATEN_CPU_CAPABILITY", "MKL_ENABLE_INSTRUCTIONS", "ONEDNN_MAX_CPU_ISA")
 SIMD_FLAGS = ("sse4_2", "avx", "avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512_vnni", "avx_vnni", "avx512_bf16",
               "amx_bf16", "amx_int8")

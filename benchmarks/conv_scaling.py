@@ -6,11 +6,11 @@ image shape) on `--data emoji` (Debian's Noto Color Emoji, drawn offline) for th
 budget, one size after the other, in a fresh process on `--threads` threads. Peak RSS is the
 process's own (getrusage via wait4), data loading, per-epoch evaluation, final IWAE estimate and
 image grids included. Bits/dim: the held-out ELBO of every epoch (an upper bound) and the final IWAE
-estimate, as `summary.json` reports it (a continuous density of pixels in [0, 1]: see README).
+estimate, as `summary.json` reports it (a continuous density of pixels in [0, 1]: see docs/bundle-format.md).
 
     python benchmarks/conv_scaling.py [--sizes 32 64 128] [--seconds 60] [--threads 1]
 
-It prints a table, writes benchmarks/results/conv_scaling.{json,png} and the README's table between
+It prints a table, writes benchmarks/results/conv_scaling.{json,png} and docs/benchmarks.md's table between
 its conv-bench markers.
 """
 
@@ -28,8 +28,8 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import RESULTS, ROOT, figure, print_table, write_result  # noqa: E402
-from report import replace_between  # noqa: E402
+from common import RESULTS, figure, print_table, write_result  # noqa: E402
+from report import update_pages  # noqa: E402
 
 # What a whole run must stay under, by image side.
 RSS_TARGET_MIB = {64: 3 * 1024, 128: 6 * 1024}
@@ -100,7 +100,7 @@ def plot(points: list[dict[str, Any]], path: Path) -> None:
 
 
 def readme_section(result: dict[str, Any]) -> str:
-    """The README's table of `result` (what write_result stored)."""
+    """docs/benchmarks.md's table of `result` (what write_result stored)."""
     m, points = result["machine"], result["points"]
     lines = [
         f"Latest run: {result['date']}, {m['cpu']} ({', '.join(m['simd'])}), {m['cores']} cores, "
@@ -157,8 +157,8 @@ def main() -> None:
         "points": points,
         "rss_targets_met": all(q["peak_rss_mib"] <= q["rss_target_mib"] for q in points if q["rss_target_mib"]),
     })
-    replace_between(ROOT / "README.md", START, END, readme_section(json.loads(path.read_text())))
-    print(f"wrote {path}, {RESULTS / 'conv_scaling.png'} and the README's table")
+    update_pages()
+    print(f"wrote {path}, {RESULTS / 'conv_scaling.png'} and docs/benchmarks.md's table")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""The README's colour figures from an emoji bundle: samples, reconstructions and interpolations (PNG).
+"""The docs' colour figures from an emoji bundle: samples, reconstructions and interpolations (PNG).
 
     python benchmarks/emoji_figures.py BUNDLE docs/   # writes emoji_samples.png, emoji_recon.png, emoji_interp.png
 

@@ -5,7 +5,7 @@ CPU sessions, 1 thread unless --threads, runs interleaved and the best of --roun
 shared), and parity (worst output's share of its int8 limit) for the float32 graphs quantized in each scheme:
 `dynamic` (onnxruntime's dynamic quantization, integer products) and `weights` (int8 weights computed in
 float32). The scheme export picks for the model is marked. Weights are freshly initialised (speed does not
-depend on their values) and the parity inputs are seeded random images: tests/export and the README give
+depend on their values) and the parity inputs are seeded random images: tests/export and docs/export.md give
 trained models' figures.
 """
 

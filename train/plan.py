@@ -141,7 +141,7 @@ def auto_precision(device_type: str, native_bf16: bool) -> tuple[str, str]:
     bf16 (elsewhere on CPU it would be emulated and slower; CUDA keeps float32, as bf16 is not benchmarked there)."""
     if device_type == "cpu" and native_bf16:
         return "bfloat16", ("bfloat16: this CPU has native bf16 matmuls (avx512_bf16/AMX): about 1.3x faster steps at "
-                            "equal test NLL (benchmarks/train_speed.py; README: What the recipe tried)")
+                            "equal test NLL (benchmarks/train_speed.py; docs/recipe-notebook.md)")
     if device_type == "cpu":
         return "float32", ("float32: this CPU has no native bf16 matmuls (avx512_bf16/AMX), or torch's kernels are capped "
                            "below AVX-512 (ATEN_CPU_CAPABILITY); emulated bf16 would be slower")

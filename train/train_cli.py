@@ -34,7 +34,7 @@ EPILOG = """examples:
   vaekit-train --resume runs/fashion             # continue a stopped or killed run exactly
   torchrun --nproc_per_node=2 -m vaekit.train --data x.npz --out runs/ddp   # several processes
 
-Options left out are chosen from the data (see README: "The recommended recipe").
+Options left out are chosen from the data (docs/train.md).
 """
 
 
