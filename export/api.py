@@ -111,7 +111,8 @@ def run_provenance(run: LoadedRun) -> dict[str, Any]:
     app, `vaekit-web`), so it names folders and files, never where they are: no absolute path of this machine."""
     summary = run.summary.to_dict() if run.summary else {**dict.fromkeys(RunSummary.__dataclass_fields__),
                                                          "data": run.train_config.get("data"), "metrics": {}}
-    config = {**run.train_config, **{key: bare_name(run.train_config.get(key)) for key in PATH_OPTIONS}}
+    paths = {key: bare_name(value) for key, value in run.train_config.items() if key in PATH_OPTIONS}
+    config = {**run.train_config, **paths}
     return {**summary, "data": bare_name(summary["data"]), "run": run.path.resolve().name,
             "finished": run.summary is not None, "train_config": config}
 
