@@ -15,14 +15,14 @@ REPO = Path(__file__).resolve().parents[2]
 NODE_TESTS = REPO / "tests" / "js" / "runtime.test.mjs"
 
 
-def node_test(env: dict[str, str]) -> subprocess.CompletedProcess:
-    """`node --test` on the JavaScript runtime's tests, or a skip where Node.js is absent."""
+def node_test(env: dict[str, str], tests: Path = NODE_TESTS) -> subprocess.CompletedProcess:
+    """`node --test` on the JavaScript runtime's tests (`tests`), or a skip where Node.js is absent."""
     node = shutil.which("node")
     if node is None:
         pytest.skip("Node.js is not installed (apt-get install nodejs, or see nodejs.org)")
     if not (REPO / "node_modules" / "onnxruntime-node").is_dir():
         pytest.fail("node_modules lacks onnxruntime-node: run `make venv` (it runs npm ci)")
-    return subprocess.run([node, "--test", "--test-reporter=spec", str(NODE_TESTS)], cwd=REPO, capture_output=True,
+    return subprocess.run([node, "--test", "--test-reporter=spec", str(tests)], cwd=REPO, capture_output=True,
                           text=True, timeout=300, env={**os.environ, **env})
 
 

@@ -1,0 +1,120 @@
+"""Anomaly scores of a VAE bundle, each defined exactly in docs/anomaly-scores.md so that every vaekit runtime
+computes the same number: higher always means more typical. The likelihood alone ranks simple images too high
+(Nalisnick et al. 2019); the others correct for that and are compared in benchmarks/anomaly.py."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .errors import InputError
+
+LIKELIHOOD, COMPLEXITY, RECONSTRUCTION, LATENT, COMBINED = "likelihood", "complexity", "reconstruction", "latent", "combined"
+SCORES = (LIKELIHOOD, COMPLEXITY, RECONSTRUCTION, LATENT, COMBINED)
+DEFAULT_SCORE = COMBINED  # chosen by measurement across cases (docs/anomaly-scores.md)
+COMBINED_PARTS = (RECONSTRUCTION, COMPLEXITY)  # the scores `combined` takes the least typical of
+LATENT_SPREAD = 0.01  # added to each principal variance of the reference codes: no direction is ever certain
+UNITS = {LIKELIHOOD: "nats", COMPLEXITY: "bits", RECONSTRUCTION: "nats", LATENT: "nats", COMBINED: "std. dev."}
+DESCRIPTIONS = {
+    LIKELIHOOD: "the model's log-likelihood estimate (ELBO; k > 1 importance-weighted): ranks simple images too high",
+    COMPLEXITY: "log-likelihood in bits plus the image's compressed length: how much better the model codes the "
+                "image than a generic image coder does",
+    RECONSTRUCTION: "how well the image is rebuilt from its code: log-likelihood of the image under the decoder at "
+                    "the posterior mean",
+    LATENT: "how usual the image's code is among the reference images' codes (Gaussian log-density, latent_pca)",
+    COMBINED: "the least typical of reconstruction and complexity, each in standard deviations of the reference "
+              "images' scores",
+}
+REFERENCES_KEY = "score_references"  # manifest: {name: {"k", "n", "seed", "mean", "std", "q": {level: value}}}
+
+
+def check_name(name: str) -> str:
+    """`name` if it is a vaekit score, else InputError listing them."""
+    if name not in SCORES:
+        raise InputError(f"unknown score {name!r}; choose one of {', '.join(SCORES)}")
+    return name
+
+
+@dataclass(frozen=True)
+class Reference:
+    """How the bundle's held-out (reference) images scored on one score: the setting, their count, mean,
+    standard deviation and quantiles."""
+
+    k: int
+    seed: int
+    n: int
+    mean: float
+    std: float
+    q: dict[str, float]
+
+    @classmethod
+    def from_manifest(cls, record: dict[str, Any]) -> Reference:
+        """The record as the manifest stores it (`score_quantiles` has no std: it reads as 0)."""
+        return cls(record["k"], record.get("seed", 0), record["n"], record.get("mean", math.nan),
+                   record.get("std", 0.0), dict(record["q"]))
+
+    def to_manifest(self) -> dict[str, Any]:
+        """The JSON-ready record."""
+        return {"k": self.k, "n": self.n, "seed": self.seed, "mean": self.mean, "std": self.std, "q": self.q}
+
+
+def references(manifest: dict[str, Any]) -> dict[str, Reference]:
+    """Every score the bundle records reference figures for; a bundle exported before vaekit recorded them
+    has only `score_quantiles`, the likelihood's."""
+    found = {name: Reference.from_manifest(r) for name, r in manifest.get(REFERENCES_KEY, {}).items()}
+    found.setdefault(LIKELIHOOD, Reference.from_manifest(manifest["score_quantiles"]))
+    return found
+
+
+def missing_reference(name: str) -> str:
+    """The one line that says a bundle cannot read `name`."""
+    return (f"the bundle records no reference scores for {name!r} (exported before vaekit had that score): "
+            f"re-export it with this vaekit, or use --score {LIKELIHOOD}")
+
+
+def latent_log_density(mean: np.ndarray, pca: dict[str, Any]) -> np.ndarray:
+    """`latent`: log N(mean; pca mean, axes^T diag(variance + LATENT_SPREAD) axes) without its constant,
+    -0.5 * sum(y^2 / (variance + LATENT_SPREAD)) with y = axes @ (mean - pca mean), float64 (N,)."""
+    y = (mean.astype(np.float64) - np.asarray(pca["mean"])) @ np.asarray(pca["axes"]).T
+    return -0.5 * (y**2 / (np.asarray(pca["variance"]) + LATENT_SPREAD)).sum(axis=1)
+
+
+def standardized(values: np.ndarray, reference: Reference, name: str) -> np.ndarray:
+    """(values - mean) / std of the reference images' `name` scores."""
+    if not reference.std > 0:
+        raise InputError(f"the reference scores for {name!r} have no spread; re-export the bundle")
+    return (values - reference.mean) / reference.std
+
+
+def combined(parts: dict[str, np.ndarray], refs: dict[str, Reference]) -> np.ndarray:
+    """`combined`: the least of the COMBINED_PARTS scores, each standardized by its reference images."""
+    for name in COMBINED_PARTS:
+        if name not in refs:
+            raise InputError(missing_reference(COMBINED))
+    return np.min([standardized(parts[name], refs[name], name) for name in COMBINED_PARTS], axis=0)
+
+
+@dataclass(frozen=True)
+class Choice:
+    """The score a reading uses on one bundle, its reference figures, and a note when it is not the one asked
+    for (a bundle exported before vaekit recorded the default's references reads the likelihood instead)."""
+
+    name: str
+    reference: Reference
+    note: str | None = None
+
+
+def choose(manifest: dict[str, Any], name: str | None = None) -> Choice:
+    """The score `name` (None: DEFAULT_SCORE, falling back to the likelihood on an older bundle) with its
+    reference figures; InputError in one line when the bundle lacks the references of a score asked for by name."""
+    refs = references(manifest)
+    wanted = check_name(name or DEFAULT_SCORE)
+    if wanted in refs:
+        return Choice(wanted, refs[wanted])
+    if name is not None:
+        raise InputError(missing_reference(wanted))
+    return Choice(LIKELIHOOD, refs[LIKELIHOOD], f"the bundle predates the {DEFAULT_SCORE!r} score (re-export it to "
+                                                 f"use it); reading the {LIKELIHOOD!r} score instead")

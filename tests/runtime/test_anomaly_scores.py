@@ -1,0 +1,107 @@
+"""The anomaly scores (runtime/scores.py, runtime/complexity.py): each as docs/anomaly-scores.md defines it,
+recorded by export for every score, and readable (or refused in one line) on bundles exported before."""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from bundle_helpers import TinyBundle, random_images
+
+from vaekit.runtime import VAE
+from vaekit.runtime.complexity import code_length, quantize
+from vaekit.runtime.errors import InputError
+from vaekit.runtime.likelihood import best_log_likelihood
+from vaekit.runtime.scores import (
+    COMBINED,
+    COMBINED_PARTS,
+    DEFAULT_SCORE,
+    REFERENCES_KEY,
+    SCORES,
+    Reference,
+    latent_log_density,
+    references,
+)
+
+
+def test_code_length_known_answers() -> None:
+    flat = np.zeros((1, 1, 28, 28), np.float32)
+    # the first pixel costs 3 bits (k = 2 from the start state), the next two 2 bits, then 1 bit each
+    assert code_length(flat).tolist() == [3 + 2 + 2 + 781]
+    ramp = np.tile(np.arange(8, dtype=np.float32) / 255, (1, 1, 8, 1))
+    assert code_length(ramp)[0] > code_length(np.zeros((1, 1, 8, 8)))[0]
+
+
+def test_code_length_orders_images_by_complexity_and_ignores_the_batch() -> None:
+    rng = np.random.default_rng(0)
+    noise = rng.random((4, 3, 16, 16))
+    smooth = np.repeat(np.linspace(0, 1, 16)[None, None, None], 4, 0) * np.ones((4, 3, 16, 1))
+    assert (code_length(noise) > code_length(smooth) + 1000).all()
+    both = np.concatenate([noise, smooth])
+    assert code_length(both).tolist() == [*code_length(noise).tolist(), *code_length(smooth).tolist()]
+    assert code_length(both[2:3]).tolist() == [code_length(both)[2]]
+
+
+def test_quantize_gives_back_the_uint8_levels() -> None:
+    levels = np.arange(256, dtype=np.uint8)
+    assert (quantize(levels.astype(np.float32) / np.float32(255)) == levels).all()
+    assert (quantize(levels / 255.0) == levels).all()
+
+
+def test_each_score_is_as_defined(exported: TinyBundle, vae: VAE) -> None:
+    x = random_images(vae.image_shape, 11, seed=5)
+    got = vae.normalities(x, SCORES, k=1, seed=2)
+    assert set(got) == set(SCORES) and all(v.shape == (11,) and v.dtype == np.float64 for v in got.values())
+    assert np.array_equal(got["likelihood"], vae.score(x, k=1, seed=2))
+    assert np.allclose(got["complexity"], got["likelihood"] / math.log(2.0) + code_length(x), rtol=0, atol=1e-9)
+    params = vae.decode_params(vae.encode(x)[0])
+    from vaekit.runtime.likelihood import log_likelihood
+
+    want = log_likelihood(x, params, vae.likelihood) - best_log_likelihood(x, params, vae.likelihood)
+    assert np.allclose(got["reconstruction"], want, rtol=1e-6)
+    assert (got["reconstruction"] <= 1e-6).all()  # no decoder beats the image itself
+    assert np.allclose(got["latent"], latent_log_density(vae.encode(x)[0], vae.manifest["latent_pca"]))
+    refs = references(vae.manifest)
+    z = [(got[n] - refs[n].mean) / refs[n].std for n in COMBINED_PARTS]
+    assert np.allclose(got[COMBINED], np.min(z, axis=0))
+    assert np.array_equal(vae.normality(x, seed=2), got[DEFAULT_SCORE])
+    # chunks do not change anything: the same seeded noise per image
+    again = exported.load(batch_size=3).normalities(x, SCORES, k=1, seed=2)
+    assert all(np.allclose(again[n], got[n], rtol=1e-9, atol=1e-9) for n in SCORES)
+
+
+def test_export_records_every_score_of_the_heldout_images(exported: TinyBundle, vae: VAE) -> None:
+    recorded = vae.manifest[REFERENCES_KEY]
+    assert set(recorded) == set(SCORES)
+    scores = vae.normalities(exported.heldout, SCORES, k=1, seed=0)
+    for name in SCORES:
+        ref = Reference.from_manifest(recorded[name])
+        assert ref.n == len(exported.heldout) and ref.k == 1 and ref.seed == 0
+        assert ref.mean == pytest.approx(scores[name].mean(), rel=1e-5, abs=1e-5)
+        assert ref.std == pytest.approx(scores[name].std(), rel=1e-4, abs=1e-5)
+        assert ref.q["0.5"] == pytest.approx(np.quantile(scores[name], 0.5), rel=1e-5, abs=1e-5)
+    # the old key still holds the likelihood's, as bundles always did
+    assert vae.manifest["score_quantiles"]["q"] == recorded["likelihood"]["q"]
+
+
+def test_a_bundle_exported_before_reads_the_likelihood_and_refuses_the_rest_in_one_line(
+        exported: TinyBundle, tmp_path: Path) -> None:
+    old = shutil.copytree(exported.path, tmp_path / "old")
+    manifest = json.loads((old / "manifest.json").read_text())
+    del manifest[REFERENCES_KEY], manifest["latent_pca"]
+    (old / "manifest.json").write_text(json.dumps(manifest))
+    vae = VAE.load(old, device="cpu")
+    x = random_images(vae.image_shape, 3)
+    assert set(references(vae.manifest)) == {"likelihood"}
+    assert np.array_equal(vae.normality(x, "likelihood"), vae.score(x))
+    with pytest.raises(InputError, match="no reference scores for 'combined'.*re-export") as e:
+        vae.normality(x, COMBINED)
+    assert "\n" not in str(e.value)
+    with pytest.raises(InputError, match="latent_pca"):
+        vae.normality(x, "latent")
+    with pytest.raises(InputError, match="unknown score 'elbo'; choose one of likelihood"):
+        vae.normality(x, "elbo")
