@@ -4,7 +4,7 @@ One-class Fashion-MNIST: per class, vaekit's default recipe trained on that clas
 time budget (`--max-time`; the run holds out 10% of them, whose scores the bundle records as its reference),
 exported, then the test images scored (each class's 1,000 normal, the other nine classes' anomalous).
 Out-of-distribution: a model trained on all of Fashion-MNIST scores 2,000 Fashion test images (normal) against
-scikit-learn's digits resized to 28x28, the emoji in grayscale 28x28, uniform noise and inverted Fashion images;
+scikit-learn's digits framed as MNIST frames its digits (20x20 in 28x28), the emoji in grayscale 28x28, uniform noise and inverted Fashion images;
 and a model trained on the colour photo crops (`--photos`) scores their test crops against the emoji at 64x64.
 Side by side on the same images: every vaekit score (`vaekit.runtime.scores`, k=1), the VAE's reconstruction
 error (squared error of the posterior-mean reconstruction), and two scikit-learn detectors fitted on the same
@@ -114,12 +114,15 @@ def one_class(data: dict[str, np.ndarray], classes: list[int], max_time: float, 
     return cases
 
 
-def resized(images: np.ndarray, size: int) -> np.ndarray:
-    """uint8 (N, H, W) images resized to size x size with Pillow's bilinear filter, (N, 1, size, size)."""
+def mnist_like(images: np.ndarray) -> np.ndarray:
+    """uint8 (N, H, W) digits as MNIST frames them: resized to 20x20 (Pillow's bilinear filter) and centred on a
+    black 28x28 square, (N, 1, 28, 28)."""
     from PIL import Image
 
-    return np.stack([np.asarray(Image.fromarray(x).resize((size, size), Image.Resampling.BILINEAR))
-                     for x in images])[:, None]
+    out = np.zeros((len(images), 1, 28, 28), np.uint8)
+    for i, x in enumerate(images):
+        out[i, 0, 4:24, 4:24] = np.asarray(Image.fromarray(x).resize((20, 20), Image.Resampling.BILINEAR))
+    return out
 
 
 def out_of_distribution(data: dict[str, np.ndarray], max_time: float, threads: int, work: Path) -> list[Case]:
@@ -133,7 +136,7 @@ def out_of_distribution(data: dict[str, np.ndarray], max_time: float, threads: i
     normal = data["x_test"][:OOD_IMAGES, None]
     digits = np.round(load_digits().images * (255.0 / 16.0)).astype(np.uint8)
     unusual = {
-        "digits": resized(digits, 28)[:OOD_IMAGES],
+        "digits": mnist_like(digits)[:OOD_IMAGES],
         "emoji (gray)": emoji_images(28, channels=1)[:OOD_IMAGES],
         "uniform noise": np.random.default_rng(0).integers(0, 256, normal.shape, dtype=np.uint8),
         "inverted Fashion": 255 - data["x_test"][OOD_IMAGES : 2 * OOD_IMAGES, None],

@@ -35,7 +35,8 @@ def heldout_figures(vae: VAE, images: np.ndarray) -> dict[str, Any]:
     refs = {name: reference(values, name) for name, values in parts.items()}  # first: refuses non-finite models
     codes = vae.encode(images)[0]
     pca = latent_pca(codes)
-    refs[LATENT] = reference(latent_log_density(codes, pca), LATENT)
+    parts[LATENT] = latent_log_density(codes, pca)
+    refs[LATENT] = reference(parts[LATENT], LATENT)
     refs[COMBINED] = reference(combined(parts, refs), COMBINED)
     quantiles = refs[LIKELIHOOD].to_manifest()
     del quantiles["std"]

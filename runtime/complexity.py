@@ -39,24 +39,34 @@ def _residuals(v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return mapped.reshape(n, -1), context.reshape(n, -1)
 
 
+def rice_parameter(sums: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """The smallest k in 0..MAX_K with counts * 2**k >= sums (integers, sums >= 0), exactly: the bit length of
+    ceil(sums / counts) - 1 (0 for a sum of 0), which frexp gives for integers below 2**53."""
+    return np.minimum(np.frexp(np.maximum((sums + counts - 1) // counts - 1, 0))[1], MAX_K)
+
+
+def _image_bits(mapped: np.ndarray, context: np.ndarray) -> int:
+    """The code length of one image's mapped residuals in their contexts. Each context's state runs alone, so
+    its pixels go together, in stretches between the halvings of its state: within one the state before
+    each pixel is the start state plus the pixels before it, so a stretch is a few array operations."""
+    order = np.argsort(context, kind="stable")
+    ends = np.cumsum(np.bincount(context, minlength=CONTEXTS))
+    total = 0
+    for values in np.split(mapped[order].astype(np.int64), ends[:-1]):
+        a, n, i = A_START, N_START, 0
+        while i < len(values):
+            stretch = values[i : i + N_RESET - n]
+            before = np.cumsum(stretch) - stretch
+            k = rice_parameter(a + before, n + np.arange(len(stretch)))
+            quotient = stretch >> k
+            total += int(np.where(quotient < UNARY_LIMIT, quotient + 1 + k, ESCAPE_BITS).sum())
+            a, n, i = a + int(stretch.sum()), n + len(stretch), i + len(stretch)
+            if n == N_RESET:
+                a, n = a >> 1, n >> 1
+    return total
+
+
 def code_length(images: np.ndarray) -> np.ndarray:
     """Each image's code length in bits, int64 (N,), of float images (N, C, H, W) in [0, 1]."""
     mapped, context = _residuals(quantize(images))
-    n = len(mapped)
-    rows = np.arange(n)
-    total = np.zeros(n, dtype=np.int64)
-    sums = np.full((n, CONTEXTS), A_START, dtype=np.int64)
-    counts = np.full((n, CONTEXTS), N_START, dtype=np.int64)
-    for p in range(mapped.shape[1]):
-        m, q = mapped[:, p], context[:, p]
-        a, c = sums[rows, q], counts[rows, q]
-        k = np.zeros(n, dtype=np.int64)
-        for t in range(MAX_K):  # the smallest k with count << k >= sum
-            k += (c << t) < a
-        quotient = m >> k
-        total += np.where(quotient < UNARY_LIMIT, quotient + 1 + k, ESCAPE_BITS)
-        a, c = a + m, c + 1
-        reset = c == N_RESET
-        sums[rows, q] = np.where(reset, a >> 1, a)
-        counts[rows, q] = np.where(reset, c >> 1, c)
-    return total
+    return np.array([_image_bits(m, q) for m, q in zip(mapped, context)], dtype=np.int64)

@@ -32,8 +32,8 @@ from .scores import (
     SCORES,
     check_name,
     combined,
+    combined_references,
     latent_log_density,
-    references,
 )
 from .sessions import Graph
 
@@ -217,10 +217,11 @@ class VAE:
         x = nchw_view(images, self.image_shape)
         k = checks.integer("k", k)
         seed = seed_or_fresh(seed)
-        if LATENT in names and "latent_pca" not in self.manifest:
+        refs = combined_references(self.manifest) if COMBINED in names else {}
+        needed = (set(names) | (set(COMBINED_PARTS) if COMBINED in names else set())) - {COMBINED}
+        if LATENT in needed and "latent_pca" not in self.manifest:
             raise InputError("the bundle records no latent_pca (exported before vaekit recorded it), which the "
                              f"{LATENT!r} score needs; re-export it")
-        needed = (set(names) | (set(COMBINED_PARTS) if COMBINED in names else set())) - {COMBINED}
         if COMPLEXITY in needed:
             needed.add(LIKELIHOOD)
         found = {name: np.empty(len(x), dtype=np.float64) for name in needed}
@@ -240,7 +241,7 @@ class VAE:
             if LATENT in needed:
                 found[LATENT][rows] = latent_log_density(mean, self.manifest["latent_pca"])
         if COMBINED in names:
-            found[COMBINED] = combined(found, references(self.manifest))
+            found[COMBINED] = combined(found, refs)
         return {name: found[name] for name in names}
 
     def verify(self) -> Verification:

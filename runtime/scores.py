@@ -15,7 +15,7 @@ from .errors import InputError
 LIKELIHOOD, COMPLEXITY, RECONSTRUCTION, LATENT, COMBINED = "likelihood", "complexity", "reconstruction", "latent", "combined"
 SCORES = (LIKELIHOOD, COMPLEXITY, RECONSTRUCTION, LATENT, COMBINED)
 DEFAULT_SCORE = COMBINED  # chosen by measurement across cases (docs/anomaly-scores.md)
-COMBINED_PARTS = (RECONSTRUCTION, COMPLEXITY)  # the scores `combined` takes the least typical of
+COMBINED_PARTS = (LIKELIHOOD, COMPLEXITY, RECONSTRUCTION, LATENT)  # the scores `combined` averages
 LATENT_SPREAD = 0.01  # added to each principal variance of the reference codes: no direction is ever certain
 UNITS = {LIKELIHOOD: "nats", COMPLEXITY: "bits", RECONSTRUCTION: "nats", LATENT: "nats", COMBINED: "std. dev."}
 DESCRIPTIONS = {
@@ -25,8 +25,8 @@ DESCRIPTIONS = {
     RECONSTRUCTION: "how well the image is rebuilt from its code: log-likelihood of the image under the decoder at "
                     "the posterior mean",
     LATENT: "how usual the image's code is among the reference images' codes (Gaussian log-density, latent_pca)",
-    COMBINED: "the least typical of reconstruction and complexity, each in standard deviations of the reference "
-              "images' scores",
+    COMBINED: "the mean of the four scores above, each in standard deviations from the reference images' mean: "
+              "an image unusual in any way, or a little in several, scores low",
 }
 REFERENCES_KEY = "score_references"  # manifest: {name: {"k", "n", "seed", "mean", "std", "q": {level: value}}}
 
@@ -89,12 +89,17 @@ def standardized(values: np.ndarray, reference: Reference, name: str) -> np.ndar
     return (values - reference.mean) / reference.std
 
 
+def combined_references(manifest: dict[str, Any]) -> dict[str, Reference]:
+    """The reference figures `combined` standardizes by; InputError in one line when the bundle lacks them."""
+    refs = references(manifest)
+    if any(name not in refs for name in COMBINED_PARTS):
+        raise InputError(missing_reference(COMBINED))
+    return refs
+
+
 def combined(parts: dict[str, np.ndarray], refs: dict[str, Reference]) -> np.ndarray:
-    """`combined`: the least of the COMBINED_PARTS scores, each standardized by its reference images."""
-    for name in COMBINED_PARTS:
-        if name not in refs:
-            raise InputError(missing_reference(COMBINED))
-    return np.min([standardized(parts[name], refs[name], name) for name in COMBINED_PARTS], axis=0)
+    """`combined`: the mean of the COMBINED_PARTS scores, each standardized by its reference images."""
+    return np.mean([standardized(parts[name], refs[name], name) for name in COMBINED_PARTS], axis=0)
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 export const SCORES = ['likelihood', 'complexity', 'reconstruction', 'latent', 'combined'];
 export const DEFAULT_SCORE = 'combined';
-export const COMBINED_PARTS = ['reconstruction', 'complexity'];
+export const COMBINED_PARTS = ['likelihood', 'complexity', 'reconstruction', 'latent'];
 export const LATENT_SPREAD = 0.01;
 export const REFERENCES_KEY = 'score_references';
 
@@ -38,15 +38,22 @@ export function latentLogDensity(mean, offset, pca) {
   return -0.5 * sum;
 }
 
-/** `combined`: the least of the COMBINED_PARTS scores of each image, each standardized by its reference images. */
+/** The reference figures `combined` standardizes by; a RangeError in one line when the bundle lacks them. */
+export function combinedReferences(manifest) {
+  const refs = references(manifest);
+  if (COMBINED_PARTS.some((name) => !refs[name])) throw new RangeError(missingReference('combined'));
+  return refs;
+}
+
+/** `combined`: the mean of the COMBINED_PARTS scores of each image, each standardized by its reference images
+ * (summed in the order of COMBINED_PARTS, then divided by their number, as numpy's mean of four does). */
 export function combined(parts, refs) {
   const n = parts[COMBINED_PARTS[0]].length;
-  const out = new Float64Array(n).fill(Infinity);
+  const out = new Float64Array(n);
   for (const name of COMBINED_PARTS) {
     const ref = refs[name];
-    if (!ref) throw new RangeError(missingReference('combined'));
     if (!(ref.std > 0)) throw new RangeError(`the reference scores for '${name}' have no spread; re-export the bundle`);
-    for (let i = 0; i < n; i++) out[i] = Math.min(out[i], (parts[name][i] - ref.mean) / ref.std);
+    for (let i = 0; i < n; i++) out[i] += (parts[name][i] - ref.mean) / ref.std;
   }
-  return out;
+  return out.map((sum) => sum / COMBINED_PARTS.length);
 }

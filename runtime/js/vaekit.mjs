@@ -11,7 +11,7 @@
 import { BundleError, DECODER_FILE, DECODER_OUTPUTS, ENCODER_FILE, GRAPH_INPUTS, readBundle } from './bundle.mjs';
 import { PARAMS, bestLogLikelihood, klToPrior, logLikelihood, logMeanExp, LOG_2PI } from './likelihood.mjs';
 import { codeLength } from './complexity.mjs';
-import { DEFAULT_SCORE, SCORES, COMBINED_PARTS, checkName, combined, latentLogDensity, references } from './scores.mjs';
+import { DEFAULT_SCORE, SCORES, COMBINED_PARTS, checkName, combined, combinedReferences, latentLogDensity } from './scores.mjs';
 import { METHODS, path } from './latents.mjs';
 import { parseNpy } from './npy.mjs';
 import { mixtureLogProb, mixtureOf, priorLatents, seedOrFresh, standardNormal } from './prior.mjs';
@@ -207,6 +207,7 @@ export class VAE {
     names.forEach(checkName);
     const x = this._images(images);
     const n = x.dims[0], size = product(this.imageShape), d = this.latentDim;
+    const refs = names.includes('combined') ? combinedReferences(this.manifest) : null;
     const needed = new Set(names.flatMap((name) => (name === 'combined' ? COMBINED_PARTS : [name])));
     if (needed.has('latent') && !this.manifest.latent_pca) {
       throw new RangeError("the bundle records no latent_pca (exported before vaekit recorded it), which the 'latent' score needs; re-export it");
@@ -227,7 +228,7 @@ export class VAE {
                                                                         bestLogLikelihood(x.data, i * size, params, i, size, this.likelihood));
       }
     }
-    if (names.includes('combined')) found.combined = combined(found, references(this.manifest));
+    if (refs) found.combined = combined(found, refs);
     return Object.fromEntries(names.map((name) => [name, found[name]]));
   }
 

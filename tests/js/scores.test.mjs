@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 
 import { VAE, codeLength, SCORES } from '../../runtime/js/vaekit.mjs';
-import { checkName } from '../../runtime/js/scores.mjs';
+import { checkName, combinedReferences } from '../../runtime/js/scores.mjs';
 
 const ROOT = process.env.VAEKIT_JS_SCORES || null;
 const expected = ROOT ? JSON.parse(await readFile(join(ROOT, 'expected.json'), 'utf8')) : null;
@@ -17,8 +17,10 @@ test('code length: the known answer of tests/runtime/test_anomaly_scores.py', ()
   assert.equal(codeLength(new Float32Array(28 * 28), 0, [1, 28, 28]), 3 + 2 + 2 + 781);
 });
 
-test('score names: an unknown one is refused with the list', () => {
+test('score names: an unknown one is refused with the list; an older bundle lacks combined\'s references', () => {
   assert.throws(() => checkName('elbo'), /unknown score 'elbo'; choose one of likelihood/);
+  const old = { score_quantiles: { k: 1, n: 8, seed: 0, mean: -3, q: { '0.5': -3 } } };
+  assert.throws(() => combinedReferences(old), /no reference scores for 'combined'.*re-export it/);
   assert.deepEqual(SCORES, ['likelihood', 'complexity', 'reconstruction', 'latent', 'combined']);
 });
 
