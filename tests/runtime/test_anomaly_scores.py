@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from bundle_helpers import TinyBundle, random_images
 
+from vaekit.export.scores import unseen_latent_scores
 from vaekit.runtime import VAE
 from vaekit.runtime.complexity import code_length, quantize
 from vaekit.runtime.errors import InputError
@@ -19,7 +20,11 @@ from vaekit.runtime.likelihood import best_log_likelihood
 from vaekit.runtime.scores import (
     COMBINED,
     COMBINED_PARTS,
+    COMPLEXITY,
     DEFAULT_SCORE,
+    LATENT,
+    LIKELIHOOD,
+    RECONSTRUCTION,
     REFERENCES_KEY,
     SCORES,
     Reference,
@@ -77,7 +82,12 @@ def test_each_score_is_as_defined(exported: TinyBundle, vae: VAE) -> None:
 def test_export_records_every_score_of_the_heldout_images(exported: TinyBundle, vae: VAE) -> None:
     recorded = vae.manifest[REFERENCES_KEY]
     assert set(recorded) == set(SCORES)
-    scores = vae.normalities(exported.heldout, SCORES, k=1, seed=0)
+    scores = vae.normalities(exported.heldout, (LIKELIHOOD, COMPLEXITY, RECONSTRUCTION), k=1, seed=0)
+    codes = vae.encode(exported.heldout)[0]
+    scores[LATENT] = unseen_latent_scores(codes)  # each code against axes fitted without it, as a new image's
+    assert scores[LATENT].mean() < latent_log_density(codes, vae.manifest["latent_pca"]).mean()
+    refs = {name: Reference.from_manifest(recorded[name]) for name in COMBINED_PARTS}
+    scores[COMBINED] = np.mean([(scores[n] - refs[n].mean) / refs[n].std for n in COMBINED_PARTS], axis=0)
     for name in SCORES:
         ref = Reference.from_manifest(recorded[name])
         assert ref.n == len(exported.heldout) and ref.k == 1 and ref.seed == 0
