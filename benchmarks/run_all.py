@@ -1,4 +1,4 @@
-"""`make bench`: the three benchmarks in turn, then the README's results table (between its bench markers).
+"""`make bench`: the four benchmarks in turn, then the README's results table (between its bench markers).
 
 Threads: every benchmark runs torch and onnxruntime on 1 thread unless --threads says otherwise:
 on a machine shared with other work, two-thread runs measure the contention (5-50x slower and
@@ -18,7 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import DEFAULT_DATA, ROOT, require_data  # noqa: E402
 from report import update_readme  # noqa: E402
 
-SCRIPTS = ("train_speed.py", "quality.py", "inference.py")
+SCRIPTS = ("train_speed.py", "quality.py", "inference.py", "anomaly.py")
 
 
 def main() -> None:

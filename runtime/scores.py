@@ -22,8 +22,8 @@ DESCRIPTIONS = {
     LIKELIHOOD: "the model's log-likelihood estimate (ELBO; k > 1 importance-weighted): ranks simple images too high",
     COMPLEXITY: "log-likelihood in bits plus the image's compressed length: how much better the model codes the "
                 "image than a generic image coder does",
-    RECONSTRUCTION: "how well the image is rebuilt from its code: log-likelihood of the image under the decoder at "
-                    "the posterior mean",
+    RECONSTRUCTION: "how well the image is rebuilt from its code: the decoder's log-likelihood at the posterior "
+                    "mean, less that of a perfect rebuild",
     LATENT: "how usual the image's code is among the reference images' codes (Gaussian log-density, latent_pca)",
     COMBINED: "the mean of the four scores above, each in standard deviations from the reference images' mean: "
               "an image unusual in any way, or a little in several, scores low",

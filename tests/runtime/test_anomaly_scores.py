@@ -3,6 +3,7 @@ recorded by export for every score, and readable (or refused in one line) on bun
 
 from __future__ import annotations
 
+import csv
 import json
 import math
 import shutil
@@ -13,7 +14,8 @@ import pytest
 from bundle_helpers import TinyBundle, random_images
 
 from vaekit.export.scores import unseen_latent_scores
-from vaekit.runtime import VAE
+from vaekit.runtime import VAE, to_uint8
+from vaekit.runtime import score as score_cli
 from vaekit.runtime.complexity import code_length, quantize
 from vaekit.runtime.errors import InputError
 from vaekit.runtime.likelihood import best_log_likelihood
@@ -98,13 +100,18 @@ def test_export_records_every_score_of_the_heldout_images(exported: TinyBundle, 
     assert vae.manifest["score_quantiles"]["q"] == recorded["likelihood"]["q"]
 
 
-def test_a_bundle_exported_before_reads_the_likelihood_and_refuses_the_rest_in_one_line(
-        exported: TinyBundle, tmp_path: Path) -> None:
-    old = shutil.copytree(exported.path, tmp_path / "old")
+def _older_bundle(exported: TinyBundle, tmp_path: Path) -> Path:
+    """A copy of the bundle as vaekit wrote it before it recorded score_references and latent_pca."""
+    old = Path(shutil.copytree(exported.path, tmp_path / "old"))
     manifest = json.loads((old / "manifest.json").read_text())
     del manifest[REFERENCES_KEY], manifest["latent_pca"]
     (old / "manifest.json").write_text(json.dumps(manifest))
-    vae = VAE.load(old, device="cpu")
+    return old
+
+
+def test_a_bundle_exported_before_reads_the_likelihood_and_refuses_the_rest_in_one_line(
+        exported: TinyBundle, tmp_path: Path) -> None:
+    vae = VAE.load(_older_bundle(exported, tmp_path), device="cpu")
     x = random_images(vae.image_shape, 3)
     assert set(references(vae.manifest)) == {"likelihood"}
     assert np.array_equal(vae.normality(x, "likelihood"), vae.score(x))
@@ -115,3 +122,34 @@ def test_a_bundle_exported_before_reads_the_likelihood_and_refuses_the_rest_in_o
         vae.normality(x, "latent")
     with pytest.raises(InputError, match="unknown score 'elbo'; choose one of likelihood"):
         vae.normality(x, "elbo")
+
+
+def test_vaekit_score_reads_the_score_asked_for_and_names_it(exported: TinyBundle, tmp_path: Path,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    x = to_uint8(random_images(tuple(exported.model.config.image_shape), 4, seed=8))
+    np.savez(tmp_path / "x.npz", x=x)
+    vae = exported.load()
+    for name in (None, "likelihood", "latent"):
+        out = tmp_path / f"{name}.csv"
+        score_cli.main([str(exported.path), str(tmp_path / "x.npz"), "--out", str(out), "--quiet",
+                        *(["--score", name] if name else [])])
+        with open(out, newline="", encoding="utf-8") as f:
+            rows = list(csv.DictReader(f))
+        want = [vae.normality(image, name or DEFAULT_SCORE)[0] for image in x]
+        assert [r["score_name"] for r in rows] == [name or DEFAULT_SCORE] * 4
+        np.testing.assert_allclose([float(r["score"]) for r in rows], want, atol=1e-3)
+        assert f"on the {name or DEFAULT_SCORE} score" in capsys.readouterr().out
+
+
+def test_vaekit_score_on_an_older_bundle_falls_back_or_says_why_not(exported: TinyBundle, tmp_path: Path,
+                                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    old = _older_bundle(exported, tmp_path)
+    np.savez(tmp_path / "x.npz", x=to_uint8(random_images(tuple(exported.model.config.image_shape), 2)))
+    out = tmp_path / "s.csv"
+    assert score_cli.main([str(old), str(tmp_path / "x.npz"), "--out", str(out), "--quiet"]) in (0, 3)
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "predates the 'combined' score" in err and "reading the 'likelihood'" in err
+    assert {r.split(",")[2] for r in out.read_text().splitlines()[1:]} == {"likelihood"}
+    assert score_cli.main([str(old), str(tmp_path / "x.npz"), "--out", str(out), "--score", "combined"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no reference scores for 'combined'" in err and "re-export" in err
