@@ -172,9 +172,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any] | None:
     p.add_argument("--threads", type=int, default=1, help="threads for torch and onnxruntime (default 1)")
     p.add_argument("--classes", type=int, nargs="*", default=list(range(10)),
                    help="one-class normal classes to run (default all; none: skip)")
-    p.add_argument("--max-time", type=float, default=30.0, help="training seconds per one-class model (default 30)")
-    p.add_argument("--ood-time", type=float, default=90.0,
-                   help="training seconds of the Fashion and photo models (default 90; 0: skip those cases)")
+    p.add_argument("--max-time", type=float, default=20.0, help="training seconds per one-class model (default 20)")
+    p.add_argument("--ood-time", type=float, default=60.0,
+                   help="training seconds of the Fashion and photo models (default 60; 0: skip those cases)")
     args = p.parse_args(argv)
     if not args.data.is_file():
         print(f"skipped: benchmark data {args.data} not found (Fashion-MNIST .npz with x_train, y_train, x_test, "
