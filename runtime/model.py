@@ -207,7 +207,8 @@ class VAE:
 
     def normality(self, images: Any, score: str = DEFAULT_SCORE, k: int = 1, seed: int | None = 0) -> np.ndarray:
         """Each image's `score` (one of `scores.SCORES`, docs/anomaly-scores.md), float64 (N,): higher is more
-        typical. `k` and `seed` are the likelihood's (`score`); `combined` reads the bundle's reference scores."""
+        typical. `k` and `seed` are `VAE.score`'s, for the scores built on the likelihood; `combined` also reads the
+        bundle's reference figures (`score_references`), and says in one line when an older bundle lacks them."""
         return self.normalities(images, (score,), k, seed)[score]
 
     def normalities(self, images: Any, names: tuple[str, ...] = SCORES, k: int = 1,
@@ -305,11 +306,11 @@ class VAE:
         return self._encode_step(images)[0][0]
 
     def _score_chunk(self, x: np.ndarray, k: int, seed: int, first: int,
-                     posterior: list[np.ndarray] | None = None) -> np.ndarray:
+                     posterior: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
         """Scores of a few images (the first is image `first` of the call), decoding their k posterior samples
         at most batch_size at a time; `posterior`: their (mean, logvar) when already encoded."""
         x = to_unit_float32(x)
-        mean, logvar = posterior or self._encoder.run({"image": x}, ENCODER_OUTPUTS)
+        mean, logvar = posterior if posterior is not None else self._encoder.run({"image": x}, ENCODER_OUTPUTS)
         std = np.exp(0.5 * logvar)
         names = PARAMS[self.likelihood]
         m, block = len(x), max(1, self.batch_size // len(x))

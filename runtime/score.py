@@ -29,7 +29,7 @@ from .extras import bundle_parser, run_command
 from .files import atomic_write, write_json
 from .images import IMAGE_SUFFIXES, make_grid, save_png, to_uint8, upscale
 from .reading import reference_setting, share_below, verdict
-from .scores import DEFAULT_SCORE, DESCRIPTIONS, SCORES, UNITS, choose
+from .scores import DEFAULT_SCORE, DESCRIPTIONS, SCORES, UNITS, Choice, choose
 from .sources import Item, Source, SourceError, check, count, items
 
 if TYPE_CHECKING:
@@ -139,10 +139,9 @@ class Run:
     Each image is scored alone, with the k and seed of the bundle's reference scores: its score does not
     depend on what else is being scored, and equals the one the app's Reconstruct tab shows."""
 
-    def __init__(self, vae: VAE, score: str, k: int, seed: int, top: int) -> None:
+    def __init__(self, vae: VAE, chosen: Choice, k: int, seed: int, top: int) -> None:
         self.vae, self.k, self.seed, self.top = vae, k, seed, top
-        self.score = score
-        self.quantiles = choose(vae.manifest, score).reference.q
+        self.score, self.quantiles = chosen.name, chosen.reference.q
         self.verdicts: Counter[str] = Counter()
         self.unreadable = 0
         self.worst: list[tuple[float, int, str, np.ndarray]] = []  # the lowest `top` scores; heapq root: the highest
@@ -205,7 +204,7 @@ def run(args: argparse.Namespace) -> int:
     if total == 0:
         raise SourceError(f"found no images in {', '.join(str(s.path) for s in todo)}: folders are searched for "
                           f"{', '.join(IMAGE_SUFFIXES)} files; pass .npz files by name")
-    current = Run(vae, chosen.name, k, seed, (args.top or 16) if args.grid else 0)
+    current = Run(vae, chosen, k, seed, (args.top or 16) if args.grid else 0)
     progress = Progress(total, args.quiet)
     start = time.perf_counter()
     out = Path(args.out)
