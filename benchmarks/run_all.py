@@ -1,4 +1,4 @@
-"""`make bench`: the three benchmarks in turn, then the generated tables of docs/benchmarks.md and README.md
+"""`make bench`: the four benchmarks in turn, then the generated tables of docs/benchmarks.md and README.md
 (benchmarks/report.py, from the results).
 
 Threads: every benchmark runs torch and onnxruntime on 1 thread unless --threads says otherwise:
@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import DEFAULT_DATA, ROOT, require_data, write_result  # noqa: E402
 from report import MAKE_BENCH, update_pages  # noqa: E402
 
-SCRIPTS = ("train_speed.py", "quality.py", "inference.py")
+SCRIPTS = ("train_speed.py", "quality.py", "inference.py", "anomaly.py")
 
 
 def main() -> None:

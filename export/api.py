@@ -15,7 +15,7 @@ from vaekit.runtime.bundle import DECODER_FILE, ENCODER_FILE, MANIFEST_FILE, rea
 from vaekit.runtime.choices import DTYPES, QUANTIZE
 from vaekit.runtime.errors import VaekitError
 from vaekit.runtime.files import write_bytes, write_json
-from vaekit.runtime.manifest import Conformance, Manifest, ScoreQuantiles
+from vaekit.runtime.manifest import Conformance, Manifest
 from vaekit.runtime.run_summary import RunSummary
 from vaekit.train.models import VAEModule
 from vaekit.train.run import HELDOUT_IMAGES, LoadedRun, load_run
@@ -88,8 +88,8 @@ def export_model(
     runtime = RuntimeVAE.from_graphs(manifest, graphs[ENCODER_FILE], graphs[DECODER_FILE])
     files = {**graphs, **vectors}
     figures = heldout_figures(runtime, images)
-    manifest = replace(manifest, score_quantiles=ScoreQuantiles.from_json(figures["score_quantiles"]),
-                       latent_pca=figures["latent_pca"], conformance=Conformance.from_json(conformance),
+    manifest = replace(manifest, score_quantiles=figures.score_quantiles, score_references=figures.score_references,
+                       latent_pca=figures.latent_pca, conformance=Conformance.from_json(conformance),
                        files=file_entries(files))
     Manifest.from_json(manifest.to_json())  # the reader's checks, before anything is written
     with staged(out, force) as tmp:

@@ -25,6 +25,20 @@ def log_likelihood(x: np.ndarray, params: dict[str, np.ndarray], likelihood: str
     return per_pixel.sum(axis=(-3, -2, -1))
 
 
+def best_log_likelihood(x: np.ndarray, params: dict[str, np.ndarray], likelihood: str) -> np.ndarray:
+    """log p(x | x): the likelihood of the image under a decoder whose mean is the image itself (with the
+    params' variance, gaussian), summed per image; log p(x | z) minus it is how far the decoder is from perfect,
+    free of the part every decoder pays for grey pixels."""
+    x = x.astype(np.float64)
+    if likelihood == "bernoulli":
+        with np.errstate(divide="ignore", invalid="ignore"):
+            per_pixel = np.where(x > 0, x * np.log(x), 0.0) + np.where(x < 1, (1 - x) * np.log1p(-x), 0.0)
+    else:
+        logvar = params["logvar"].astype(np.float64)
+        per_pixel = np.broadcast_to(-0.5 * (LOG_2PI + logvar), np.broadcast_shapes(x.shape, logvar.shape))
+    return per_pixel.sum(axis=(-3, -2, -1))
+
+
 def log_standard_normal(z: np.ndarray) -> np.ndarray:
     """log N(z; 0, I), summed over the last axis."""
     z = z.astype(np.float64)

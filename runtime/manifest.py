@@ -171,7 +171,8 @@ class Parity(Part):
 
 @dataclass(frozen=True)
 class ScoreQuantiles(Part):
-    """What the held-out images score (`VAE.score` with `k` and `seed`): `q` maps levels ("0.01") to scores."""
+    """What the held-out (reference) images score on one anomaly score, with `k` and `seed`: their count, mean,
+    standard deviation (`combined` standardizes by it) and quantiles (`q` maps levels such as "0.01" to scores)."""
 
     INTEGERS = ("k", "n", "seed")
     k: int
@@ -179,6 +180,7 @@ class ScoreQuantiles(Part):
     q: dict[str, float]
     seed: int = 0
     mean: float | None = None
+    std: float | None = None
     other: dict[str, Any] = field(default_factory=dict)
 
 
@@ -267,7 +269,8 @@ class Manifest(Part):
     dtype: str  # float32, float16 or int8
     provenance: Provenance
     parity: Parity
-    score_quantiles: ScoreQuantiles | None
+    score_quantiles: ScoreQuantiles | None  # the likelihood's (as in bundles exported before the other scores)
+    score_references: dict[str, ScoreQuantiles] | None = None  # every anomaly score's, by name (runtime/scores.py)
     exported_at: str | None = None
     latent_pca: LatentPca | None = None
     conformance: Conformance | None = None
@@ -289,6 +292,8 @@ class Manifest(Part):
             "image_shape": tuple(int(s) for s in data["image_shape"]),
             "tensors": Tensors.of(data["likelihood"]),
             "files": {name: FileEntry.from_json(entry) for name, entry in data["files"].items()},
+            "score_references": {name: ScoreQuantiles.from_json(entry) for name, entry in data["score_references"].items()}
+            if "score_references" in data else None,
         })
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -12,14 +13,29 @@ import numpy as np
 from . import checks
 from .bundle import DECODER_FILE, DECODER_OUTPUTS, ENCODER_FILE, ENCODER_OUTPUTS, BundleError, read_bundle
 from .chunks import runtime_batch_size
+from .complexity import code_length
 from .conformance import GRAPH_INPUTS, Verification, compare, read_vector
 from .devices import SessionConfig, open_sessions
 from .errors import InputError
 from .images import as_image_batch, nchw_view, to_unit_float32
 from .latents import as_latent, as_latents, as_values, path
-from .likelihood import PARAMS, kl_to_prior, log_likelihood, log_mean_exp, log_posterior, log_standard_normal
+from .likelihood import PARAMS, best_log_likelihood, kl_to_prior, log_likelihood, log_mean_exp, log_posterior, log_standard_normal
 from .manifest import GraphTensors, Manifest
 from .prior import Mixture, prior_latents, seed_or_fresh, standard_normal
+from .scores import (
+    COMBINED,
+    COMBINED_PARTS,
+    COMPLEXITY,
+    DEFAULT_SCORE,
+    LATENT,
+    LIKELIHOOD,
+    RECONSTRUCTION,
+    SCORES,
+    check_name,
+    combined,
+    combined_references,
+    latent_log_density,
+)
 from .sessions import Graph
 
 
@@ -189,6 +205,46 @@ class VAE:
             scores[start : start + per_chunk] = self._score_chunk(x[start : start + per_chunk], k, seed, start)
         return scores
 
+    def normality(self, images: Any, score: str = DEFAULT_SCORE, k: int = 1, seed: int | None = 0) -> np.ndarray:
+        """Each image's `score` (one of `scores.SCORES`, docs/anomaly-scores.md), float64 (N,): higher is more
+        typical. `k` and `seed` are `VAE.score`'s, for the scores built on the likelihood; `combined` also reads the
+        bundle's reference figures (`score_references`), and says in one line when an older bundle lacks them."""
+        return self.normalities(images, (score,), k, seed)[score]
+
+    def normalities(self, images: Any, names: tuple[str, ...] = SCORES, k: int = 1,
+                    seed: int | None = 0) -> dict[str, np.ndarray]:
+        """The scores `names` of each image at once (one encoder pass per chunk), {name: float64 (N,)}."""
+        names = tuple(check_name(n) for n in names)
+        x = nchw_view(images, self.image_shape)
+        k = checks.integer("k", k)
+        seed = seed_or_fresh(seed)
+        refs = combined_references(self.manifest) if COMBINED in names else {}
+        needed = (set(names) | (set(COMBINED_PARTS) if COMBINED in names else set())) - {COMBINED}
+        if LATENT in needed and self.manifest.latent_pca is None:
+            raise InputError("the bundle records no latent_pca (exported before vaekit recorded it), which the "
+                             f"{LATENT!r} score needs; re-export it")
+        if COMPLEXITY in needed:
+            needed.add(LIKELIHOOD)
+        found = {name: np.empty(len(x), dtype=np.float64) for name in needed}
+        per_chunk = max(1, self.batch_size // k)
+        for start in range(0, len(x), per_chunk):
+            chunk = to_unit_float32(x[start : start + per_chunk])
+            rows = slice(start, start + len(chunk))
+            mean, logvar = self._encoder.run({"image": chunk}, ENCODER_OUTPUTS)
+            if LIKELIHOOD in needed:
+                found[LIKELIHOOD][rows] = self._score_chunk(chunk, k, seed, start, (mean, logvar))
+            if RECONSTRUCTION in needed:
+                params = dict(zip(PARAMS[self.likelihood], self._decoder.run({"latent": mean}, PARAMS[self.likelihood])))
+                found[RECONSTRUCTION][rows] = (log_likelihood(chunk, params, self.likelihood)
+                                               - best_log_likelihood(chunk, params, self.likelihood))
+            if COMPLEXITY in needed:
+                found[COMPLEXITY][rows] = found[LIKELIHOOD][rows] / math.log(2.0) + code_length(chunk)
+            if LATENT in needed:
+                found[LATENT][rows] = latent_log_density(mean, self.manifest.latent_pca)
+        if COMBINED in names:
+            found[COMBINED] = combined(found, refs)
+        return {name: found[name] for name in names}
+
     def verify(self) -> Verification:
         """Run the bundle's conformance vectors (reference inputs with the exporting torch model's outputs)
         through both graphs on this VAE's device and compare each output with its stored limit.
@@ -249,11 +305,12 @@ class VAE:
                              f"got a batch of {len(images)} images")
         return self._encode_step(images)[0][0]
 
-    def _score_chunk(self, x: np.ndarray, k: int, seed: int, first: int) -> np.ndarray:
+    def _score_chunk(self, x: np.ndarray, k: int, seed: int, first: int,
+                     posterior: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
         """Scores of a few images (the first is image `first` of the call), decoding their k posterior samples
-        at most batch_size at a time."""
+        at most batch_size at a time; `posterior`: their (mean, logvar) when already encoded."""
         x = to_unit_float32(x)
-        mean, logvar = self._encoder.run({"image": x}, ENCODER_OUTPUTS)
+        mean, logvar = posterior if posterior is not None else self._encoder.run({"image": x}, ENCODER_OUTPUTS)
         std = np.exp(0.5 * logvar)
         names = PARAMS[self.likelihood]
         m, block = len(x), max(1, self.batch_size // len(x))

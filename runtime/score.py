@@ -29,6 +29,7 @@ from .extras import bundle_parser, run_command
 from .files import atomic_write, write_json
 from .images import IMAGE_SUFFIXES, make_grid, save_png, to_uint8, upscale
 from .reading import reference_setting, share_below, verdict
+from .scores import DEFAULT_SCORE, DESCRIPTIONS, SCORES, UNITS, Choice, choose
 from .sources import Item, Source, SourceError, check, count, items
 
 if TYPE_CHECKING:
@@ -37,7 +38,7 @@ if TYPE_CHECKING:
 PROG = "vaekit-score"
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_UNUSUAL, EXIT_UNREADABLE = 0, 1, 2, 3, 4
-COLUMNS = ["path", "score_nats", "share_below", "reading", "label", "error"]
+COLUMNS = ["path", "score", "score_name", "share_below", "reading", "label", "error"]
 TILE_PX = 84  # about how wide each image is drawn on the grid
 CAPTION_PX = 12
 
@@ -55,6 +56,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help=".npz files with images (x) and labels (y: 0 normal, 1 anomalous)")
     p.add_argument("--normal-label", type=int, default=None, metavar="V",
                    help="with --labelled: images labelled V are normal, all others anomalous")
+    p.add_argument("--score", choices=SCORES, default=None, metavar="NAME",
+                   help=f"which score to read (default {DEFAULT_SCORE}; higher is always more typical): "
+                        + "; ".join(f"{n}: {d}" for n, d in DESCRIPTIONS.items()))
     p.add_argument("--k", type=int, default=None,
                    help="importance samples per image (default: the k of the bundle's reference scores, usually 1)")
     p.add_argument("--out", default="scores.csv", help="CSV to write (default scores.csv)")
@@ -135,9 +139,9 @@ class Run:
     Each image is scored alone, with the k and seed of the bundle's reference scores: its score does not
     depend on what else is being scored, and equals the one the app's Reconstruct tab shows."""
 
-    def __init__(self, vae: VAE, k: int, seed: int, top: int) -> None:
+    def __init__(self, vae: VAE, chosen: Choice, k: int, seed: int, top: int) -> None:
         self.vae, self.k, self.seed, self.top = vae, k, seed, top
-        self.quantiles = vae.manifest.score_quantiles.q
+        self.score, self.quantiles = chosen.name, chosen.reference.q
         self.verdicts: Counter[str] = Counter()
         self.unreadable = 0
         self.worst: list[tuple[float, int, str, np.ndarray]] = []  # the lowest `top` scores; heapq root: the highest
@@ -150,14 +154,14 @@ class Run:
         label = "" if item.anomalous is None else ("anomalous" if item.anomalous else "normal")
         if item.image is None:
             self.unreadable += 1
-            writer.writerow([item.name, "", "", "", label, item.error])
+            writer.writerow([item.name, "", self.score, "", "", label, item.error])
             return
-        score = float(self.vae.score(item.image, k=self.k, seed=self.seed)[0])
+        score = float(self.vae.normality(item.image, self.score, k=self.k, seed=self.seed)[0])
         self.seen += 1
         below = share_below(score, self.quantiles)
         word = verdict(below)
         self.verdicts[word] += 1
-        writer.writerow([item.name, f"{score:.4f}", f"{below:.4f}", word, label, ""])
+        writer.writerow([item.name, f"{score:.4f}", self.score, f"{below:.4f}", word, label, ""])
         if item.anomalous is not None:
             self.scores.append(score)
             self.labels.append(item.anomalous)
@@ -187,6 +191,10 @@ def run(args: argparse.Namespace) -> int:
     from .model import VAE  # onnxruntime loads here, once `require` has checked that it is installed
 
     vae = VAE.load(args.bundle, device=args.device)
+    chosen = choose(vae.manifest, args.score)
+    if chosen.note:
+        print(f"vaekit-score: warning: {chosen.note}", file=sys.stderr)
+    unit = UNITS[chosen.name]
     reference_k, seed = reference_setting(vae.manifest)
     k = args.k or reference_k
     if k != reference_k:
@@ -196,7 +204,7 @@ def run(args: argparse.Namespace) -> int:
     if total == 0:
         raise SourceError(f"found no images in {', '.join(str(s.path) for s in todo)}: folders are searched for "
                           f"{', '.join(IMAGE_SUFFIXES)} files; pass .npz files by name")
-    current = Run(vae, k, seed, (args.top or 16) if args.grid else 0)
+    current = Run(vae, chosen, k, seed, (args.top or 16) if args.grid else 0)
     progress = Progress(total, args.quiet)
     start = time.perf_counter()
     out = Path(args.out)
@@ -215,7 +223,7 @@ def run(args: argparse.Namespace) -> int:
     scored = current.seen
     progress.update(scored + current.unreadable, current.unusual, final=True)
     seconds = time.perf_counter() - start
-    print(f"scored {scored:,} images in {seconds:.1f} s with k={k} on {vae.device}: "
+    print(f"scored {scored:,} images in {seconds:.1f} s on the {chosen.name} score (k={k}) on {vae.device}: "
           + ", ".join(f"{current.verdicts[v]:,} {v}" for v in ("typical", "unusual", "very unusual"))
           + (f"; {current.unreadable:,} file{'s' * (current.unreadable != 1)} could not be read (see the error column)"
              if current.unreadable else ""))
@@ -223,14 +231,14 @@ def run(args: argparse.Namespace) -> int:
     if args.grid and current.worst:
         worst = current.lowest()
         write_grid(worst, args.grid)
-        print(f"wrote {args.grid}: the {len(worst)} lowest scores, from {worst[0][1]} ({worst[0][0]:.1f} nats)")
+        print(f"wrote {args.grid}: the {len(worst)} lowest scores, from {worst[0][1]} ({worst[0][0]:.1f} {unit})")
     if current.labels:
         result = evaluate(current.scores, current.labels, args.fpr)
         metrics = args.metrics or str(out.with_suffix(".metrics.json"))
         write_metrics(result, metrics)
         print(f"{result.normal:,} normal, {result.anomalous:,} anomalous: AUROC {result.auroc:.4f}, AUPRC "
               f"{result.auprc:.4f}; at {result.fpr:.1%} false positives, flag scores below {result.threshold:.2f} "
-              f"nats: catches {result.tpr_at_threshold:.1%} of the anomalous ({result.fpr_at_threshold:.1%} of the "
+              f"{unit}: catches {result.tpr_at_threshold:.1%} of the anomalous ({result.fpr_at_threshold:.1%} of the "
               f"normal flagged); wrote {metrics}")
     if current.unusual:
         return EXIT_UNUSUAL

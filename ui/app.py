@@ -214,7 +214,7 @@ def _reconstruct_tab(h: Handlers) -> None:
         seen = gr.Image(label="As the model sees it", elem_id="reconstruct-input", scale=1, **IMAGE)
         rebuilt = gr.Image(label="Reconstruction", elem_id="reconstruct-output", scale=1, **IMAGE)
     with gr.Row():
-        score = gr.Number(None, label="Score (nats; higher is more typical)", precision=2, interactive=False, scale=1,
+        score = gr.Number(None, label="Score (higher is more typical)", precision=2, interactive=False, scale=1,
                           elem_id="reconstruct-score")
         reading = gr.Markdown("Upload an image to see its reconstruction and how typical the model finds it.",
                               label="Reading", elem_id="reconstruct-reading")

@@ -20,6 +20,7 @@ from vaekit.runtime import VAE, checks
 from vaekit.runtime.choices import METHODS  # the paths VAE.interpolate takes
 from vaekit.runtime.errors import InputError
 from vaekit.runtime.reading import reference_setting
+from vaekit.runtime.scores import choose
 
 from .axes import BASES, explore_axes
 from .display import STRIP_PX, enlarge, gif_bytes, tile, write_once
@@ -133,13 +134,14 @@ class Handlers:
             raise UploadError(f"{name}: {e}") from e
 
     def reconstruct(self, image: str | None) -> tuple[Image.Image, Image.Image, float, str]:
-        """The uploaded image as the model sees it, its reconstruction, its score (nats, k and seed as
-        recorded for the reference images) and what that score means."""
+        """The uploaded image as the model sees it, its reconstruction, its default score (`scores.choose`; k
+        and seed as recorded for the reference images) and what that score means."""
         x = self.upload(image)
         k, seed = reference_setting(self.vae.manifest)
-        score = float(self.vae.score(x, k=k, seed=seed)[0])
+        chosen = choose(self.vae.manifest)
+        score = float(self.vae.normality(x, chosen.name, k=k, seed=seed)[0])
         return (enlarge(x), enlarge(self.vae.reconstruct(x)[0]), score,
-                read_score(score, self.vae.manifest.score_quantiles).text)
+                read_score(score, chosen.reference, chosen.name, chosen.note).text)
 
     # --- Model --------------------------------------------------------------------------------
 

@@ -37,3 +37,19 @@ export function logMeanExp(a) {
   const shift = Number.isFinite(top) ? top : 0;
   return Math.log(a.reduce((s, v) => s + Math.exp(v - shift), 0) / a.length) + shift;
 }
+
+/** log p(x | x): the likelihood of image `x` under a decoder whose mean is the image itself (gaussian: with
+ * the variance of row `row`), the twin of best_log_likelihood in runtime/likelihood.py. */
+export function bestLogLikelihood(x, offset, params, row, size, likelihood) {
+  let sum = 0;
+  if (likelihood === 'bernoulli') {
+    for (let i = 0; i < size; i++) {
+      const v = x[offset + i];
+      if (v > 0) sum += v * Math.log(v);
+      if (v < 1) sum += (1 - v) * Math.log1p(-v);
+    }
+  } else {
+    for (let i = 0; i < size; i++) sum += -0.5 * (LOG_2PI + params.logvar[row * size + i]);
+  }
+  return sum;
+}

@@ -9,7 +9,9 @@
 // Batches are {data: Float32Array, dims} (row-major, like an ort.Tensor); images are NCHW in [0, 1].
 
 import { BundleError, DECODER_FILE, DECODER_OUTPUTS, ENCODER_FILE, GRAPH_INPUTS, readBundle } from './bundle.mjs';
-import { PARAMS, klToPrior, logLikelihood, logMeanExp, LOG_2PI } from './likelihood.mjs';
+import { PARAMS, bestLogLikelihood, klToPrior, logLikelihood, logMeanExp, LOG_2PI } from './likelihood.mjs';
+import { codeLength } from './complexity.mjs';
+import { DEFAULT_SCORE, SCORES, COMBINED_PARTS, checkName, combined, combinedReferences, latentLogDensity } from './scores.mjs';
 import { METHODS, path } from './latents.mjs';
 import { parseNpy } from './npy.mjs';
 import { mixtureLogProb, mixtureOf, priorLatents, seedOrFresh, standardNormal } from './prior.mjs';
@@ -18,6 +20,8 @@ export { BundleError } from './bundle.mjs';
 export { METHODS } from './latents.mjs';
 export { standardNormal, seedOrFresh } from './prior.mjs';
 export { parseNpy } from './npy.mjs';
+export { DEFAULT_SCORE, SCORES } from './scores.mjs';
+export { codeLength } from './complexity.mjs';
 
 const isNode = typeof process !== 'undefined' && Boolean(process.versions?.node);
 export const BACKENDS = isNode ? ['cpu'] : ['webgpu', 'wasm'];
@@ -190,6 +194,42 @@ export class VAE {
       logW.forEach((w, i) => { scores[first + i] = k === 1 ? w[0] : logMeanExp(w); });
     }
     return scores;
+  }
+
+  /** Each image's `score` (one of SCORES, docs/anomaly-scores.md; higher is more typical), Float64Array:
+   * the Python runtime's `VAE.normality`. `k` and `seed` are the likelihood's. */
+  async normality(images, { score = DEFAULT_SCORE, k = 1, seed = 0 } = {}) {
+    return (await this.normalities(images, { names: [score], k, seed }))[score];
+  }
+
+  /** The scores `names` of each image, {name: Float64Array}: the Python runtime's `VAE.normalities`. */
+  async normalities(images, { names = SCORES, k = 1, seed = 0 } = {}) {
+    names.forEach(checkName);
+    const x = this._images(images);
+    const n = x.dims[0], size = product(this.imageShape), d = this.latentDim;
+    const refs = names.includes('combined') ? combinedReferences(this.manifest) : null;
+    const needed = new Set(names.flatMap((name) => (name === 'combined' ? COMBINED_PARTS : [name])));
+    if (needed.has('latent') && !this.manifest.latent_pca) {
+      throw new RangeError("the bundle records no latent_pca (exported before vaekit recorded it), which the 'latent' score needs; re-export it");
+    }
+    const found = {};
+    if (needed.has('likelihood') || needed.has('complexity')) found.likelihood = await this.score(x, { k, seed });
+    if (needed.has('complexity')) {
+      found.complexity = found.likelihood.map((l, i) => l / Math.LN2 + codeLength(x.data, i * size, this.imageShape));
+    }
+    if (needed.has('reconstruction') || needed.has('latent')) {
+      const { mean } = await this.encode(x);
+      if (needed.has('latent')) found.latent = Float64Array.from({ length: n }, (_, i) => latentLogDensity(mean.data, i * d, this.manifest.latent_pca));
+      if (needed.has('reconstruction')) {
+        const wanted = PARAMS[this.likelihood];
+        const outputs = await this._batched(this._decoder, 'latent', wanted, mean);
+        const params = Object.fromEntries(wanted.map((name, i) => [name, outputs[i].data]));
+        found.reconstruction = Float64Array.from({ length: n }, (_, i) => logLikelihood(x.data, i * size, params, i, size, this.likelihood) -
+                                                                        bestLogLikelihood(x.data, i * size, params, i, size, this.likelihood));
+      }
+    }
+    if (refs) found.combined = combined(found, refs);
+    return Object.fromEntries(names.map((name) => [name, found[name]]));
   }
 
   /** Run the bundle's conformance vectors through both graphs here and compare each output with its limit:

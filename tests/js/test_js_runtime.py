@@ -26,6 +26,18 @@ def npm_test(env: dict[str, str]) -> subprocess.CompletedProcess:
                           env={**environment, **env})
 
 
+def node_test(env: dict[str, str], tests: Path) -> subprocess.CompletedProcess:
+    """`node --test` on one file of the JavaScript runtime's tests, with `env` (the score twin's expectations), or a
+    skip where Node.js is absent."""
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("Node.js is not installed (apt-get install nodejs, or see nodejs.org)")
+    if not (REPO / "node_modules" / "onnxruntime-node").is_dir():
+        pytest.fail("node_modules lacks onnxruntime-node: run `make venv` (it runs npm ci)")
+    return subprocess.run([node, "--test", "--test-reporter=spec", str(tests)], cwd=REPO, capture_output=True,
+                          text=True, timeout=300, env={**os.environ, **env})
+
+
 def test_node_unit_tests_pass_without_bundles() -> None:
     done = npm_test({"VAEKIT_JS_BUNDLES": ""})
     assert done.returncode == 0, done.stdout + done.stderr

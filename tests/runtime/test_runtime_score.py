@@ -18,6 +18,7 @@ from vaekit.runtime import score as score_cli
 from vaekit.runtime.evaluation import auroc, average_precision, evaluate, threshold_at_fpr
 from vaekit.runtime.images import fit_image
 from vaekit.runtime.reading import share_below, verdict
+from vaekit.runtime.scores import DEFAULT_SCORE
 
 pytest.importorskip("PIL", reason="the command reads and writes images with Pillow")
 
@@ -52,7 +53,8 @@ def _reference(path: Path, low: float) -> Path:
     typical, very high makes every image very unusual (the manifest is not checksummed, the graphs are)."""
     copy = Path(shutil.copytree(path, path.parent / f"{path.name}-ref{low:g}", dirs_exist_ok=True))
     manifest = json.loads((copy / "manifest.json").read_text())
-    manifest["score_quantiles"]["q"] = {q: low + float(q) for q in manifest["score_quantiles"]["q"]}
+    for record in [manifest["score_quantiles"], *manifest["score_references"].values()]:
+        record["q"] = {q: low + float(q) for q in record["q"]}
     (copy / "manifest.json").write_text(json.dumps(manifest))
     return copy
 
@@ -63,16 +65,16 @@ def test_csv_of_a_mixed_folder(exported: TinyBundle, tmp_path: Path) -> None:
     code = score_cli.main([str(exported.path), str(tmp_path / "photos"), "--out", str(out), "--quiet"])
     rows = {Path(r["path"]).name: r for r in _rows(out)}
     assert list(rows) == ["a.png", "b.png", "cut.png", "big.PNG", "text.png"]  # by name, folder by folder
-    assert "not an image vaekit can read" in rows["text.png"]["error"] and rows["text.png"]["score_nats"] == ""
+    assert "not an image vaekit can read" in rows["text.png"]["error"] and rows["text.png"]["score"] == ""
     assert "damaged or truncated" in rows["cut.png"]["error"]
     vae = exported.load()
-    reference = vae.manifest.score_quantiles
-    assert reference is not None
+    reference = vae.manifest.score_references[DEFAULT_SCORE]
     for name in ("a", "b", "big"):
         row = rows[files[name].name]
-        want = vae.score(fit_image(files[name], vae.image_shape), k=reference.k, seed=reference.seed)[0]
-        assert float(row["score_nats"]) == pytest.approx(want, abs=1e-3) and row["error"] == ""
-        below = share_below(float(row["score_nats"]), reference.q)
+        want = vae.normality(fit_image(files[name], vae.image_shape), k=reference.k, seed=reference.seed)[0]
+        assert float(row["score"]) == pytest.approx(want, abs=1e-3) and row["error"] == ""
+        assert row["score_name"] == DEFAULT_SCORE
+        below = share_below(float(row["score"]), reference.q)
         assert float(row["share_below"]) == pytest.approx(below, abs=1e-4) and row["reading"] == verdict(below)
     unusual = any(r["reading"] in ("unusual", "very unusual") for r in rows.values())
     assert code == (score_cli.EXIT_UNUSUAL if unusual else score_cli.EXIT_UNREADABLE)
@@ -120,8 +122,8 @@ def test_npz_is_streamed_and_the_grid_shows_the_lowest(exported: TinyBundle, tmp
     rows = _rows(tmp_path / "s.csv")
     assert [r["path"] for r in rows] == [f"{tmp_path / 'data.npz'}[{i}]" for i in range(11)]
     vae = exported.load()
-    alone = [vae.score(image, k=1, seed=0)[0] for image in x]  # each scored alone, as the app scores an upload
-    np.testing.assert_allclose([float(r["score_nats"]) for r in rows], alone, atol=1e-3)
+    alone = [vae.normality(image, k=1, seed=0)[0] for image in x]  # each scored alone, as the app scores an upload
+    np.testing.assert_allclose([float(r["score"]) for r in rows], alone, atol=1e-3)
     tile = exported.model.config.image_shape[2] * round(score_cli.TILE_PX / shape[2])
     assert load_image(grid, shape[0]).shape[1] == 2 * tile + 3 * 4  # 4 tiles: 2 per row, padding 4
 
@@ -136,7 +138,7 @@ def test_evaluation_matches_scikit_learn(exported: TinyBundle, tmp_path: Path) -
     score_cli.main([str(exported.path), "--labelled", str(tmp_path / "labelled.npz"), "--out",
                     str(tmp_path / "s.csv"), "--metrics", str(metrics), "--fpr", "0.25", "--quiet"])
     vae = exported.load()
-    scores = np.array([vae.score(image, k=1, seed=0)[0] for image in x])
+    scores = np.array([vae.normality(image, k=1, seed=0)[0] for image in x])
     got = json.loads(metrics.read_text())
     assert got["normal"] == 8 and got["anomalous"] == 4
     assert got["auroc"] == pytest.approx(sklearn.roc_auc_score(labels, -scores))

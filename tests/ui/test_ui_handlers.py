@@ -14,6 +14,7 @@ from ui_helpers import write_image
 
 from vaekit.runtime import VAE
 from vaekit.runtime.bundle import latent_pca
+from vaekit.runtime.scores import DEFAULT_SCORE, UNITS
 from vaekit.ui.app import build_app
 from vaekit.ui.axes import BASES, MAX_SLIDERS, principal_axes, reencoded_codes
 from vaekit.ui.display import enlarge, tile
@@ -178,12 +179,12 @@ def test_reconstruct_scores_against_the_reference_images(handlers: Handlers, tmp
     path = write_image(tmp_path / "in.png", size=(40, 30), mode="RGB")
     seen, rebuilt, score, reading = handlers.reconstruct(str(path))
     x = read_upload(path, vae.image_shape)
-    reference = vae.manifest.score_quantiles
-    assert reference is not None
-    assert score == pytest.approx(float(vae.score(x, k=reference.k, seed=reference.seed)[0]))
+    reference = vae.manifest.score_references[DEFAULT_SCORE]
+    assert score == pytest.approx(float(vae.normality(x, k=reference.k, seed=reference.seed)[0]))
     assert np.array_equal(np.asarray(seen), np.asarray(enlarge(x)))
     assert np.array_equal(np.asarray(rebuilt), np.asarray(enlarge(vae.reconstruct(x)[0])))
-    assert f"{score:.1f} nats" in reading and f"{reference.n} reference images" in reading
+    assert f"{DEFAULT_SCORE} score, {score:.1f} {UNITS[DEFAULT_SCORE]}" in reading
+    assert f"{reference.n} reference images" in reading
     _native(rebuilt, vae.image_shape[1:])
 
 

@@ -1,0 +1,101 @@
+"""Anomaly scores of a VAE bundle, each defined exactly in docs/anomaly-scores.md so that every vaekit runtime
+computes the same number: higher always means more typical. The likelihood alone ranks simple images too high
+(Nalisnick et al. 2019); the others correct for that and are compared in benchmarks/anomaly.py."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import InputError
+from .manifest import LatentPca, Manifest, ScoreQuantiles
+
+LIKELIHOOD, COMPLEXITY, RECONSTRUCTION, LATENT, COMBINED = "likelihood", "complexity", "reconstruction", "latent", "combined"
+SCORES = (LIKELIHOOD, COMPLEXITY, RECONSTRUCTION, LATENT, COMBINED)
+DEFAULT_SCORE = COMBINED  # chosen by measurement across cases (docs/anomaly-scores.md)
+COMBINED_PARTS = (LIKELIHOOD, COMPLEXITY, RECONSTRUCTION, LATENT)  # the scores `combined` averages
+LATENT_SPREAD = 0.01  # added to each principal variance of the reference codes: no direction is ever certain
+UNITS = {LIKELIHOOD: "nats", COMPLEXITY: "bits", RECONSTRUCTION: "nats", LATENT: "nats", COMBINED: "std. dev."}
+DESCRIPTIONS = {
+    LIKELIHOOD: "the model's log-likelihood estimate (ELBO; k > 1 importance-weighted): ranks simple images too high",
+    COMPLEXITY: "log-likelihood in bits plus the image's compressed length: how much better the model codes the "
+                "image than a generic image coder does",
+    RECONSTRUCTION: "how well the image is rebuilt from its code: the decoder's log-likelihood at the posterior "
+                    "mean, less that of a perfect rebuild",
+    LATENT: "how usual the image's code is among the reference images' codes (Gaussian log-density, latent_pca)",
+    COMBINED: "the mean of the four scores above, each in standard deviations from the reference images' mean: "
+              "an image unusual in any way, or a little in several, scores low",
+}
+
+
+def check_name(name: str) -> str:
+    """`name` if it is a vaekit score, else InputError listing them."""
+    if name not in SCORES:
+        raise InputError(f"unknown score {name!r}; choose one of {', '.join(SCORES)}")
+    return name
+
+
+def references(manifest: Manifest) -> dict[str, ScoreQuantiles]:
+    """Every score the bundle records reference figures for (`score_references`); a bundle exported before vaekit
+    recorded them has only `score_quantiles`, the likelihood's."""
+    found = dict(manifest.score_references or {})
+    if manifest.score_quantiles is not None:
+        found.setdefault(LIKELIHOOD, manifest.score_quantiles)
+    return found
+
+
+def missing_reference(name: str) -> str:
+    """The one line that says a bundle cannot read `name`."""
+    return (f"the bundle records no reference scores for {name!r} (exported before vaekit had that score): "
+            f"re-export it with this vaekit, or use --score {LIKELIHOOD}")
+
+
+def latent_log_density(mean: np.ndarray, pca: LatentPca) -> np.ndarray:
+    """`latent`: log N(mean; pca mean, axes^T diag(variance + LATENT_SPREAD) axes) without its constant,
+    -0.5 * sum(y^2 / (variance + LATENT_SPREAD)) with y = axes @ (mean - pca mean), float64 (N,)."""
+    y = (mean.astype(np.float64) - np.asarray(pca.mean)) @ np.asarray(pca.axes).T
+    return -0.5 * (y**2 / (np.asarray(pca.variance) + LATENT_SPREAD)).sum(axis=1)
+
+
+def standardized(values: np.ndarray, reference: ScoreQuantiles, name: str) -> np.ndarray:
+    """(values - mean) / std of the reference images' `name` scores."""
+    if reference.mean is None or reference.std is None or not reference.std > 0:
+        raise InputError(f"the reference scores for {name!r} have no spread; re-export the bundle")
+    return (values - reference.mean) / reference.std
+
+
+def combined_references(manifest: Manifest) -> dict[str, ScoreQuantiles]:
+    """The reference figures `combined` standardizes by; InputError in one line when the bundle lacks them."""
+    refs = references(manifest)
+    if any(name not in refs for name in COMBINED_PARTS):
+        raise InputError(missing_reference(COMBINED))
+    return refs
+
+
+def combined(parts: dict[str, np.ndarray], refs: dict[str, ScoreQuantiles]) -> np.ndarray:
+    """`combined`: the mean of the COMBINED_PARTS scores, each standardized by its reference images."""
+    return np.mean([standardized(parts[name], refs[name], name) for name in COMBINED_PARTS], axis=0)
+
+
+@dataclass(frozen=True)
+class Choice:
+    """The score a reading uses on one bundle, its reference figures, and a note when it is not the one asked
+    for (a bundle exported before vaekit recorded the default's references reads the likelihood instead)."""
+
+    name: str
+    reference: ScoreQuantiles
+    note: str | None = None
+
+
+def choose(manifest: Manifest, name: str | None = None) -> Choice:
+    """The score `name` (None: DEFAULT_SCORE, falling back to the likelihood on an older bundle) with its
+    reference figures; InputError in one line when the bundle lacks the references of a score asked for by name."""
+    refs = references(manifest)
+    wanted = check_name(name or DEFAULT_SCORE)
+    if wanted in refs:
+        return Choice(wanted, refs[wanted])
+    if name is not None:
+        raise InputError(missing_reference(wanted))
+    return Choice(LIKELIHOOD, refs[LIKELIHOOD], f"the bundle predates the {DEFAULT_SCORE!r} score (re-export it to "
+                                                 f"use it); reading the {LIKELIHOOD!r} score instead")

@@ -1,0 +1,154 @@
+"""The anomaly scores (runtime/scores.py, runtime/complexity.py): each as docs/anomaly-scores.md defines it,
+recorded by export for every score, and readable (or refused in one line) on bundles exported before."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from bundle_helpers import TinyBundle, random_images
+
+from vaekit.export.scores import unseen_latent_scores
+from vaekit.runtime import VAE, to_uint8
+from vaekit.runtime import score as score_cli
+from vaekit.runtime.complexity import code_length, quantize
+from vaekit.runtime.errors import InputError
+from vaekit.runtime.likelihood import best_log_likelihood
+from vaekit.runtime.scores import (
+    COMBINED,
+    COMBINED_PARTS,
+    COMPLEXITY,
+    DEFAULT_SCORE,
+    LATENT,
+    LIKELIHOOD,
+    RECONSTRUCTION,
+    SCORES,
+    latent_log_density,
+    references,
+)
+
+
+def test_code_length_known_answers() -> None:
+    flat = np.zeros((1, 1, 28, 28), np.float32)
+    # the first pixel costs 3 bits (k = 2 from the start state), the next two 2 bits, then 1 bit each
+    assert code_length(flat).tolist() == [3 + 2 + 2 + 781]
+    ramp = np.tile(np.arange(8, dtype=np.float32) / 255, (1, 1, 8, 1))
+    assert code_length(ramp)[0] > code_length(np.zeros((1, 1, 8, 8)))[0]
+
+
+def test_code_length_orders_images_by_complexity_and_ignores_the_batch() -> None:
+    rng = np.random.default_rng(0)
+    noise = rng.random((4, 3, 16, 16))
+    smooth = np.repeat(np.linspace(0, 1, 16)[None, None, None], 4, 0) * np.ones((4, 3, 16, 1))
+    assert (code_length(noise) > code_length(smooth) + 1000).all()
+    both = np.concatenate([noise, smooth])
+    assert code_length(both).tolist() == [*code_length(noise).tolist(), *code_length(smooth).tolist()]
+    assert code_length(both[2:3]).tolist() == [code_length(both)[2]]
+
+
+def test_quantize_gives_back_the_uint8_levels() -> None:
+    levels = np.arange(256, dtype=np.uint8)
+    assert (quantize(levels.astype(np.float32) / np.float32(255)) == levels).all()
+    assert (quantize(levels / 255.0) == levels).all()
+
+
+def test_each_score_is_as_defined(exported: TinyBundle, vae: VAE) -> None:
+    x = random_images(vae.image_shape, 11, seed=5)
+    got = vae.normalities(x, SCORES, k=1, seed=2)
+    assert set(got) == set(SCORES) and all(v.shape == (11,) and v.dtype == np.float64 for v in got.values())
+    assert np.array_equal(got["likelihood"], vae.score(x, k=1, seed=2))
+    assert np.allclose(got["complexity"], got["likelihood"] / math.log(2.0) + code_length(x), rtol=0, atol=1e-9)
+    params = vae.decode_params(vae.encode(x)[0])
+    from vaekit.runtime.likelihood import log_likelihood
+
+    want = log_likelihood(x, params, vae.likelihood) - best_log_likelihood(x, params, vae.likelihood)
+    assert np.allclose(got["reconstruction"], want, rtol=1e-6)
+    assert (got["reconstruction"] <= 1e-6).all()  # no decoder beats the image itself
+    assert np.allclose(got["latent"], latent_log_density(vae.encode(x)[0], vae.manifest.latent_pca))
+    refs = references(vae.manifest)
+    z = [(got[n] - refs[n].mean) / refs[n].std for n in COMBINED_PARTS]
+    assert np.allclose(got[COMBINED], np.mean(z, axis=0))
+    assert np.array_equal(vae.normality(x, seed=2), got[DEFAULT_SCORE])
+    # chunks do not change anything: the same seeded noise per image
+    again = exported.load(batch_size=3).normalities(x, SCORES, k=1, seed=2)
+    assert all(np.allclose(again[n], got[n], rtol=1e-9, atol=1e-9) for n in SCORES)
+
+
+def test_export_records_every_score_of_the_heldout_images(exported: TinyBundle, vae: VAE) -> None:
+    recorded = vae.manifest.score_references
+    assert recorded is not None
+    assert set(recorded) == set(SCORES)
+    scores = vae.normalities(exported.heldout, (LIKELIHOOD, COMPLEXITY, RECONSTRUCTION), k=1, seed=0)
+    codes = vae.encode(exported.heldout)[0]
+    scores[LATENT] = unseen_latent_scores(codes)  # each code against axes fitted without it, as a new image's
+    assert scores[LATENT].mean() < latent_log_density(codes, vae.manifest.latent_pca).mean()
+    refs = {name: recorded[name] for name in COMBINED_PARTS}
+    scores[COMBINED] = np.mean([(scores[n] - refs[n].mean) / refs[n].std for n in COMBINED_PARTS], axis=0)
+    for name in SCORES:
+        ref = recorded[name]
+        assert ref.n == len(exported.heldout) and ref.k == 1 and ref.seed == 0
+        assert ref.mean == pytest.approx(scores[name].mean(), rel=1e-5, abs=1e-5)
+        assert ref.std == pytest.approx(scores[name].std(), rel=1e-4, abs=1e-5)
+        assert ref.q["0.5"] == pytest.approx(np.quantile(scores[name], 0.5), rel=1e-5, abs=1e-5)
+    # the old key still holds the likelihood's, as bundles always did
+    assert vae.manifest.score_quantiles == recorded["likelihood"]
+
+
+def _older_bundle(exported: TinyBundle, tmp_path: Path) -> Path:
+    """A copy of the bundle as vaekit wrote it before it recorded score_references and latent_pca."""
+    old = Path(shutil.copytree(exported.path, tmp_path / "old"))
+    manifest = json.loads((old / "manifest.json").read_text())
+    del manifest["score_references"], manifest["latent_pca"]
+    (old / "manifest.json").write_text(json.dumps(manifest))
+    return old
+
+
+def test_a_bundle_exported_before_reads_the_likelihood_and_refuses_the_rest_in_one_line(
+        exported: TinyBundle, tmp_path: Path) -> None:
+    vae = VAE.load(_older_bundle(exported, tmp_path), device="cpu")
+    x = random_images(vae.image_shape, 3)
+    assert set(references(vae.manifest)) == {"likelihood"}
+    assert np.array_equal(vae.normality(x, "likelihood"), vae.score(x))
+    with pytest.raises(InputError, match="no reference scores for 'combined'.*re-export") as e:
+        vae.normality(x, COMBINED)
+    assert "\n" not in str(e.value)
+    with pytest.raises(InputError, match="latent_pca"):
+        vae.normality(x, "latent")
+    with pytest.raises(InputError, match="unknown score 'elbo'; choose one of likelihood"):
+        vae.normality(x, "elbo")
+
+
+def test_vaekit_score_reads_the_score_asked_for_and_names_it(exported: TinyBundle, tmp_path: Path,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    x = to_uint8(random_images(tuple(exported.model.config.image_shape), 4, seed=8))
+    np.savez(tmp_path / "x.npz", x=x)
+    vae = exported.load()
+    for name in (None, "likelihood", "latent"):
+        out = tmp_path / f"{name}.csv"
+        score_cli.main([str(exported.path), str(tmp_path / "x.npz"), "--out", str(out), "--quiet",
+                        *(["--score", name] if name else [])])
+        with open(out, newline="", encoding="utf-8") as f:
+            rows = list(csv.DictReader(f))
+        want = [vae.normality(image, name or DEFAULT_SCORE)[0] for image in x]
+        assert [r["score_name"] for r in rows] == [name or DEFAULT_SCORE] * 4
+        np.testing.assert_allclose([float(r["score"]) for r in rows], want, atol=1e-3)
+        assert f"on the {name or DEFAULT_SCORE} score" in capsys.readouterr().out
+
+
+def test_vaekit_score_on_an_older_bundle_falls_back_or_says_why_not(exported: TinyBundle, tmp_path: Path,
+                                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    old = _older_bundle(exported, tmp_path)
+    np.savez(tmp_path / "x.npz", x=to_uint8(random_images(tuple(exported.model.config.image_shape), 2)))
+    out = tmp_path / "s.csv"
+    assert score_cli.main([str(old), str(tmp_path / "x.npz"), "--out", str(out), "--quiet"]) in (0, 3)
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "predates the 'combined' score" in err and "reading the 'likelihood'" in err
+    assert {r.split(",")[2] for r in out.read_text().splitlines()[1:]} == {"likelihood"}
+    assert score_cli.main([str(old), str(tmp_path / "x.npz"), "--out", str(out), "--score", "combined"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no reference scores for 'combined'" in err and "re-export" in err
