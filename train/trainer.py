@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import shutil
 import signal
 import threading
 import time
@@ -27,7 +26,8 @@ import torch
 from tqdm.auto import tqdm
 
 from vaekit.runtime.bundle import sha256_file
-from vaekit.runtime.files import write_json
+from vaekit.runtime.errors import TargetError
+from vaekit.runtime.files import check_ours, staged_folder, write_json
 from vaekit.runtime.run_summary import RunSummary
 from vaekit.runtime.version import vaekit_version
 
@@ -569,15 +569,20 @@ class Trainer:
 
 
 def prepare_run_dir(cfg: TrainConfig, dist: Distributed) -> Path:
-    """The run folder: a new one (refusing to overwrite without --force)."""
+    """The run folder: a new one, marked as a run (refusing to overwrite without --force). With --force, only a run
+    folder that vaekit wrote is replaced (`check_ours`: never the data, `.` or another folder of the user's), by
+    staging a new folder beside it and swapping it in; called before the data loads, so that a refusal comes first."""
     out = Path(cfg.out or Path("runs") / time.strftime("%Y%m%d-%H%M%S"))
     if dist.is_main:
-        if out.exists() and any(out.iterdir()):
-            if not cfg.force:
-                raise RunError(f"run folder {str(out)!r} already exists; pass --force to replace it, "
-                                      f"--resume {out} to continue it, or another --out")
-            shutil.rmtree(out)
-        out.mkdir(parents=True, exist_ok=True)
+        if (out.exists() or out.is_symlink()) and not cfg.force and not (out.is_dir() and not any(out.iterdir())):
+            raise RunError(f"run folder {str(out)!r} already exists; pass --force to replace it, "
+                           f"--resume {out} to continue it, or another --out")
+        try:
+            check_ours(out, "run")
+            with staged_folder(out, lambda existing: check_ours(existing, "run"), kind="run"):
+                pass
+        except TargetError as e:
+            raise RunError(str(e)) from None
     dist.barrier()
     return out
 
@@ -653,16 +658,16 @@ def _train(config: TrainConfig | dict[str, Any], resume: str | Path | None, star
         cfg = config if isinstance(config, TrainConfig) else TrainConfig.from_dict(config)
         cfg.validate()
         saved = None
+    if saved is None:
+        run_dir = prepare_run_dir(cfg, dist)
     data = load_data(cfg.data, image_size=cfg.image_size, channels=cfg.channels,
                      test_fraction=cfg.test_fraction, seed=cfg.seed, skip_bad_images=cfg.skip_bad_images,
                      progress=cfg.progress)
     for bad in data.skipped:
         tqdm.write(f"skipped unreadable image: {bad}")
     cfg, model_cfg, why = resolve(cfg, data.image_shape, len(data.train))
-    if saved is None:
-        run_dir = prepare_run_dir(cfg, dist)
-        if dist.is_main:
-            write_heldout(run_dir, data.test)  # export reads these, never the data source
+    if saved is None and dist.is_main:
+        write_heldout(run_dir, data.test)  # export reads these, never the data source
     trainer = Trainer(cfg, run_dir, data, model_cfg, dist, Budget(cfg.max_time, started), interrupts)
     if saved is None:
         if cfg.precision is None:

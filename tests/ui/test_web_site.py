@@ -48,6 +48,21 @@ def test_the_command_refuses_with_one_line(ui_bundles: dict[str, Path], tmp_path
     assert "does not exist" in capsys.readouterr().err and not (tmp_path / "t").exists()
 
 
+def test_force_replaces_only_a_site_vaekit_wrote(ui_bundles: dict[str, Path], tmp_path: Path) -> None:
+    """A folder shaped like a site (index.html, bundle/manifest.json) is the user's unless vaekit-web marked it."""
+    mine = tmp_path / "mine"
+    (mine / "bundle").mkdir(parents=True)
+    (mine / "index.html").write_text("my page")
+    (mine / "bundle" / "manifest.json").write_text("{}")
+    with pytest.raises(SiteError, match="not a web folder that vaekit wrote.*even with --force"):
+        build_site(ui_bundles["gray"], mine, force=True)
+    assert (mine / "index.html").read_text() == "my page"
+    site = build_site(ui_bundles["gray"], tmp_path / "site")
+    (site / "index.html").unlink()  # marked, but not whole: not replaced either
+    with pytest.raises(SiteError, match="no index.html"):
+        build_site(ui_bundles["gray"], site, force=True)
+
+
 def test_a_failed_swap_keeps_the_old_site(ui_bundles: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """--force over a site: when the new site cannot be moved in, the old one comes back whole and the error says so."""
     out = build_site(ui_bundles["gray"], tmp_path / "site")
