@@ -24,6 +24,7 @@ from typing import IO, TYPE_CHECKING, Any, TextIO
 
 import numpy as np
 
+from .errors import InputError
 from .evaluation import Evaluation, evaluate
 from .extras import bundle_parser, run_command
 from .files import atomic_write, check_writable, write_json
@@ -179,11 +180,11 @@ class Run:
 def run(args: argparse.Namespace) -> int:
     """Do what the arguments ask, print a summary; return the exit status."""
     if args.k is not None and args.k < 1:
-        raise ValueError(f"--k must be an integer >= 1, got {args.k}")
+        raise InputError(f"--k must be an integer >= 1, got {args.k}")
     if not 0.0 <= args.fpr <= 1.0:
-        raise ValueError(f"--fpr must be from 0 to 1, got {args.fpr}")
+        raise InputError(f"--fpr must be from 0 to 1, got {args.fpr}")
     if args.top is not None and not 1 <= args.top <= MAX_TOP:
-        raise ValueError(f"--top must be from 1 to {MAX_TOP} (images on the grid), got {args.top}")
+        raise InputError(f"--top must be from 1 to {MAX_TOP} (images on the grid), got {args.top}")
     todo = sources(args)
     out = Path(args.out)
     metrics = args.metrics or str(out.with_suffix(".metrics.json"))
