@@ -8,6 +8,7 @@ import csv
 import os
 import struct
 import zlib
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -101,20 +102,31 @@ def _good(exported: TinyBundle, path: Path) -> Path:
     return save_png(to_uint8(random_images(tuple(exported.model.config.image_shape), 1)[0]), path)
 
 
+@pytest.fixture
+def deep(tmp_path: Path) -> Iterator[Path]:
+    """The bottom of folders nested 1,100 deep under tmp_path/in/deep, removed afterwards without recursion
+    (pytest's own clean-up of old temporary folders recurses, and would fail on them)."""
+    chain = [tmp_path / "in" / "deep"]
+    for _ in range(1100):
+        chain.append(chain[-1] / "d")
+    for folder in chain:
+        folder.mkdir(parents=folder is chain[0])
+    yield chain[-1]
+    for folder in reversed(chain):
+        for entry in folder.iterdir():
+            if not entry.is_dir():
+                entry.unlink()
+        folder.rmdir()
+
+
 @pytest.mark.timeout(120)
-def test_score_reports_bad_items_and_scores_the_rest(exported: TinyBundle, tmp_path: Path) -> None:
+def test_score_reports_bad_items_and_scores_the_rest(exported: TinyBundle, tmp_path: Path, deep: Path) -> None:
     """A file name that is not UTF-8, a corrupt compressed .npz, folders nested 1,100 deep and a FIFO named
     x.png: each is a row (with its reason where it has no score), and the rest are scored."""
     folder = tmp_path / "in"
-    folder.mkdir()
     _good(exported, folder / "a.png")
     os.rename(_good(exported, folder / "b.png"), os.path.join(os.fsencode(folder), b"caf\xe9.png"))
     os.mkfifo(folder / "x.png")
-    deep = folder / "deep"
-    deep.mkdir()
-    for _ in range(1100):
-        deep = deep / "d"
-        deep.mkdir()
     _good(exported, deep / "bottom.png")
     x = to_uint8(random_images(tuple(exported.model.config.image_shape), 64))
     np.savez_compressed(tmp_path / "data.npz", x=x)
