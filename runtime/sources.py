@@ -127,8 +127,9 @@ def _npz_names(archive: zipfile.ZipFile) -> list[str]:
     return [n[:-4] for n in archive.namelist() if n.endswith(".npy")]
 
 
-# What a damaged or hostile .npz raises while it is read (zlib.error: corrupt compressed data).
-NPZ_ERRORS = (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error)
+# What a damaged or hostile .npz raises while it is read (zlib.error: corrupt compressed data; NotImplementedError:
+# a zip feature or version the zipfile module does not read).
+NPZ_ERRORS = (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error, NotImplementedError)
 
 
 def npz_count(path: Path) -> int:
@@ -172,6 +173,8 @@ def _npz_items(source: Source, image_shape: Shape) -> Iterator[Item]:
             if fortran or dtype.hasobject or not shape:
                 raise ImageFileError(f"array {key!r} must be a C-ordered numeric array of images (np.savez(..., "
                                      "x=np.ascontiguousarray(images)))")
+            if shape[0] == 0:
+                raise ImageFileError(f"array {key!r} holds no images")
             try:
                 nchw_view(np.broadcast_to(np.zeros((), dtype), shape), image_shape)  # the header's shape and dtype
             except ValueError as e:
