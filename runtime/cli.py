@@ -18,9 +18,7 @@ if TYPE_CHECKING:
     from .model import VAE
 
 PROG = "vaekit-sample"
-MAX_SAMPLES = 4096
-MAX_STEPS = 256
-MAX_SCALE = 64
+MAX_SAMPLES, MAX_STEPS, MAX_SCALE = 4096, 256, 64  # bounds of -n, --steps, --scale (the PNG is capped in pixels too)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

@@ -84,9 +84,15 @@ def folder_kind(folder: Path) -> str | None:
     return kind if kind in KINDS else None
 
 
+def mark(folder: Path, kind: str) -> None:
+    """Mark `folder` as a `kind` folder that vaekit wrote (see `check_ours`)."""
+    write_bytes(folder / MARKER, f"{kind}\n".encode())
+
+
 def check_ours(out: str | os.PathLike[str], kind: str, expected: tuple[str, ...] = ()) -> None:
     """Raise TargetError unless vaekit may replace `out` with a new `kind` folder: `out` is missing, an empty
-    folder, or a real folder (not a link) whose marker names `kind` and which holds every path in `expected`."""
+    folder, or a real folder (not a link, not the current folder or one above it) whose marker names `kind` and
+    which holds every path in `expected`."""
     out = Path(out)
     if not (out.exists() or out.is_symlink()):
         return
@@ -94,6 +100,9 @@ def check_ours(out: str | os.PathLike[str], kind: str, expected: tuple[str, ...]
         raise TargetError(f"{str(out)!r} is not a folder; refusing to replace it, even with --force")
     if not any(out.iterdir()):
         return
+    if Path.cwd().resolve().is_relative_to(out.resolve()):
+        raise TargetError(f"{str(out)!r} holds the current folder; refusing to replace it, even with --force: "
+                          "choose another --out")
     missing = [name for name in expected if not (out / name).exists()]
     if folder_kind(out) != kind or missing:
         lacks = f"no {MARKER} file naming it a {kind}" if folder_kind(out) != kind else f"no {', '.join(missing)}"
@@ -114,7 +123,7 @@ def staged_folder(out: str | os.PathLike[str], check: Callable[[Path], None] = l
     tmp.mkdir()  # not mkdtemp: its 0700 mode would make the folder private; mkdir honours the umask
     try:
         if kind is not None:
-            write_bytes(tmp / MARKER, f"{kind}\n".encode())
+            mark(tmp, kind)
         yield tmp
         _move_into_place(tmp, out, check)
     finally:

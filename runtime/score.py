@@ -230,14 +230,14 @@ def run(args: argparse.Namespace) -> int:
     if args.grid and current.worst:
         worst = current.lowest()
         write_grid(worst, args.grid)
-        print(f"wrote {args.grid}: the {len(worst)} lowest scores, from {worst[0][1]} ({worst[0][0]:.1f} nats)")
+        print(f"wrote {shown(args.grid)}: the {len(worst)} lowest scores, from {worst[0][1]} ({worst[0][0]:.1f} nats)")
     if current.labels:
         result = evaluate(current.scores, current.labels, args.fpr)
         write_metrics(result, metrics)
         print(f"{result.normal:,} normal, {result.anomalous:,} anomalous: AUROC {result.auroc:.4f}, AUPRC "
               f"{result.auprc:.4f}; at {result.fpr:.1%} false positives, flag scores below {result.threshold:.2f} "
               f"nats: catches {result.tpr_at_threshold:.1%} of the anomalous ({result.fpr_at_threshold:.1%} of the "
-              f"normal flagged); wrote {metrics}")
+              f"normal flagged); wrote {shown(metrics)}")
     if current.unusual:
         return EXIT_UNUSUAL
     return EXIT_UNREADABLE if current.unreadable else EXIT_OK

@@ -27,7 +27,7 @@ from tqdm.auto import tqdm
 
 from vaekit.runtime.bundle import sha256_file
 from vaekit.runtime.errors import TargetError
-from vaekit.runtime.files import check_ours, staged_folder, write_json
+from vaekit.runtime.files import check_ours, mark, staged_folder, write_json
 from vaekit.runtime.run_summary import RunSummary
 from vaekit.runtime.version import vaekit_version
 
@@ -579,8 +579,11 @@ def prepare_run_dir(cfg: TrainConfig, dist: Distributed) -> Path:
                            f"--resume {out} to continue it, or another --out")
         try:
             check_ours(out, "run")
-            with staged_folder(out, lambda existing: check_ours(existing, "run"), kind="run"):
-                pass
+            if out.is_dir() and not any(out.iterdir()):
+                mark(out, "run")  # an empty folder is used as it is
+            else:
+                with staged_folder(out, lambda existing: check_ours(existing, "run"), kind="run"):
+                    pass
         except TargetError as e:
             raise RunError(str(e)) from None
     dist.barrier()

@@ -41,6 +41,16 @@ def test_force_never_deletes_the_current_folder(tmp_path: Path, monkeypatch: pyt
     assert (tmp_path / "notes.txt").read_text() == "mine"
 
 
+def test_an_empty_current_folder_is_used_and_a_run_holding_it_never_replaced(tmp_path: Path,
+                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    run = trained(tiny_config(Path("."), epochs=1))
+    assert folder_kind(run) == "run" and (tmp_path / "checkpoint.pt").is_file()
+    with pytest.raises(RunError, match="holds the current folder"):
+        train(tiny_config(Path("."), epochs=1, force=True))
+    assert (tmp_path / "checkpoint.pt").is_file()
+
+
 def test_a_refusal_comes_before_the_data_loads(tmp_path: Path) -> None:
     """The data path does not exist: the run folder's refusal is what the user hears, before any slow load."""
     (tmp_path / "mine").mkdir()
