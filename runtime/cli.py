@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from . import checks
 from .choices import METHODS
 from .errors import InputError
 from .extras import bundle_parser, run_command
@@ -17,6 +18,7 @@ if TYPE_CHECKING:
     from .model import VAE
 
 PROG = "vaekit-sample"
+MAX_SAMPLES, MAX_STEPS, MAX_SCALE = 4096, 256, 64  # bounds of -n, --steps, --scale (the PNG is capped in pixels too)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -44,13 +46,22 @@ def _image_for(vae: VAE, path: str) -> np.ndarray:
         raise InputError(f"{path}: {e}") from e
 
 
+def check_sizes(args: argparse.Namespace) -> None:
+    """InputError unless -n, --steps, --scale and --nrow are within their bounds (an unbounded one would fill
+    memory and disk rather than fail)."""
+    checks.integer("-n", args.n, 1, MAX_SAMPLES)
+    checks.integer("--steps", args.steps, 2, MAX_STEPS)
+    checks.integer("--scale", args.scale, 1, MAX_SCALE)
+    if args.nrow is not None:
+        checks.integer("--nrow", args.nrow, 1)
+
+
 def run(args: argparse.Namespace) -> str:
     """Do what the arguments ask; return a one-line summary."""
-    from .images import make_grid, save_png, upscale
+    from .images import MAX_PIXELS, make_grid, save_png, upscale
     from .model import VAE  # onnxruntime loads here, once `require` has checked that it is installed
 
-    if args.scale < 1 or (args.nrow is not None and args.nrow < 1):
-        raise InputError("--scale and --nrow must be at least 1")
+    check_sizes(args)
     vae = VAE.load(args.bundle, device=args.device)
     if args.interpolate:
         a, b = (_image_for(vae, path) for path in args.interpolate)
@@ -61,7 +72,12 @@ def run(args: argparse.Namespace) -> str:
         images = vae.sample(args.n, seed=args.seed, temperature=args.temperature)
         nrow = args.nrow or math.ceil(len(images) ** 0.5)
         what = f"{args.n} samples (seed {args.seed}, temperature {args.temperature:g})"
-    save_png(upscale(make_grid(images, nrow=nrow), args.scale), args.out)
+    grid = make_grid(images, nrow=nrow)
+    pixels = grid.shape[0] * grid.shape[1] * args.scale**2
+    if pixels > MAX_PIXELS:
+        raise InputError(f"the PNG would have {pixels / 1e6:.0f} megapixels; the limit is {MAX_PIXELS / 1e6:.0f}: "
+                         "lower --scale or -n")
+    save_png(upscale(grid, args.scale), args.out)
     return f"wrote {what} to {args.out} (device: {vae.device})"
 
 

@@ -27,3 +27,7 @@ class MissingExtraError(VaekitError, ImportError):
 
 class InputError(VaekitError, ValueError):
     """An argument a caller passed (an image, a latent, a count, a seed) that cannot work; says what would."""
+
+
+class TargetError(VaekitError, ValueError):
+    """A file or folder vaekit was asked to write that it cannot, or must not replace (one it did not make)."""

@@ -4,7 +4,8 @@ In: uint8 (0-255) or float ([0, 1]) arrays laid out HW, CHW, HWC (one image) or 
 (a batch), converted to the float32 NCHW batch in [0, 1] that a bundle's encoder takes; a layout
 that fits two ways (square images with as many rows as channels) is read channels-first.
 Out: float32 NCHW in [0, 1]; helpers turn them into uint8, Pillow images, grids and PNG files.
-Files of any size: `fit_image` reads one as a bundle's image (centre-cropped, area-averaged), with a
+Files: `open_image` is the one opener of image files (regular files, a few formats, a pixel cap);
+`load_image` and `fit_image` (a bundle's image: centre-cropped, area-averaged) read through it, with a
 clear ImageFileError for anything that is not a usable picture.
 Pillow is imported only by the helpers that need it.
 """
@@ -12,10 +13,12 @@ Pillow is imported only by the helpers that need it.
 from __future__ import annotations
 
 import os
+import stat
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -31,6 +34,7 @@ Shape = tuple[int, int, int]
 IMAGE_FORMATS = ("PNG", "JPEG", "GIF", "BMP", "WEBP")  # the formats read; Pillow knows far more (EPS runs Ghostscript)
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp")
 MAX_PIXELS = 40_000_000  # larger images are refused before they are decoded
+GRAY_MODES = ("1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F")  # pictures kept grayscale when no channels are asked
 
 
 class ImageFileError(InputError):
@@ -173,52 +177,79 @@ def save_png(image: Any, path: str | os.PathLike[str]) -> Path:
         raise VaekitError(f"cannot write {path}: {e.strerror or e}; choose another path") from e
 
 
-def load_image(path: str | os.PathLike[str], channels: int) -> np.ndarray:
-    """An image file as a uint8 HWC array with `channels` channels (1: grayscale, 3: RGB)."""
+def _regular_file(path: str | os.PathLike[str]) -> IO[bytes]:
+    """`path` opened for reading if it is a regular file. Opened without blocking and checked on the open file
+    itself, so that a FIFO or a device named like an image is refused rather than hanging the reader."""
     try:
-        with _pil().open(path) as picture:
-            return np.asarray(picture.convert("L" if channels == 1 else "RGB")).reshape(
-                picture.height, picture.width, channels)
-    except OSError as e:  # missing, unreadable or not an image (Pillow's UnidentifiedImageError is an OSError)
-        raise InputError(f"{path}: cannot read this image ({e}); pass a PNG, JPEG or other image file") from e
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    except OSError as e:
+        raise ImageFileError(f"cannot open the file: {e.strerror or e}") from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise ImageFileError("not a regular file (a folder, pipe or device); pass an image file")
+    return os.fdopen(fd, "rb")
 
 
-def _open_checked(path: str | os.PathLike[str]) -> Any:
-    """The file as a lazily decoded Pillow image, or ImageFileError when it is not a readable picture."""
+@contextmanager
+def open_image(path: str | os.PathLike[str]) -> Iterator[PILImage.Image]:
+    """The image file at `path` as a lazily decoded Pillow image: the one opener that the runtime, the app and
+    training use. Refused with ImageFileError: anything but a regular file, a format outside IMAGE_FORMATS
+    (Pillow knows far more, EPS runs Ghostscript), and images over MAX_PIXELS, before they are decoded."""
     image = _pil()
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", image.DecompressionBombWarning)  # the size check below is stricter
-            picture = image.open(path, formats=IMAGE_FORMATS)
-    except image.DecompressionBombError:
-        raise ImageFileError(f"the image is far too large (over {2 * image.MAX_IMAGE_PIXELS / 1e6:.0f} megapixels); "
-                             f"the limit is {MAX_PIXELS / 1e6:.0f} megapixels: downscale it first") from None
-    except (FileNotFoundError, PermissionError, IsADirectoryError) as e:
-        raise ImageFileError(f"cannot open the file: {e.strerror}") from None
-    except OSError:  # UnidentifiedImageError is one
-        raise ImageFileError("this file is not an image vaekit can read: use a PNG, JPEG, GIF, BMP or WebP "
-                             "picture") from None
-    width, height = picture.size
-    if width * height > MAX_PIXELS:
-        picture.close()
-        raise ImageFileError(f"the image is {width}x{height} pixels ({width * height / 1e6:.0f} megapixels); the "
-                             f"limit is {MAX_PIXELS / 1e6:.0f} megapixels: downscale it first")
-    return picture
+    with _regular_file(path) as file:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", image.DecompressionBombWarning)  # the size check below is stricter
+                picture = image.open(file, formats=IMAGE_FORMATS)
+        except image.DecompressionBombError:
+            raise ImageFileError(f"the image is far too large (over {2 * image.MAX_IMAGE_PIXELS / 1e6:.0f} "
+                                 f"megapixels); the limit is {MAX_PIXELS / 1e6:.0f} megapixels: downscale it "
+                                 "first") from None
+        except (OSError, ValueError, SyntaxError, EOFError):  # UnidentifiedImageError is an OSError
+            raise ImageFileError("this file is not an image vaekit can read: use a PNG, JPEG, GIF, BMP or WebP "
+                                 "picture") from None
+        with picture:
+            width, height = picture.size
+            if width * height > MAX_PIXELS:
+                raise ImageFileError(f"the image is {width}x{height} pixels ({width * height / 1e6:.0f} megapixels); "
+                                     f"the limit is {MAX_PIXELS / 1e6:.0f} megapixels: downscale it first")
+            if width * height == 0:
+                raise ImageFileError("the image has no pixels (its width or height is 0); pass a real picture")
+            yield picture
+
+
+def _eight_bit(picture: PILImage.Image) -> PILImage.Image:
+    """A 16- or 32-bit integer grayscale picture scaled to 8-bit L (Pillow's own conversion clips at 255)."""
+    if picture.mode != "I" and not picture.mode.startswith("I;16"):
+        return picture
+    values = np.asarray(picture).astype(np.int64)
+    return _pil().fromarray(np.clip((values * 255 + 32767) // 65535, 0, 255).astype(np.uint8), mode="L")
+
+
+def load_image(path: str | os.PathLike[str], channels: int | None = None,
+               size: tuple[int, int] | None = None) -> np.ndarray:
+    """The image file at `path` (through `open_image`) as uint8 (H, W, C): its first frame, turned as its EXIF
+    says, 16-bit grayscale scaled to 8 bits, with `channels` channels (1: grayscale, 3: RGB, None: grayscale
+    pictures stay grayscale, others become RGB), and when `size` (H, W) is given centre-cropped to that aspect
+    ratio and resized by area averaging. Transparency is dropped (a pixel keeps the colour stored under it).
+    Anything unusable is an ImageFileError saying why."""
+    from PIL import Image, ImageOps
+
+    with open_image(path) as picture:
+        mode = {1: "L", 3: "RGB"}.get(channels or 0, "L" if picture.mode in GRAY_MODES else "RGB")
+        try:
+            if size is not None:
+                picture.draft(mode, size[::-1])  # JPEG: decode at a reduced scale, much faster for photos
+            picture = _eight_bit(ImageOps.exif_transpose(picture)).convert(mode)
+            if size is not None:
+                picture = ImageOps.fit(picture, size[::-1], method=Image.Resampling.BOX)
+            pixels = np.asarray(picture, dtype=np.uint8)
+        except (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError):
+            raise ImageFileError("this image file is damaged or truncated and cannot be decoded") from None
+    return pixels.reshape(*pixels.shape[:2], 1 if mode == "L" else 3)
 
 
 def fit_image(path: str | os.PathLike[str], image_shape: Shape) -> np.ndarray:
-    """The image file at `path` as uint8 (H, W, C) for a bundle of `image_shape` (C, H, W): its first frame,
-    grayscale or RGB, turned as its EXIF says, centre-cropped to the bundle's aspect ratio and resized by
-    area averaging. Transparency is dropped (a pixel keeps the colour stored under it)."""
-    from PIL import Image, ImageOps
-
+    """The image file at `path` as uint8 (H, W, C) for a bundle of `image_shape` (C, H, W), see `load_image`."""
     channels, height, width = image_shape
-    mode = "L" if channels == 1 else "RGB"
-    with _open_checked(path) as picture:
-        try:
-            picture.draft(mode, (width, height))  # JPEG: decode at a reduced scale, much faster for photos
-            picture = ImageOps.exif_transpose(picture).convert(mode)
-        except (OSError, ValueError, SyntaxError):
-            raise ImageFileError("this image file is damaged or truncated and cannot be decoded") from None
-        fitted = ImageOps.fit(picture, (width, height), method=Image.Resampling.BOX)
-    return np.asarray(fitted, dtype=np.uint8).reshape(height, width, channels)
+    return load_image(path, channels, (height, width))

@@ -24,13 +24,14 @@ from typing import IO, TYPE_CHECKING, Any, TextIO
 
 import numpy as np
 
+from .errors import InputError
 from .evaluation import Evaluation, evaluate
 from .extras import bundle_parser, run_command
-from .files import atomic_write, write_json
+from .files import atomic_write, check_writable, write_json
 from .images import IMAGE_SUFFIXES, make_grid, save_png, to_uint8, upscale
 from .reading import reference_setting, share_below, verdict
 from .scores import DEFAULT_SCORE, DESCRIPTIONS, SCORES, UNITS, Choice, choose
-from .sources import Item, Source, SourceError, check, count, items
+from .sources import Item, Source, SourceError, check, count, items, shown
 
 if TYPE_CHECKING:
     from .model import VAE
@@ -41,6 +42,7 @@ EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_UNUSUAL, EXIT_UNREADABLE = 0, 1, 2, 3, 4
 COLUMNS = ["path", "score", "score_name", "share_below", "reading", "label", "error"]
 TILE_PX = 84  # about how wide each image is drawn on the grid
 CAPTION_PX = 12
+MAX_TOP = 400  # images on the grid at most (a 20x20 grid)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -182,12 +184,18 @@ class Run:
 def run(args: argparse.Namespace) -> int:
     """Do what the arguments ask, print a summary; return the exit status."""
     if args.k is not None and args.k < 1:
-        raise ValueError(f"--k must be an integer >= 1, got {args.k}")
+        raise InputError(f"--k must be an integer >= 1, got {args.k}")
     if not 0.0 <= args.fpr <= 1.0:
-        raise ValueError(f"--fpr must be from 0 to 1, got {args.fpr}")
-    if args.top is not None and args.top < 1:
-        raise ValueError(f"--top must be at least 1, got {args.top}")
+        raise InputError(f"--fpr must be from 0 to 1, got {args.fpr}")
+    if args.top is not None and not 1 <= args.top <= MAX_TOP:
+        raise InputError(f"--top must be from 1 to {MAX_TOP} (images on the grid), got {args.top}")
     todo = sources(args)
+    out = Path(args.out)
+    metrics = args.metrics or str(out.with_suffix(".metrics.json"))
+    labelled = args.normal or args.anomalous or args.labelled
+    for path, option in ((out, "--out"), (args.grid, "--grid"), (labelled and metrics, "--metrics")):
+        if path:
+            check_writable(path, option)  # before the slow part, not after it
     from .model import VAE  # onnxruntime loads here, once `require` has checked that it is installed
 
     vae = VAE.load(args.bundle, device=args.device)
@@ -207,7 +215,6 @@ def run(args: argparse.Namespace) -> int:
     current = Run(vae, chosen, k, seed, (args.top or 16) if args.grid else 0)
     progress = Progress(total, args.quiet)
     start = time.perf_counter()
-    out = Path(args.out)
 
     def write_rows(f: IO[bytes]) -> None:
         text = io.TextIOWrapper(f, encoding="utf-8", newline="")
@@ -227,19 +234,18 @@ def run(args: argparse.Namespace) -> int:
           + ", ".join(f"{current.verdicts[v]:,} {v}" for v in ("typical", "unusual", "very unusual"))
           + (f"; {current.unreadable:,} file{'s' * (current.unreadable != 1)} could not be read (see the error column)"
              if current.unreadable else ""))
-    print(f"wrote {out}")
+    print(f"wrote {shown(out)}")
     if args.grid and current.worst:
         worst = current.lowest()
         write_grid(worst, args.grid)
-        print(f"wrote {args.grid}: the {len(worst)} lowest scores, from {worst[0][1]} ({worst[0][0]:.1f} {unit})")
+        print(f"wrote {shown(args.grid)}: the {len(worst)} lowest scores, from {worst[0][1]} ({worst[0][0]:.1f} {unit})")
     if current.labels:
         result = evaluate(current.scores, current.labels, args.fpr)
-        metrics = args.metrics or str(out.with_suffix(".metrics.json"))
         write_metrics(result, metrics)
         print(f"{result.normal:,} normal, {result.anomalous:,} anomalous: AUROC {result.auroc:.4f}, AUPRC "
               f"{result.auprc:.4f}; at {result.fpr:.1%} false positives, flag scores below {result.threshold:.2f} "
               f"{unit}: catches {result.tpr_at_threshold:.1%} of the anomalous ({result.fpr_at_threshold:.1%} of the "
-              f"normal flagged); wrote {metrics}")
+              f"normal flagged); wrote {shown(metrics)}")
     if current.unusual:
         return EXIT_UNUSUAL
     return EXIT_UNREADABLE if current.unreadable else EXIT_OK

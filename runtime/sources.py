@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import os
 import zipfile
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 
 from .errors import InputError
-from .images import IMAGE_SUFFIXES, ImageFileError, Shape, as_image_batch, fit_image
+from .images import IMAGE_SUFFIXES, ImageFileError, Shape, as_image_batch, fit_image, nchw_view
 
 IMAGE_KEYS = ("x", "images")
 LABEL_KEYS = ("y", "labels")
@@ -59,23 +61,53 @@ def check(source: Source) -> Source:
     return source
 
 
+def _listing(folder: Path) -> Iterator[os.DirEntry[str]]:
+    """The entries of `folder` in name order (OSError when it cannot be listed)."""
+    with os.scandir(folder) as entries:
+        return iter(sorted(entries, key=lambda e: e.name))
+
+
 def _walk(folder: Path) -> Iterator[tuple[Path, str]]:
     """(image file, "") for every file with an image suffix under `folder`, in name order, and
-    (folder, reason) for a folder that cannot be listed. Symbolic links to folders are not followed."""
+    (folder, reason) for a folder that cannot be listed. Symbolic links to folders are not followed; folders
+    are walked with a stack of listings, never by recursion, so that no depth of nesting stops the walk."""
     try:
-        entries = sorted(os.scandir(folder), key=lambda e: e.name)
+        stack = [_listing(folder)]
     except OSError as e:
         yield folder, f"cannot list the folder: {e.strerror}"
         return
-    for entry in entries:
+    while stack:
+        entry = next(stack[-1], None)
+        if entry is None:
+            stack.pop()
+            continue
         path = Path(entry.path)
         if entry.is_dir(follow_symlinks=False):
-            yield from _walk(path)
+            try:
+                stack.append(_listing(path))
+            except OSError as e:
+                yield path, f"cannot list the folder: {e.strerror}"
         elif path.suffix.lower() in IMAGE_SUFFIXES:
             yield path, ""
 
 
-def _npz_header(member: zipfile.ZipExtFile) -> tuple[tuple[int, ...], bool, np.dtype]:
+def shown(path: object) -> str:
+    """`path` as text that any output can hold: bytes of a file name that are not UTF-8 become \\udcXX escapes."""
+    return str(path).encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _member(archive: zipfile.ZipFile, key: str) -> IO[bytes]:
+    """The .npy member `key` of an .npz, opened; ImageFileError when numpy could not have written it that way."""
+    info = archive.getinfo(f"{key}.npy")
+    if info.flag_bits & 0x1:
+        raise ImageFileError(f"array {key!r} is encrypted; save the images with np.savez or np.savez_compressed")
+    if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+        raise ImageFileError(f"array {key!r} is compressed in a way numpy does not write; save the images with "
+                             "np.savez or np.savez_compressed")
+    return archive.open(info)
+
+
+def _npz_header(member: IO[bytes]) -> tuple[tuple[int, ...], bool, np.dtype]:
     """(shape, fortran_order, dtype) of the .npy member being read, leaving it at the first data byte."""
     version = np.lib.format.read_magic(member)
     read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
@@ -91,28 +123,37 @@ def _npz_key(names: list[str]) -> str:
     return key
 
 
+def _npz_names(archive: zipfile.ZipFile) -> list[str]:
+    return [n[:-4] for n in archive.namelist() if n.endswith(".npy")]
+
+
+# What a damaged or hostile .npz raises while it is read (zlib.error: corrupt compressed data; NotImplementedError:
+# a zip feature or version the zipfile module does not read).
+NPZ_ERRORS = (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error, NotImplementedError)
+
+
 def npz_count(path: Path) -> int:
     """How many images an .npz holds (from its header, nothing decoded); 0 when it cannot be read."""
     try:
-        with zipfile.ZipFile(path) as archive:
-            names = [n[:-4] for n in archive.namelist() if n.endswith(".npy")]
-            with archive.open(f"{_npz_key(names)}.npy") as member:
-                shape = _npz_header(member)[0]
+        with zipfile.ZipFile(path) as archive, _member(archive, _npz_key(_npz_names(archive))) as member:
+            shape = _npz_header(member)[0]
         return shape[0] if shape else 0
-    except (OSError, ValueError, zipfile.BadZipFile):
+    except (*NPZ_ERRORS, ImageFileError):
         return 0
 
 
-def _npz_labels(path: Path, source: Source, n: int) -> np.ndarray:
-    """Whether each image of an --labelled .npz is anomalous, from its y/labels."""
-    with np.load(path, allow_pickle=False) as data:
-        key = next((k for k in LABEL_KEYS if k in data.files), None)
-        if key is None:
-            raise ImageFileError("has no labels: save them as 'y' (0 normal, 1 anomalous) beside the images, or pass "
-                                 "the file with --normal or --anomalous")
-        labels = np.asarray(data[key]).reshape(-1)
-    if len(labels) != n:
-        raise ImageFileError(f"holds {n} images but {len(labels)} labels")
+def _npz_labels(archive: zipfile.ZipFile, source: Source, n: int) -> np.ndarray:
+    """Whether each image of an --labelled .npz is anomalous, from its y/labels (checked from its header first)."""
+    key = next((k for k in LABEL_KEYS if k in _npz_names(archive)), None)
+    if key is None:
+        raise ImageFileError("has no labels: save them as 'y' (0 normal, 1 anomalous) beside the images, or pass "
+                             "the file with --normal or --anomalous")
+    with _member(archive, key) as member:
+        shape, fortran, dtype = _npz_header(member)
+        if dtype.hasobject or int(np.prod(shape, dtype=np.int64)) != n:
+            raise ImageFileError(f"holds {n} images but labels shaped {shape}")
+        member.seek(0)
+        labels = np.lib.format.read_array(member, allow_pickle=False).reshape(-1)
     if source.normal_label is not None:
         return labels != source.normal_label
     if not np.isin(labels, (0, 1)).all():
@@ -122,17 +163,23 @@ def _npz_labels(path: Path, source: Source, n: int) -> np.ndarray:
 
 
 def _npz_items(source: Source, image_shape: Shape) -> Iterator[Item]:
-    """The images of an .npz, read CHUNK_BYTES at a time straight from the archive (never all at once)."""
+    """The images of an .npz, read CHUNK_BYTES at a time straight from the archive (never all at once), once
+    its header says they are images of the bundle's size (so no size stated there is ever read)."""
     path = source.path
     with zipfile.ZipFile(path) as archive:
-        names = [n[:-4] for n in archive.namelist() if n.endswith(".npy")]
-        key = _npz_key(names)
-        with archive.open(f"{key}.npy") as member:
+        key = _npz_key(_npz_names(archive))
+        with _member(archive, key) as member:
             shape, fortran, dtype = _npz_header(member)
             if fortran or dtype.hasobject or not shape:
                 raise ImageFileError(f"array {key!r} must be a C-ordered numeric array of images (np.savez(..., "
                                      "x=np.ascontiguousarray(images)))")
-            labels = _npz_labels(path, source, shape[0]) if source.label == "file" else None
+            if shape[0] == 0:
+                raise ImageFileError(f"array {key!r} holds no images")
+            try:
+                nchw_view(np.broadcast_to(np.zeros((), dtype), shape), image_shape)  # the header's shape and dtype
+            except ValueError as e:
+                raise ImageFileError(f"array {key!r}: {e}") from None
+            labels = _npz_labels(archive, source, shape[0]) if source.label == "file" else None
             row_bytes = int(np.prod(shape[1:], dtype=np.int64)) * dtype.itemsize
             step = max(1, CHUNK_BYTES // max(1, row_bytes))
             for start in range(0, shape[0], step):
@@ -144,15 +191,15 @@ def _npz_items(source: Source, image_shape: Shape) -> Iterator[Item]:
                     raise ImageFileError(f"array {key!r}: {e}") from None
                 for i, image in enumerate(images):
                     anomalous = bool(labels[start + i]) if labels is not None else source.label
-                    yield Item(f"{path}[{start + i}]", image, anomalous=anomalous)
+                    yield Item(f"{shown(path)}[{start + i}]", image, anomalous=anomalous)
 
 
 def _file_item(path: Path, source: Source, image_shape: Shape) -> Item:
     try:
         image = fit_image(path, image_shape).transpose(2, 0, 1)
     except ImageFileError as e:
-        return Item(str(path), None, str(e), source.label)
-    return Item(str(path), as_image_batch(image, image_shape)[0], anomalous=source.label)
+        return Item(shown(path), None, str(e), source.label)
+    return Item(shown(path), as_image_batch(image, image_shape)[0], anomalous=source.label)
 
 
 def items(source: Source, image_shape: Shape) -> Iterator[Item]:
@@ -160,13 +207,13 @@ def items(source: Source, image_shape: Shape) -> Iterator[Item]:
     path = source.path
     if path.is_dir():
         for file, reason in _walk(path):
-            yield Item(str(file), None, reason, source.label) if reason else _file_item(file, source, image_shape)
+            yield Item(shown(file), None, reason, source.label) if reason else _file_item(file, source, image_shape)
     elif path.suffix.lower() == ".npz":
         try:
             yield from _npz_items(source, image_shape)
-        except (ImageFileError, OSError, zipfile.BadZipFile, ValueError) as e:
-            reason = str(e) if isinstance(e, ImageFileError) else f"not a readable .npz file ({e})"
-            yield Item(str(path), None, reason, None if source.label == "file" else source.label)
+        except (*NPZ_ERRORS, ImageFileError) as e:
+            reason = str(e) if isinstance(e, ImageFileError) else f"not a readable .npz file ({shown(e)})"
+            yield Item(shown(path), None, reason, None if source.label == "file" else source.label)
     else:
         yield _file_item(path, source, image_shape)
 

@@ -17,12 +17,13 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
+from vaekit.runtime.images import ImageFileError, load_image
+
 from . import emoji
 from .errors import DataError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
 IDX_DTYPES = {0x08: np.uint8}
-GRAY_MODES = ("1", "L", "LA", "I", "I;16", "F")
 
 
 @dataclass
@@ -192,22 +193,9 @@ def _read_folder(
 
 
 def _load_image(path: Path, size: int | None, channels: int | None) -> np.ndarray:
-    """One image as uint8 (H, W, C). Resize rule: centre-crop to a square, then Lanczos to `size`."""
-    from PIL import Image, UnidentifiedImageError
-
+    """One image as uint8 (H, W, C), read as the runtime reads it (`load_image`: the same opener, checks and
+    resize rule, so a model trains on what it is later shown): centre-cropped to a square, area-averaged to `size`."""
     try:
-        with Image.open(path) as im:
-            im.load()
-            if channels is None:  # keep grayscale grayscale, everything else becomes RGB
-                mode = "L" if im.mode in GRAY_MODES else "RGB"
-            else:
-                mode = "L" if channels == 1 else "RGB"
-            im = im.convert(mode)
-            if size is not None:
-                side = min(im.size)
-                left, top = (im.width - side) // 2, (im.height - side) // 2
-                im = im.crop((left, top, left + side, top + side)).resize((size, size), Image.Resampling.LANCZOS)
-            arr = np.asarray(im, dtype=np.uint8)
-    except (UnidentifiedImageError, OSError, SyntaxError) as e:
-        raise DataError(f"{path}: unreadable or truncated image ({e}); fix or remove it, or pass --skip-bad-images") from e
-    return arr[:, :, None] if arr.ndim == 2 else arr
+        return load_image(path, channels, None if size is None else (size, size))
+    except ImageFileError as e:
+        raise DataError(f"{path}: {e}; fix or remove it, or pass --skip-bad-images") from e

@@ -4,7 +4,6 @@ interrupted) run back, which is what `vaekit-export` starts from."""
 from __future__ import annotations
 
 import json
-import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,7 +12,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from vaekit.runtime.bundle import sha256_file
-from vaekit.runtime.files import atomic_write
+from vaekit.runtime.errors import TargetError
+from vaekit.runtime.files import atomic_write, check_ours, mark, staged_folder
 from vaekit.runtime.run_summary import RunSummary
 
 from .checkpoint import SUMMARY_FILE, load_checkpoint
@@ -31,15 +31,23 @@ HELDOUT_BYTES = 32 << 20  # larger images store fewer: at most 32 MiB of uint8 p
 
 
 def prepare_run_dir(cfg: TrainConfig, dist: Distributed) -> Path:
-    """The run folder: a new one (refusing to overwrite without --force)."""
+    """The run folder: a new one, marked as a run (refusing to overwrite without --force). With --force, only a run
+    folder that vaekit wrote is replaced (`check_ours`: never the data, `.` or another folder of the user's), by
+    staging a new folder beside it and swapping it in; called before the data loads, so that a refusal comes first."""
     out = Path(cfg.out or Path("runs") / time.strftime("%Y%m%d-%H%M%S"))
     if dist.is_main:
-        if out.exists() and any(out.iterdir()):
-            if not cfg.force:
-                raise RunError(f"run folder {str(out)!r} already exists; pass --force to replace it, "
-                                      f"--resume {out} to continue it, or another --out")
-            shutil.rmtree(out)
-        out.mkdir(parents=True, exist_ok=True)
+        if (out.exists() or out.is_symlink()) and not cfg.force and not (out.is_dir() and not any(out.iterdir())):
+            raise RunError(f"run folder {str(out)!r} already exists; pass --force to replace it, "
+                           f"--resume {out} to continue it, or another --out")
+        try:
+            check_ours(out, "run")
+            if out.is_dir() and not any(out.iterdir()):
+                mark(out, "run")  # an empty folder is used as it is
+            else:
+                with staged_folder(out, lambda existing: check_ours(existing, "run"), kind="run"):
+                    pass
+        except TargetError as e:
+            raise RunError(str(e)) from None
     dist.barrier()
     return out
 

@@ -181,6 +181,7 @@ def _train(cfg: TrainConfig, resume: str | Path | None, started: float, dist: Di
     saved_plan = None if saved is None else Plan.from_dict(saved["plan"])
     if saved_plan is None:
         cfg.validate()  # before loading any data
+        run_dir = prepare_run_dir(cfg, dist)  # a refused --out stops the run before the data loads
     source = saved_plan or cfg  # a resumed run reads the data its plan names
     data = load_data(source.data, image_size=source.image_size, channels=source.channels,
                      test_fraction=source.test_fraction, seed=source.seed, skip_bad_images=source.skip_bad_images,
@@ -194,7 +195,6 @@ def _train(cfg: TrainConfig, resume: str | Path | None, started: float, dist: Di
     if saved_plan is None:
         plan = make_plan(cfg, data.image_shape, len(data.train), device,
                          lambda draft: measure(draft, Batches(draft, data.train, session), session, mean_image))
-        run_dir = prepare_run_dir(cfg, dist)
         if dist.is_main:
             write_heldout(run_dir, data.test)  # export reads these, never the data source
             write_json(run_dir / ckpt.CONFIG_FILE, {**plan.to_dict(), "asked": cfg.to_dict(),

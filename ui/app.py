@@ -2,7 +2,8 @@
 
 Every action is also an API endpoint with a stable name (see API_NAMES), callable with gradio_client.
 Safety lives in `launch_settings`: files served only from this app's own temporary folder (never the
-bundle), uploads capped, errors shown as messages, a bounded queue with per-endpoint concurrency.
+bundle), request bodies and uploads capped (`limits`), errors shown as messages, a bounded queue with
+per-endpoint concurrency; and in `uploads.UploadFolder`: a file argument is opened only when it is an upload.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import gradio as gr
+from fastapi.middleware import Middleware
 from PIL import Image as PILImage
 
 from vaekit.runtime import VAE, BundleError
@@ -37,8 +39,9 @@ from .handlers import (
     Handlers,
     whole,
 )
+from .limits import RequestLimit
 from .model_card import markdown_table
-from .uploads import MAX_UPLOAD_BYTES
+from .uploads import MAX_UPLOAD_BYTES, UploadFolder
 
 log = logging.getLogger("vaekit.ui")
 API_NAMES = ("sample", "new_seed", "interpolate_seeds", "interpolate_images", "explore", "explore_center",
@@ -59,7 +62,7 @@ REQUEST_SECONDS = 0.025
 QUEUE_SIZE = int(QUEUE_TIMEOUT / REQUEST_SECONDS)
 STATUS_EVERY = 1.0  # seconds between queue-position updates ("auto" sends one to every waiting call per job: n^2)
 SESSIONS = 2 * QUEUE_SIZE  # per-visitor state gradio keeps (one per unbatched API call, one per /sample batch); oldest go first
-CACHE_CLEANUP = (600, 3600)  # every 10 minutes, delete uploads and results older than an hour
+CACHE_CLEANUP = (60, 600)  # every minute, delete uploads and results older than 10 minutes
 DEFAULTS = {"n": 36, "seed": 0, "temperature": 1.0, "seed_b": 1, "steps": 10, "method": "slerp"}
 STYLE = (Path(__file__).with_name("style.css")).read_text(encoding="utf-8")
 IMAGE = {"format": "png", "interactive": False, "elem_classes": ["pixelated"], "buttons": ["download", "fullscreen"]}
@@ -89,14 +92,6 @@ def shown(fn: Callable[..., Any]) -> Callable[..., Any]:
             raise gr.Error(str(e), print_exception=False) from e
 
     return wrapper
-
-
-def upload_path(payload: Any) -> str | None:
-    """The server-side path of an image upload as gradio passes it unprocessed (a FileData dict).
-
-    Upload events run with preprocess=False so that gradio never opens the file itself (it would fail
-    with a traceback on a non-image); gradio still checks that the path is one of its own uploads."""
-    return payload.get("path") if isinstance(payload, dict) else payload
 
 
 def _header(vae: VAE) -> str:
@@ -132,7 +127,7 @@ def _sample_tab(h: Handlers) -> None:
     new.click(shown(h.new_seed), [n, temperature], [seed, grid], api_name="new_seed")
 
 
-def _interpolate_tab(h: Handlers) -> None:
+def _interpolate_tab(h: Handlers, uploads: UploadFolder) -> None:
     strip0, gif0 = h.interpolate_seeds(DEFAULTS["seed"], DEFAULTS["seed_b"], DEFAULTS["steps"], DEFAULTS["method"])
     with gr.Row():
         with gr.Column(scale=1, min_width=300):
@@ -160,7 +155,7 @@ def _interpolate_tab(h: Handlers) -> None:
                    api_name="interpolate_seeds")
 
     def interpolate_images(image_a: Any, image_b: Any, steps: int, method: str) -> tuple[Any, str]:
-        return h.interpolate_images(upload_path(image_a), upload_path(image_b), steps, method)
+        return h.interpolate_images(uploads.path_of(image_a), uploads.path_of(image_b), steps, method)
 
     by_images.click(shown(interpolate_images), [image_a, image_b, steps, method], [strip, gif],
                     api_name="interpolate_images", preprocess=False)
@@ -207,7 +202,7 @@ def _explore_tab(h: Handlers) -> None:
                  show_progress="hidden")
 
 
-def _reconstruct_tab(h: Handlers) -> None:
+def _reconstruct_tab(h: Handlers, uploads: UploadFolder) -> None:
     with gr.Row():
         upload = gr.Image(label="Your image", elem_id="reconstruct-upload", scale=1,
                           **{**UPLOAD, "height": 320})
@@ -221,7 +216,7 @@ def _reconstruct_tab(h: Handlers) -> None:
         button = gr.Button("Reconstruct", variant="primary", elem_id="reconstruct-button", scale=0)
 
     def reconstruct(image: Any) -> tuple[Any, ...]:
-        return h.reconstruct(upload_path(image))
+        return h.reconstruct(uploads.path_of(image))
 
     gr.on([upload.upload, button.click], shown(reconstruct), upload, [seen, rebuilt, score, reading],
           api_name="reconstruct", preprocess=False)
@@ -242,7 +237,8 @@ def build_app(bundle: str | os.PathLike[str], *, device: str = "auto", queue_siz
     """
     workdir = private_temp_dir()
     vae = VAE.load(bundle, device=device)
-    h = Handlers(vae, workdir)
+    h = Handlers(vae, workdir / "results")
+    uploads = UploadFolder(workdir, (Path(bundle),))
     if h.verification.checked and not h.verification.passed:
         raise BundleError(f"{bundle}: not served, because this machine does not compute what the model computed at "
                           f"export: {h.verification.summary()}. Run `vaekit-check {bundle}` for every figure; try "
@@ -251,9 +247,11 @@ def build_app(bundle: str | os.PathLike[str], *, device: str = "auto", queue_siz
     with gr.Blocks(title=f"vaekit · {Path(bundle).resolve().name}", analytics_enabled=False,
                    delete_cache=CACHE_CLEANUP) as app:
         gr.Markdown(_header(vae), elem_id="vaekit-header")
+        tabs = {"Sample": _sample_tab, "Interpolate": functools.partial(_interpolate_tab, uploads=uploads),
+                "Explore": _explore_tab, "Reconstruct": functools.partial(_reconstruct_tab, uploads=uploads),
+                "Model": _model_tab}
         with gr.Tabs():
-            for name, tab in (("Sample", _sample_tab), ("Interpolate", _interpolate_tab), ("Explore", _explore_tab),
-                              ("Reconstruct", _reconstruct_tab), ("Model", _model_tab)):
+            for name, tab in tabs.items():
                 with gr.Tab(name, id=name.lower()):
                     tab(h)
         gr.api(h.model_info, api_name="model")
@@ -262,9 +260,10 @@ def build_app(bundle: str | os.PathLike[str], *, device: str = "auto", queue_siz
 
 
 def launch_settings(bundle: str | os.PathLike[str]) -> dict[str, Any]:
-    """Keyword arguments for `Blocks.launch`: look, upload cap, and the files that may never be served."""
+    """Keyword arguments for `Blocks.launch`: look, upload and request caps, and the files that may never be served."""
     return {
         "max_file_size": MAX_UPLOAD_BYTES,
+        "app_kwargs": {"middleware": [Middleware(RequestLimit, folder=private_temp_dir())]},
         "state_session_capacity": SESSIONS,
         "allowed_paths": [],
         "blocked_paths": [str(Path(bundle).resolve())],

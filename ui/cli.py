@@ -48,7 +48,7 @@ def _serve(args: argparse.Namespace) -> None:
         raise InputError(f"--port must be from 1 to 65535, got {args.port}")
     if not is_local(args.host) or args.share:
         log.warning("vaekit-ui: the app will be reachable from other machines (%s); anyone who can reach it can "
-                    "use it", "a public share link" if args.share else f"--host {args.host}")
+                    "use it (docs/security.md: the limits to set on a reverse proxy)", "a public share link" if args.share else f"--host {args.host}")
     from .app import serve  # gradio and onnxruntime load here, once `require` has checked them
 
     app = serve(args.bundle, args.host, args.port, args.share, device=args.device)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ GIF_FRAME_MS = 120
 # zlib level of the PNGs gradio writes for the page: Pillow's default (6) spends 2 to 4 ms on a 16-digit grid, level
 # 1 about 1 ms for files about 1.5x as large (6 KB). Set on each image as its `encoderinfo`, which Pillow's save reads.
 PNG_LEVEL = 1
+RESULTS_BYTES = 64 * 1024 * 1024  # the GIFs kept for the page at most; the oldest go first
 
 
 def factor_for(size: int, target: int) -> int:
@@ -54,9 +56,9 @@ def gif_bytes(images: np.ndarray, target: int = SINGLE_PX) -> bytes:
     return buffer.getvalue()
 
 
-def write_once(data: bytes, folder: str | os.PathLike[str], name: str) -> Path:
+def write_once(data: bytes, folder: str | os.PathLike[str], name: str, budget: int = RESULTS_BYTES) -> Path:
     """`data` stored as `folder`/<sha256>/`name`, atomically, written only if not already there: the same
-    request twice takes no more disk."""
+    request twice takes no more disk, and the oldest results go once `folder` holds over `budget` bytes."""
     target = Path(folder) / hashlib.sha256(data).hexdigest() / name
     try:
         os.utime(target)  # handed out again: renew its age, since the cache cleaner deletes old files
@@ -64,4 +66,24 @@ def write_once(data: bytes, folder: str | os.PathLike[str], name: str) -> Path:
     except FileNotFoundError:
         pass
     target.parent.mkdir(parents=True, exist_ok=True)
-    return write_bytes(target, data)
+    write_bytes(target, data)
+    prune(Path(folder), budget, keep=target.parent)
+    return target
+
+
+def prune(folder: Path, budget: int, keep: Path) -> None:
+    """Delete `folder`'s oldest result folders (all but `keep`) until its files take at most `budget` bytes."""
+    results = []
+    for entry in folder.iterdir():
+        try:
+            files = [f.stat() for f in entry.iterdir()]
+        except OSError:  # removed meanwhile by another call or the cache cleaner
+            continue
+        results.append((max((f.st_mtime for f in files), default=0.0), sum(f.st_size for f in files), entry))
+    total = sum(size for _, size, _ in results)
+    for _, size, entry in sorted(results, key=lambda r: r[0]):
+        if total <= budget:
+            break
+        if entry != keep:
+            shutil.rmtree(entry, ignore_errors=True)
+            total -= size

@@ -13,8 +13,8 @@ from importlib.resources import files
 from pathlib import Path
 
 from vaekit.runtime.bundle import MANIFEST_FILE, read_manifest
-from vaekit.runtime.errors import VaekitError
-from vaekit.runtime.files import staged_folder
+from vaekit.runtime.errors import TargetError, VaekitError
+from vaekit.runtime.files import check_ours, staged_folder
 from vaekit.runtime.manifest import SCHEMA_FILE
 
 ORT_WEB_VERSION = "1.30.0"  # the version package-lock.json pins, the one the page is tested with
@@ -61,8 +61,10 @@ def check_out(out: Path, force: bool) -> None:
         return
     if not force:
         raise SiteError(f"{str(out)!r} already exists; pass --force to replace it, or choose another --out")
-    if out.is_symlink() or not (out / "index.html").is_file() or not (out / SITE_BUNDLE / MANIFEST_FILE).is_file():
-        raise SiteError(f"{str(out)!r} is not a site written by vaekit-web; refusing to replace it, even with --force")
+    try:
+        check_ours(out, "web", ("index.html", f"{SITE_BUNDLE}/{MANIFEST_FILE}"))
+    except TargetError as e:
+        raise SiteError(str(e)) from None
 
 
 def _copy(names: tuple[str, ...], source: object, target: Path) -> None:
@@ -81,7 +83,7 @@ def build_site(bundle: str | os.PathLike[str], out: str | os.PathLike[str], *, o
     out = Path(out).absolute()
     check_out(out, force)
     try:
-        with staged_folder(out, lambda existing: check_out(existing, force)) as stage:
+        with staged_folder(out, lambda existing: check_out(existing, force), kind="web") as stage:
             _copy(PAGE_FILES, files("vaekit.ui") / "web", stage)
             _copy(RUNTIME_FILES, files("vaekit.runtime") / "js", stage / SITE_RUNTIME)
             _copy((SCHEMA_FILE,), files("vaekit.runtime"), stage)  # where schema.mjs finds it: beside its folder

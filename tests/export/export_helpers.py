@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
+from vaekit.runtime.files import MARKER
 from vaekit.train import TrainConfig, train
 
 # One tiny run per model kind and likelihood; "rgb" runs train on a tiny RGB .npz instead of the digits.
@@ -23,7 +24,7 @@ RUNS: dict[str, dict[str, Any]] = {
 REDUCED = {"float16": tuple(RUNS), "int8": tuple(RUNS)}
 TOLERANCES = {"float32": 1e-4, "float16": 1e-2, "int8": 5e-2}  # what the issue states (the manifest must agree)
 BATCH_SIZES = (1, 7, 64)
-FILES = {"encoder.onnx", "decoder.onnx", "manifest.json"}
+FILES = {"encoder.onnx", "decoder.onnx", "manifest.json", MARKER}  # MARKER: the folder is a bundle vaekit wrote
 
 
 @dataclass

@@ -16,6 +16,7 @@ from vaekit.export import ExportError, export_run
 from vaekit.export.cli import main
 from vaekit.export.target import staged
 from vaekit.runtime import VAE, BundleError
+from vaekit.runtime.files import MARKER
 from vaekit.train import load_run
 from vaekit.train.checkpoint import CHECKPOINT_FILE, save_checkpoint
 
@@ -104,7 +105,12 @@ def test_existing_output_needs_force(bundles: dict[str, Bundle], run_copy: Path,
     (tmp_path / "notes").mkdir()
     (tmp_path / "notes" / "todo.txt").write_text("mine")
     code, err = _export(capsys, run_copy, "--out", tmp_path / "notes", "--force")
-    assert code == 1 and "is a folder but not a vaekit bundle (no manifest.json); refusing to replace it" in err
+    assert code == 1 and "is not a bundle folder that vaekit wrote (no .vaekit file naming it a bundle); refusing" in err
+    (tmp_path / "webapp").mkdir()  # a web app of the user's holds a manifest.json too: not a bundle vaekit wrote
+    (tmp_path / "webapp" / "manifest.json").write_text('{"name": "my app"}')
+    code, err = _export(capsys, run_copy, "--out", tmp_path / "webapp", "--force")
+    assert code == 1 and "refusing to replace it, even with --force" in err
+    assert (tmp_path / "webapp" / "manifest.json").read_text() == '{"name": "my app"}'
     code, err = _export(capsys, run_copy, "--out", tmp_path / "notes" / "todo.txt", "--force")
     assert code == 1 and "is not a folder; refusing to replace it, even with --force" in err
     assert _snapshot(bundle) == before and (tmp_path / "notes" / "todo.txt").read_text() == "mine"
@@ -162,6 +168,7 @@ def test_failed_swap_restores_the_old_bundle(tmp_path: Path, monkeypatch: pytest
     out = tmp_path / "bundle"
     out.mkdir()
     (out / "manifest.json").write_text("old")
+    (out / MARKER).write_text("bundle\n")  # one that vaekit wrote
     fail_the_swap(monkeypatch)
     with pytest.raises(ExportError, match="No space left on device.*nothing was changed there") as e:
         with staged(out, force=True) as tmp:

@@ -138,6 +138,37 @@ def test_gif_plays_forwards_then_backwards_and_loops() -> None:
     assert firsts == [0, 85, 170, 255, 170, 85]
 
 
+def test_results_are_bounded_in_bytes(tmp_path: Path) -> None:
+    """A new GIF for every call (every seed pair differs) never grows the folder past its budget: the oldest go."""
+    paths = []
+    for i in range(40):
+        paths.append(write_once(os.urandom(1000) + bytes([i]), tmp_path, "x.gif", budget=10_000))
+        os.utime(paths[-1], (i, i))  # one second apart, the last written the newest
+    held = sum(f.stat().st_size for f in tmp_path.rglob("*") if f.is_file())
+    assert held <= 10_000 and paths[-1].exists() and not paths[0].exists()
+
+
+def test_upload_folder_accepts_uploads_only(tmp_path: Path) -> None:
+    """The one check on paths from clients: gradio's <hash>/<name> layout in the app's folder, never the bundle
+    or anything outside, a link leading out, a folder or a FIFO; the same message for every refusal."""
+    bundle = tmp_path / ("b" * 64)
+    for name in ("a" * 64, "b" * 64, "c" * 64, "notes"):
+        (tmp_path / name).mkdir()
+    folder = uploads.UploadFolder(tmp_path, (bundle,))
+    upload = write_image(tmp_path / ("a" * 64) / "x.png")
+    assert folder.path_of({"path": str(upload)}) == str(upload) and folder.path_of(None) is None
+    outside = write_image(tmp_path.parent / f"{tmp_path.name}-secret.png")
+    (tmp_path / ("c" * 64) / "link.png").symlink_to(outside)
+    os.mkfifo(tmp_path / ("c" * 64) / "fifo.png")
+    for path in (outside, write_image(bundle / "secret.png"), tmp_path / ("c" * 64) / "link.png",
+                 tmp_path / ("c" * 64) / "fifo.png", tmp_path / ("a" * 64), write_image(tmp_path / "notes" / "x.png"),
+                 f"{upload.parent}/../../{tmp_path.name}-secret.png", 42):
+        with pytest.raises(UploadError, match="^this file was not uploaded to this app"):
+            folder.path_of({"path": str(path) if not isinstance(path, int) else path})
+    with pytest.raises(UploadError, match="gone"):
+        folder.path_of({"path": str(tmp_path / ("d" * 64) / "x.png")})
+
+
 def test_write_once_is_content_addressed(tmp_path: Path) -> None:
     a, again = write_once(b"one", tmp_path, "x.gif"), write_once(b"one", tmp_path, "x.gif")
     b = write_once(b"two", tmp_path, "x.gif")

@@ -159,6 +159,62 @@ def test_api_calls_cannot_name_server_files(served: tuple[str, Path], tmp_path: 
     assert "event: error" in result and "nats" not in result and "not an image" not in result, result
 
 
+def _call(base: str, api: str, data: list) -> str:
+    """The event stream of one raw API call (what any HTTP client can send, no gradio_client)."""
+    start = httpx.post(base + f"gradio_api/call/{api}", json={"data": data})
+    return httpx.get(base + f"gradio_api/call/{api}/{start.json()['event_id']}", timeout=30).text
+
+
+@pytest.mark.parametrize("where", ["elsewhere", "bundle", "fifo", "upload folder"])
+@pytest.mark.parametrize("api", ["reconstruct", "interpolate_images"])
+def test_bare_paths_from_clients_are_never_opened(served: tuple[str, Path], tmp_path: Path, where: str,
+                                                  api: str) -> None:
+    """A file argument without gradio's `meta` (a bare {"path": ...} or a plain string) skips gradio's own
+    check: the app refuses it all the same, with one message that says nothing about the file, and a FIFO
+    never hangs a worker."""
+    base, bundle = served
+    temp = Path(os.environ["GRADIO_TEMP_DIR"])
+    folder = {"elsewhere": tmp_path, "bundle": bundle, "fifo": tmp_path, "upload folder": temp / "notes"}[where]
+    folder.mkdir(exist_ok=True)
+    path = folder / "secret.png"
+    if where == "fifo":
+        os.mkfifo(path)
+    else:
+        write_image(path, size=(8, 8))
+    try:
+        for payload in ({"path": str(path)}, {"path": f"{temp}/../{path.relative_to('/')}"}, {"path": str(path),
+                                                                                                "url": None}):
+            extra = [{"path": str(path)}, 3, "lerp"] if api == "interpolate_images" else []
+            result = _call(base, api, [payload, *extra])
+            assert "event: error" in result and "not uploaded to this app" in result, result
+            assert "nats" not in result and "not an image" not in result and "pixels" not in result, result
+    finally:
+        path.unlink()
+    if where == "upload folder":  # the control: a real upload, named the same bare way, is read
+        png = write_image(tmp_path / "upload.png", size=(8, 8)).read_bytes()
+        upload = httpx.post(base + "gradio_api/upload", files={"files": ("x.png", png)})
+        assert "event: complete" in _call(base, "reconstruct", [{"path": upload.json()[0]}])
+
+
+def test_request_bodies_are_capped(served: tuple[str, Path]) -> None:
+    """One request cannot store more than one upload's worth: a thousand files in one body are refused, by
+    the length the client announces or, streamed without one, as the bytes arrive."""
+    base = served[0]
+    many = [("files", (f"{i}.png", b"\0" * 20_000, "image/png")) for i in range(1000)]
+    response = httpx.post(base + "gradio_api/upload", files=many)
+    assert response.status_code == 413 and "upload one image" in response.text
+
+    def parts():  # the same thousand files, streamed with no length announced
+        for i in range(1000):
+            yield (f'--b\r\nContent-Disposition: form-data; name="files"; filename="{i}.png"\r\n'
+                   'Content-Type: image/png\r\n\r\n').encode() + b"\0" * 20_000 + b"\r\n"
+        yield b"--b--\r\n"
+
+    response = httpx.post(base + "gradio_api/upload", content=parts(),
+                          headers={"content-type": "multipart/form-data; boundary=b"})
+    assert response.status_code == 413
+
+
 def test_safe_defaults(served: tuple[str, Path]) -> None:
     base, bundle = served
     assert base.startswith("http://127.0.0.1:")

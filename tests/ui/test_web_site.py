@@ -3,7 +3,10 @@ runtime (same seed, same pixels), with nothing requested off its origin and a co
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -48,6 +51,36 @@ def test_the_command_refuses_with_one_line(ui_bundles: dict[str, Path], tmp_path
     assert site_cli.main([str(ui_bundles["gray"]), "--out", str(tmp_path / "s"), "--force"]) == 0
     assert site_cli.main([str(tmp_path / "nothing"), "--out", str(tmp_path / "t")]) == 1
     assert "does not exist" in capsys.readouterr().err and not (tmp_path / "t").exists()
+
+
+def test_the_page_sets_a_content_security_policy(site: Path) -> None:
+    """Only the site's own files run or load (no inline script but the import map, by its hash), WebAssembly
+    may compile, and nothing is sent to another origin."""
+    page = (site / "index.html").read_text()
+    policy = re.search(r'<meta http-equiv="Content-Security-Policy" content="([^"]+)">', page)
+    assert policy, "no Content-Security-Policy"
+    rules = dict((part.split()[0], part.split()[1:]) for part in policy.group(1).split("; "))
+    assert rules["default-src"] == ["'self'"] and rules["object-src"] == ["'none'"]
+    assert rules["base-uri"] == ["'none'"] and rules["connect-src"] == ["'self'"]
+    importmap = re.search(r'<script type="importmap">(.*?)</script>', page, re.S).group(1)
+    digest = base64.b64encode(hashlib.sha256(importmap.encode()).digest()).decode()
+    assert sorted(rules["script-src"]) == sorted(["'self'", "'wasm-unsafe-eval'", f"'sha256-{digest}'"])
+    assert page.count("<script") == 2 and '<script type="module" src="app.mjs"></script>' in page
+
+
+def test_force_replaces_only_a_site_vaekit_wrote(ui_bundles: dict[str, Path], tmp_path: Path) -> None:
+    """A folder shaped like a site (index.html, bundle/manifest.json) is the user's unless vaekit-web marked it."""
+    mine = tmp_path / "mine"
+    (mine / "bundle").mkdir(parents=True)
+    (mine / "index.html").write_text("my page")
+    (mine / "bundle" / "manifest.json").write_text("{}")
+    with pytest.raises(SiteError, match="not a web folder that vaekit wrote.*even with --force"):
+        build_site(ui_bundles["gray"], mine, force=True)
+    assert (mine / "index.html").read_text() == "my page"
+    site = build_site(ui_bundles["gray"], tmp_path / "site")
+    (site / "index.html").unlink()  # marked, but not whole: not replaced either
+    with pytest.raises(SiteError, match="no index.html"):
+        build_site(ui_bundles["gray"], site, force=True)
 
 
 def test_a_failed_swap_keeps_the_old_site(ui_bundles: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
