@@ -47,16 +47,13 @@ log = logging.getLogger("vaekit.ui")
 API_NAMES = ("sample", "new_seed", "interpolate_seeds", "interpolate_images", "explore", "explore_center",
              "explore_random", "reconstruct", "model")
 CONCURRENCY = 2  # runs of one endpoint at once; the rest wait in the queue, first come first served
-# /sample calls waiting in the queue together run as one batch of up to SAMPLE_BATCH calls. Gradio's fixed cost of a
-# run (state for each of the page's ~70 components, thread hops, backend switching; several ms under the interpreter
-# lock, against 0.2 ms for 16 samples) is then paid once per batch rather than once per call. Its price: gradio has
-# one outcome per batch, so a call with a bad value (n over 100, a seed out of range) fails the calls batched with it.
+# /sample calls waiting in the queue together run as one batch of up to SAMPLE_BATCH calls: gradio's fixed cost of a
+# run, far above the sampling's own, is then paid once per batch (benchmarks/load.py). Its price: gradio has one
+# outcome per batch, so a call with a bad value (n over 100, a seed out of range) fails the calls batched with it.
 SAMPLE_BATCH = 32
 # The queue holds what the server drains within QUEUE_TIMEOUT; beyond that, a request is turned away at once
-# with HTTP 503 "queue full" rather than left waiting longer than a client would. REQUEST_SECONDS is the server
-# time one unbatched API call takes (POST, run, result stream; 2 cores, calls arriving together; about 20 ms for
-# /new_seed or /explore, measured as benchmarks/load.py does). The queue is shared, so the slower, unbatched calls
-# set its bound; batched /sample calls (16 images) cost 8 to 11 ms each, so a queue full of them empties in 3 to 5 s.
+# with HTTP 503 "queue full" rather than left waiting longer than a client would. REQUEST_SECONDS is about the server
+# time one unbatched API call takes (benchmarks/load.py; docs/app.md): the slower, unbatched calls set the bound.
 QUEUE_TIMEOUT = 10.0
 REQUEST_SECONDS = 0.025
 QUEUE_SIZE = int(QUEUE_TIMEOUT / REQUEST_SECONDS)
