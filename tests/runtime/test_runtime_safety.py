@@ -137,8 +137,8 @@ def test_score_reports_bad_items_and_scores_the_rest(exported: TinyBundle, tmp_p
     code = score_cli.main([str(exported.path), str(folder), str(tmp_path / "data.npz"), "--out", str(out), "--quiet"])
     rows = {Path(r["path"]).name: r for r in _rows(out)}
     assert code in (score_cli.EXIT_UNREADABLE, score_cli.EXIT_UNUSUAL)
-    assert rows["a.png"]["score_nats"] and rows["bottom.png"]["score_nats"]
-    assert rows["caf\\udce9.png"]["score_nats"]
+    assert rows["a.png"]["score"] and rows["bottom.png"]["score"]
+    assert rows["caf\\udce9.png"]["score"]
     assert "not a regular file" in rows["x.png"]["error"]
     assert "not a readable .npz file" in rows["data.npz"]["error"]
 
