@@ -197,7 +197,7 @@ def start_server(bundle: Path, port: int, threads: int | None, source: Path | No
         env["OMP_NUM_THREADS"] = str(threads)
     if source:
         env["PYTHONPATH"] = str(source)
-    code = "import sys; from vaekit.ui.cli import main; sys.exit(main(sys.argv[1:]))"
+    code = "import sys; from vaekit.ui.ui_cli import main; sys.exit(main(sys.argv[1:]))"
     proc = subprocess.Popen([sys.executable, "-c", code, str(bundle), "--port", str(port), "--device", "cpu"],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
     lines = []

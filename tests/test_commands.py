@@ -14,15 +14,15 @@ from vaekit.runtime.errors import InputError
 # command -> (its module, argv, the module and name of the work it does, what it says on Ctrl-C)
 COMMANDS = {
     "vaekit-train": ("vaekit.train.train_cli", ["--out", "runs/x"], "vaekit.train.train_cli", "train", None),
-    "vaekit-export": ("vaekit.export.cli", ["runs/x", "--out", "bundles/x"], "vaekit.export.api", "export_run",
+    "vaekit-export": ("vaekit.export.export_cli", ["runs/x", "--out", "bundles/x"], "vaekit.export.api", "export_run",
                       "interrupted; nothing written"),
-    "vaekit-sample": ("vaekit.runtime.cli", ["bundles/x", "--out", "x.png"], "vaekit.runtime.cli", "run",
+    "vaekit-sample": ("vaekit.runtime.sample_cli", ["bundles/x", "--out", "x.png"], "vaekit.runtime.sample_cli", "run",
                       "interrupted; nothing written"),
     "vaekit-check": ("vaekit.runtime.check_cli", ["bundles/x"], "vaekit.runtime.check_cli", "report", "interrupted"),
-    "vaekit-score": ("vaekit.runtime.score", ["bundles/x", "images"], "vaekit.runtime.score", "run",
+    "vaekit-score": ("vaekit.runtime.score_cli", ["bundles/x", "images"], "vaekit.runtime.score_cli", "run",
                      "interrupted; nothing written"),
-    "vaekit-ui": ("vaekit.ui.cli", ["bundles/x"], "vaekit.ui.app", "serve", "interrupted"),
-    "vaekit-web": ("vaekit.ui.site_cli", ["bundles/x", "--out", "site"], "vaekit.ui.site", "build_site",
+    "vaekit-ui": ("vaekit.ui.ui_cli", ["bundles/x"], "vaekit.ui.app", "serve", "interrupted"),
+    "vaekit-web": ("vaekit.ui.web_cli", ["bundles/x", "--out", "site"], "vaekit.ui.site", "build_site",
                    "interrupted; nothing written"),
 }
 

@@ -25,7 +25,7 @@ from vaekit.runtime.scores import choose
 from .axes import BASES, explore_axes
 from .display import STRIP_PX, enlarge, gif_bytes, tile, write_once
 from .model_card import summary
-from .reading import read_score
+from .score_text import read_score
 from .uploads import UploadError, read_upload
 
 MAX_SAMPLES = 100

@@ -18,7 +18,7 @@ from bundle_helpers import spec_log_prior
 from export_helpers import BATCH_SIZES, FILES, TOLERANCES, Bundle, grow, session
 
 from vaekit.export.api import bare_name
-from vaekit.export.cli import main
+from vaekit.export.export_cli import main
 from vaekit.export.graphs import all_nodes
 from vaekit.runtime.bundle import SCORE_QUANTILE_LEVELS, read_manifest
 from vaekit.runtime.manifest import Prior

@@ -13,7 +13,7 @@ from export_helpers import Bundle
 
 import vaekit.export.api
 from vaekit.export import ExportError, export_run
-from vaekit.export.cli import main
+from vaekit.export.export_cli import main
 from vaekit.export.target import staged
 from vaekit.runtime import VAE, BundleError
 from vaekit.runtime.files import MARKER

@@ -14,8 +14,7 @@ import pytest
 from bundle_helpers import TinyBundle, random_images
 
 from vaekit.export.scores import unseen_latent_scores
-from vaekit.runtime import VAE, to_uint8
-from vaekit.runtime import score as score_cli
+from vaekit.runtime import VAE, score_cli, to_uint8
 from vaekit.runtime.complexity import code_length, quantize
 from vaekit.runtime.errors import InputError
 from vaekit.runtime.likelihood import best_log_likelihood

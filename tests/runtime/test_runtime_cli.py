@@ -11,14 +11,14 @@ import pytest
 from bundle_helpers import TinyBundle, random_images
 
 from vaekit.runtime import load_image, save_png, to_uint8
-from vaekit.runtime.cli import main
+from vaekit.runtime.sample_cli import main
 
 pytest.importorskip("PIL", reason="the command writes PNGs with Pillow")
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
     """The command as users run it, in a fresh interpreter."""
-    return subprocess.run([sys.executable, "-m", "vaekit.runtime.cli", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "vaekit.runtime.sample_cli", *args], capture_output=True, text=True,
                           timeout=120)
 
 

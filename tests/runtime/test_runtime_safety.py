@@ -16,12 +16,11 @@ import pytest
 from bundle_helpers import TinyBundle, random_images
 from PIL import EpsImagePlugin, Image
 
-from vaekit.runtime import score as score_cli
-from vaekit.runtime import to_uint8
-from vaekit.runtime.cli import main as sample_main
+from vaekit.runtime import score_cli, to_uint8
 from vaekit.runtime.errors import TargetError
 from vaekit.runtime.files import check_writable
 from vaekit.runtime.images import ImageFileError, fit_image, load_image, save_png
+from vaekit.runtime.sample_cli import main as sample_main
 from vaekit.train.data import load_data
 from vaekit.train.errors import DataError
 

@@ -13,8 +13,7 @@ import numpy as np
 import pytest
 from bundle_helpers import TinyBundle, random_images
 
-from vaekit.runtime import load_image, save_png, sources, to_uint8
-from vaekit.runtime import score as score_cli
+from vaekit.runtime import load_image, save_png, score_cli, sources, to_uint8
 from vaekit.runtime.evaluation import auroc, average_precision, evaluate, threshold_at_fpr
 from vaekit.runtime.images import fit_image
 from vaekit.runtime.reading import share_below, verdict
@@ -86,7 +85,7 @@ def test_exit_status_says_whether_anything_was_unusual(exported: TinyBundle, tmp
                                                         status: int) -> None:
     bundle = _reference(exported.path, low)
     image = save_png(to_uint8(random_images(tuple(exported.model.config.image_shape), 1)[0]), tmp_path / "x.png")
-    result = subprocess.run([sys.executable, "-m", "vaekit.runtime.score", str(bundle), str(image), "--out",
+    result = subprocess.run([sys.executable, "-m", "vaekit.runtime.score_cli", str(bundle), str(image), "--out",
                              str(tmp_path / "s.csv")], capture_output=True, text=True, timeout=120)
     assert result.returncode == status, result.stderr
     assert _rows(tmp_path / "s.csv")[0]["reading"] == ("typical" if low < 0 else "very unusual")
@@ -97,7 +96,7 @@ def test_exit_status_says_whether_anything_was_unusual(exported: TinyBundle, tmp
 
 def test_errors_are_one_line_and_write_nothing(exported: TinyBundle, tmp_path: Path) -> None:
     out = tmp_path / "s.csv"
-    missing = subprocess.run([sys.executable, "-m", "vaekit.runtime.score", str(exported.path), str(tmp_path / "nope"),
+    missing = subprocess.run([sys.executable, "-m", "vaekit.runtime.score_cli", str(exported.path), str(tmp_path / "nope"),
                               "--out", str(out)], capture_output=True, text=True, timeout=120)
     assert missing.returncode == 1 and missing.stderr.startswith("vaekit-score: error:")
     assert "no such file or folder" in missing.stderr and "Traceback" not in missing.stderr

@@ -38,7 +38,7 @@ def test_a_bundle_that_fails_its_check_is_not_served(failing: Path) -> None:
 
 
 def test_vaekit_ui_refuses_it_in_one_line(failing: Path) -> None:
-    result = subprocess.run([sys.executable, "-m", "vaekit.ui.cli", str(failing), "--port", str(free_port()),
+    result = subprocess.run([sys.executable, "-m", "vaekit.ui.ui_cli", str(failing), "--port", str(free_port()),
                              "--device", "cpu"], capture_output=True, text=True, timeout=300)
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert result.stderr.startswith("vaekit-ui: error: ") and "not served" in result.stderr

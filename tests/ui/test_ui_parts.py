@@ -22,7 +22,7 @@ from vaekit.ui import uploads
 from vaekit.ui.axes import dimension_axes, principal_axes
 from vaekit.ui.display import enlarge, factor_for, gif_bytes, tile, write_once
 from vaekit.ui.model_card import markdown_table, summary
-from vaekit.ui.reading import read_score
+from vaekit.ui.score_text import read_score
 from vaekit.ui.uploads import UploadError, read_upload
 
 QUANTILES = ScoreQuantiles(k=1, n=200, seed=0,

@@ -13,7 +13,7 @@ from vaekit.runtime import VAE
 from vaekit.runtime.manifest import ScoreQuantiles
 from vaekit.runtime.scores import DEFAULT_SCORE, UNITS
 from vaekit.ui.handlers import Handlers
-from vaekit.ui.reading import read_score
+from vaekit.ui.score_text import read_score
 
 QUANTILES = ScoreQuantiles(k=1, n=50, q={"0.01": -3.0, "0.05": -2.0, "0.5": 0.0, "0.95": 2.0, "0.99": 3.0})
 

@@ -21,8 +21,8 @@ from ui_helpers import free_port, pixels, write_image
 from vaekit.runtime import VAE
 from vaekit.ui import API_NAMES, build_app, launch_settings
 from vaekit.ui.app import CONCURRENCY, QUEUE_SIZE
-from vaekit.ui.cli import is_local, main
 from vaekit.ui.handlers import Handlers
+from vaekit.ui.ui_cli import is_local, main
 
 
 @pytest.fixture(scope="module")
@@ -261,7 +261,7 @@ def test_cli_help_names_the_safe_default(capsys: pytest.CaptureFixture[str]) -> 
 # `vaekit-ui` in a child process with Ctrl+C restored: a shell that runs this suite in the background makes
 # its children ignore SIGINT, and Python then never turns Ctrl+C into KeyboardInterrupt.
 CLI = ("import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
-       "from vaekit.ui.cli import main; sys.exit(main(sys.argv[1:]))")
+       "from vaekit.ui.ui_cli import main; sys.exit(main(sys.argv[1:]))")
 
 
 def _start_cli(bundle: Path, port: int) -> tuple[subprocess.Popen[str], list[str]]:

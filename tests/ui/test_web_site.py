@@ -17,7 +17,7 @@ from ui_browser import chromium_missing
 from web_site import SOFTWARE_WEBGPU, canvas_pixels, serve, site_page
 
 from vaekit.runtime import VAE
-from vaekit.ui import site_cli
+from vaekit.ui import web_cli
 from vaekit.ui.display import STRIP_PX, enlarge, tile
 from vaekit.ui.site import ORT_FILES, SiteError, build_site
 
@@ -42,14 +42,14 @@ def test_the_site_holds_page_runtime_bundle_and_onnxruntime(site: Path, ui_bundl
 
 
 def test_the_command_refuses_with_one_line(ui_bundles: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    assert site_cli.main([str(ui_bundles["gray"]), "--out", str(tmp_path / "s"), "--ort-dir", str(tmp_path)]) == 1
+    assert web_cli.main([str(ui_bundles["gray"]), "--out", str(tmp_path / "s"), "--ort-dir", str(tmp_path)]) == 1
     err = capsys.readouterr().err.strip()
     assert err.startswith("vaekit-web: error: onnxruntime-web's files") and "npm ci" in err and "\n" not in err
-    assert site_cli.main([str(ui_bundles["gray"]), "--out", str(tmp_path / "s")]) == 0
-    assert site_cli.main([str(ui_bundles["gray"]), "--out", str(tmp_path / "s")]) == 1
+    assert web_cli.main([str(ui_bundles["gray"]), "--out", str(tmp_path / "s")]) == 0
+    assert web_cli.main([str(ui_bundles["gray"]), "--out", str(tmp_path / "s")]) == 1
     assert "already exists; pass --force" in capsys.readouterr().err
-    assert site_cli.main([str(ui_bundles["gray"]), "--out", str(tmp_path / "s"), "--force"]) == 0
-    assert site_cli.main([str(tmp_path / "nothing"), "--out", str(tmp_path / "t")]) == 1
+    assert web_cli.main([str(ui_bundles["gray"]), "--out", str(tmp_path / "s"), "--force"]) == 0
+    assert web_cli.main([str(tmp_path / "nothing"), "--out", str(tmp_path / "t")]) == 1
     assert "does not exist" in capsys.readouterr().err and not (tmp_path / "t").exists()
 
 
