@@ -18,6 +18,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from vaekit.runtime.images import ImageFileError, load_image
+from vaekit.runtime.sources import NPZ_ERRORS
 
 from . import emoji
 from .errors import DataError
@@ -132,8 +133,9 @@ def _read_npz(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
                 return f["x_train"], f["x_test"] if "x_test" in keys else None
             if "x" in keys:
                 return f["x"], None
-    except (OSError, ValueError) as e:
-        raise DataError(f"{path}: not a readable .npz file ({e})") from e
+    except (*NPZ_ERRORS, RuntimeError) as e:  # RuntimeError: an encrypted member
+        raise DataError(f"{path}: not a readable .npz file ({type(e).__name__}: {e}); save the arrays with np.savez or "
+                        "np.savez_compressed") from e
     raise DataError(f"{path}: has arrays {sorted(keys)}; expected 'x_train' (and optionally 'x_test') or a single 'x'")
 
 

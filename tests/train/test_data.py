@@ -183,3 +183,15 @@ def test_folder_is_read_into_one_uint8_array_with_a_progress_bar(tmp_path: Path,
     both = np.concatenate([data.train, data.test])
     assert both.dtype == np.uint8 and both.shape == (12, 3, 6, 10)  # not square: kept as it is
     np.testing.assert_array_equal(np.sort(both.ravel()), np.sort(pixels.transpose(0, 3, 1, 2).ravel()))
+
+
+def test_damaged_compressed_npz_is_one_data_error(tmp_path: Path) -> None:
+    """A compressed .npz whose data is damaged (zlib.error, BadZipFile on a bad CRC) is refused by name (issue 36)."""
+    path = tmp_path / "damaged.npz"
+    np.savez_compressed(path, x=np.random.default_rng(0).integers(0, 256, (64, 8, 8), dtype=np.uint8))
+    raw = bytearray(path.read_bytes())
+    start = raw.index(b"x.npy") + len(b"x.npy") + 40  # inside the member's deflated data
+    raw[start : start + 64] = bytes(range(64))
+    path.write_bytes(bytes(raw))
+    with pytest.raises(DataError, match=r"damaged.npz: not a readable .npz file"):
+        load_data(path)
