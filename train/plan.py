@@ -276,6 +276,8 @@ def _filled(cfg: TrainConfig, image_shape: tuple[int, int, int], n_train: int) -
     for key, value in recipe.items():
         if values[key] is None:
             values[key], why[key] = value, reasons[key]
+    if likelihood != "gaussian":  # the variance is the Gaussian's alone
+        why.pop("variance", None)
     if values["prior_components"] and cfg.prior_components is None and cfg.free_bits > 0:
         values["prior_components"] = 0
         why["prior_components"] = "0, the standard normal prior: --free-bits needs its per-dimension KL"

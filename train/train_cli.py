@@ -70,7 +70,7 @@ def parser() -> argparse.ArgumentParser:
     m.add_argument("--likelihood", choices=LIKELIHOODS, help="bernoulli for (near) black-and-white images, gaussian "
                    "(learned variance) for photos (default: gaussian for colour images, bernoulli for grayscale)")
     m.add_argument("--variance", choices=VARIANCES, help="gaussian: one learned variance for all pixels "
-                   "(sigma-VAE, sharp samples; default) or one per pixel")
+                   "(sigma-VAE; default, measured best on photos) or one per pixel")
     m.add_argument("--prior-components", type=int, help="the prior: 0 for the standard normal, K for a learned "
                    "mixture of K Gaussians (default: 16 for mlp, 0 for conv)")
     m.add_argument("--center-inputs", action=argparse.BooleanOptionalAction, help="the encoder subtracts the training "

@@ -52,6 +52,7 @@ def test_grayscale_keeps_bernoulli_on_binarized_pixels() -> None:
     assert plan.model.likelihood == "bernoulli" and plan.binarize == "dynamic"
     assert "Fashion-MNIST" in plan.why["likelihood"] and "binarized" in plan.why["likelihood"]
     assert plan.iwae_k > 1  # the 28x28 Bernoulli recipe's late bound still applies
+    assert "variance" not in plan.why  # the Gaussian's alone
 
 
 @pytest.mark.parametrize("flags", [["--likelihood", "bernoulli"], ["--binarize", "dynamic"]])
