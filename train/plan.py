@@ -171,7 +171,7 @@ def likelihood_for(channels: int, binarize: str | None) -> tuple[str, str]:
     if binarize == "dynamic":
         return "bernoulli", "bernoulli: --binarize dynamic asks for binary pixels"
     if channels == 3:
-        return "gaussian", ("gaussian: colour images are continuous tones; on 64x64 photo crops it reconstructed held-out "
+        return "gaussian", ("gaussian: colour images are continuous tones; on 64x64 photo crops (mlp) it reconstructed held-out "
                             "images 0.9 dB (PSNR) better than Bernoulli on binarized pixels in 60 s (docs/recipe-notebook.md)")
     return "bernoulli", ("bernoulli on dynamically binarized pixels: grayscale images; the recipe's measured choices "
                          "(digits, Fashion-MNIST) assume it; --likelihood gaussian for continuous-tone grayscale")
@@ -214,7 +214,7 @@ def recipe_for(image_shape: tuple[int, int, int], n_train: int, batch_size: int 
         lr="AdamW with a cosine schedule to 5%; conv: 2e-3; mlp: 4e-3 for runs of up to 5,000 steps, less for "
            "longer ones (as 1/sqrt(steps): 1.8e-3 near 25,000): the best rates measured on Fashion-MNIST at 45 s to 300 s",
         variance=("shared: a gaussian likelihood learns one variance for all pixels (sigma-VAE): 0.2-0.3 dB better "
-                  "held-out PSNR and 2.1 bits/dim better held-out ELBO than one per pixel on 64x64 photo crops in 60 s "
+                  "held-out PSNR and 2.1 bits/dim better held-out ELBO than one per pixel on 64x64 photo crops (mlp) in 60 s "
                   "(docs/recipe-notebook.md)"),
         epochs=f"at least ~2,000 steps, between 10 and 100 epochs ({n_train} images, {steps_per_epoch} steps per epoch)",
         kl_warmup_epochs="mlp: half the run, 0.5-1.2 nats better than a quarter or less on Fashion-MNIST at 45 and "
