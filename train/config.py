@@ -32,7 +32,7 @@ class TrainConfig:
     conv_channels: tuple[int, ...] | None = None
     conv_blocks: int = 1
     activation: str | None = None
-    likelihood: str = "bernoulli"
+    likelihood: str | None = None  # "bernoulli" or "gaussian"; None: chosen from the data (plan.likelihood_for)
     variance: str | None = None  # gaussian: "shared" (sigma-VAE, the default) or "pixel"
     prior_components: int | None = None  # 0: the standard normal prior; K: a learned mixture of K Gaussians
     center_inputs: bool | None = None  # the encoder subtracts the training images' mean image
@@ -109,5 +109,5 @@ class TrainConfig:
         if self.free_bits > 0 and self.prior_components:
             raise ConfigError("--free-bits needs the standard normal prior's per-dimension KL; "
                               "add --prior-components 0 or leave out --free-bits")
-        if self.binarize == "dynamic" and self.likelihood != "bernoulli":
+        if self.binarize == "dynamic" and self.likelihood not in (None, "bernoulli"):
             raise ConfigError("--binarize dynamic needs --likelihood bernoulli")

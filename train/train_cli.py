@@ -28,8 +28,8 @@ PROG = "vaekit-train"
 
 EPILOG = """examples:
   vaekit-train                                   # built-in digits, sensible defaults, < 1 minute
-  vaekit-train --data ~/photos --image-size 32 --channels 3 --likelihood gaussian --out runs/photos
-  vaekit-train --data emoji --image-size 64 --likelihood gaussian --max-time 600 --out runs/emoji
+  vaekit-train --data ~/photos --image-size 32 --channels 3 --out runs/photos
+  vaekit-train --data emoji --image-size 64 --max-time 600 --out runs/emoji
   vaekit-train --data fashion-mnist.npz --model conv --epochs 10 --out runs/fashion
   vaekit-train --resume runs/fashion             # continue a stopped or killed run exactly
   torchrun --nproc_per_node=2 -m vaekit.train --data x.npz --out runs/ddp   # several processes
@@ -58,7 +58,7 @@ def parser() -> argparse.ArgumentParser:
     d.add_argument("--test-fraction", type=float, default=0.1, help="held-out share when the data has no test split")
     d.add_argument("--skip-bad-images", action="store_true", help="skip unreadable images instead of stopping")
     d.add_argument("--binarize", choices=BINARIZE, help="dynamic: resample binary pixels every batch "
-                   "(the binarized-MNIST protocol; default for bernoulli)")
+                   "(the binarized-MNIST protocol; default for bernoulli, and asks for it when --likelihood is left out)")
     m = p.add_argument_group("model")
     m.add_argument("--model", choices=MODEL_KINDS, help="fully connected or convolutional (default: by image size)")
     m.add_argument("--latent-dim", type=int, help="size of the latent code")
@@ -67,10 +67,10 @@ def parser() -> argparse.ArgumentParser:
                    "32,64,128 (default: from the image size, down to a grid of about 4x4)")
     m.add_argument("--conv-blocks", type=int, default=1, help="residual blocks per conv level (default 1)")
     m.add_argument("--activation", choices=ACTIVATIONS)
-    m.add_argument("--likelihood", choices=LIKELIHOODS, default="bernoulli",
-                   help="bernoulli for (near) black-and-white images, gaussian (learned variance) for photos")
+    m.add_argument("--likelihood", choices=LIKELIHOODS, help="bernoulli for (near) black-and-white images, gaussian "
+                   "(learned variance) for photos (default: gaussian for colour images, bernoulli for grayscale)")
     m.add_argument("--variance", choices=VARIANCES, help="gaussian: one learned variance for all pixels "
-                   "(sigma-VAE, sharp samples; default) or one per pixel")
+                   "(sigma-VAE; default, measured best on photos) or one per pixel")
     m.add_argument("--prior-components", type=int, help="the prior: 0 for the standard normal, K for a learned "
                    "mixture of K Gaussians (default: 16 for mlp, 0 for conv)")
     m.add_argument("--center-inputs", action=argparse.BooleanOptionalAction, help="the encoder subtracts the training "
