@@ -23,8 +23,6 @@ ORT_FILES = ("ort.webgpu.min.mjs", "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-
              "ort-wasm-simd-threaded.asyncify.mjs", "ort-wasm-simd-threaded.asyncify.wasm")
 ORT_PACKAGE = Path("node_modules") / "onnxruntime-web" / "dist"
 PAGE_FILES = ("index.html", "app.mjs", "style.css")
-RUNTIME_FILES = ("vaekit.mjs", "bundle.mjs", "external_data.mjs", "latents.mjs", "likelihood.mjs", "npy.mjs", "prior.mjs",
-                 "schema.mjs")
 # Folders of a built site (index.html's import map and app.mjs name them).
 SITE_RUNTIME, SITE_ORT, SITE_BUNDLE = "vaekit", "ort", "bundle"
 
@@ -67,6 +65,11 @@ def check_out(out: Path, force: bool) -> None:
         raise SiteError(str(e)) from None
 
 
+def runtime_files() -> tuple[str, ...]:
+    """Every module of the JavaScript runtime (runtime/js): the page imports vaekit.mjs, which imports the rest."""
+    return tuple(sorted(p.name for p in (files("vaekit.runtime") / "js").iterdir() if p.name.endswith(".mjs")))
+
+
 def _copy(names: tuple[str, ...], source: object, target: Path) -> None:
     """Copy the files `names` from `source` (a folder Path or a package's resources) into `target`."""
     for name in names:
@@ -85,7 +88,7 @@ def build_site(bundle: str | os.PathLike[str], out: str | os.PathLike[str], *, o
     try:
         with staged_folder(out, lambda existing: check_out(existing, force), kind="web") as stage:
             _copy(PAGE_FILES, files("vaekit.ui") / "web", stage)
-            _copy(RUNTIME_FILES, files("vaekit.runtime") / "js", stage / SITE_RUNTIME)
+            _copy(runtime_files(), files("vaekit.runtime") / "js", stage / SITE_RUNTIME)
             _copy((SCHEMA_FILE,), files("vaekit.runtime"), stage)  # where schema.mjs finds it: beside its folder
             _copy(ORT_FILES, ort, stage / SITE_ORT)
             _copy((MANIFEST_FILE, *manifest.files), Path(bundle), stage / SITE_BUNDLE)

@@ -16,6 +16,7 @@ from ui_browser import browser_page, chromium_missing
 from ui_helpers import write_image
 
 from vaekit.runtime import VAE
+from vaekit.runtime.scores import DEFAULT_SCORE, UNITS
 from vaekit.ui.axes import BASES
 from vaekit.ui.handlers import Handlers
 
@@ -93,7 +94,7 @@ def test_the_page_samples_interpolates_explores_and_reconstructs(served: tuple[s
         want = h.reconstruct(str(digit))
         _shows(page, "#reconstruct-output", lambda: want[1])
         _shows(page, "#reconstruct-input", lambda: want[0])
-        page.get_by_text(f"{want[2]:.1f} nats").first.wait_for(timeout=10_000)
+        page.get_by_text(f"{want[2]:.1f} {UNITS[DEFAULT_SCORE]}").first.wait_for(timeout=10_000)  # the reading
 
         page.locator("#reconstruct-upload").get_by_role("button", name="Remove Image").click()
         (tmp_path / "notes.png").write_text("these are notes, not a picture")
