@@ -19,8 +19,6 @@ from common import RESULTS, ROOT  # noqa: E402
 from vaekit.runtime.files import write_bytes  # noqa: E402
 
 README, BENCHMARKS_PAGE = ROOT / "README.md", ROOT / "docs" / "benchmarks.md"
-# What make bench itself measured (threads, load before the run, minutes): written by run_all.py.
-MAKE_BENCH = "make_bench"
 # Why a target can be missed on this kind of machine: printed under the table when it is.
 WHY = {
     "train_speed": "both loops spend most of each step in the same float32 matrix products (batch 128 against "
@@ -29,14 +27,12 @@ WHY = {
                    "is matmul time both pay. bf16 matmuls (`--precision auto` on CPUs with native bf16: avx512_bf16 "
                    "or AMX) cut that time where the CPU has them; elsewhere only another batch size would, which this "
                    "comparison rules out.",
-    "train_speed_float32": "the matrix products already run at the float32 peak (each of the five large ones "
-                           "at 98-101 GFLOP/s alone, 93-95 the 2048-square peak); what is left of a step, timed inside "
-                           "the loop on 2026-12-04 (see \"What the recipe tried\"), is the fused AdamW kernel (about "
-                           "0.5 ms, bound by memory bandwidth), the batch (0.3 ms), the loss's gradient (0.15 ms, its value "
-                           "on every 8th step), the gradients' norm (0.07 ms) and Python around them (about 0.3 ms) of "
-                           "6.6-7.5 ms. On these shared 2-core machines the same step also varies from 6.0 to 8.8 ms "
-                           "between blocks of one process (memory copy bandwidth measured at 27-75 GB/s), so the ratio "
-                           "moves by about 0.1x between runs.",
+    "train_speed_float32": "both loops spend most of a float32 step in the same matrix products; what vaekit still pays "
+                           "beyond them is autograd's per-operation bookkeeping, the loss and the fused AdamW pass. The "
+                           "hand-differentiated step that removed the bookkeeping (1.56x capped at AVX2 against 1.40x) "
+                           "was deleted in issue 37: on the recipe's own networks it gave 1.03x, too little for code tied "
+                           "to torch's private operators (docs/recipe-notebook.md). On these shared 2-core machines the "
+                           "same step also varies between blocks of one process, so the ratio moves by about 0.1x between runs.",
     "quality": "on dynamically binarized Fashion-MNIST 188.5 nats of a test image's NLL on average are the "
                "coin-flip noise of its grey pixels (the sum of their binary entropies), which no model removes; "
                "the levers that won (the learned mixture prior, bf16 steps where the CPU has them, starting from the "
@@ -94,12 +90,14 @@ def sections() -> list[Section]:
 
 
 def _latest_run() -> str:
-    """When and where make bench last ran, from its results."""
-    first = _load("train_speed") or _load("quality") or _load("inference") or {}
-    m, run = first.get("machine", {}), _load(MAKE_BENCH)
-    how = (f"; {run['threads']} thread(s) for torch and onnxruntime; 1-minute load average {run['load_avg_1m_before']:.1f} "
-           f"before the run; all three took {run['minutes']:.1f} min") if run else ""
-    return f"{first.get('date', '?')}, {_cpu(m)}, {m.get('cores', '?')} cores, Python {m.get('python', '?')}{how}"
+    """When and on which CPU each benchmark of the table last ran (they may come from different runs), from its results."""
+    by_cpu: dict[str, list[str]] = {}
+    for name in ("train_speed", "quality", "inference", "anomaly"):
+        if result := _load(name):
+            m = result.get("machine", {})
+            where = f"{_cpu(m)}, {m.get('cores', '?')} cores, Python {m.get('python', '?')}"
+            by_cpu.setdefault(where, []).append(f"{name} {result.get('date', '?')}")
+    return "; ".join(f"{', '.join(runs)} on {where}" for where, runs in by_cpu.items())
 
 
 def full_tables() -> str:
@@ -338,7 +336,7 @@ def results_table() -> str:
         lines += _anomaly_rows(anomaly)
     return "\n".join([
         *lines, "",
-        f"Latest `make bench`: {_latest_run()}. Every table, the runs capped at AVX2, the conv family on colour images, the "
+        f"Runs: {_latest_run()}. Every table, the runs capped at AVX2, the conv family on colour images, the "
         "targets not met and why: [Benchmarks](docs/benchmarks.md).",
     ])
 

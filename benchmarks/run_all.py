@@ -16,8 +16,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import DEFAULT_DATA, ROOT, require_data, write_result  # noqa: E402
-from report import MAKE_BENCH, update_pages  # noqa: E402
+from common import DEFAULT_DATA, ROOT, require_data  # noqa: E402
+from report import update_pages  # noqa: E402
 
 SCRIPTS = ("train_speed.py", "quality.py", "inference.py", "anomaly.py")
 
@@ -38,7 +38,6 @@ def main() -> None:
         print(f"\n=== {script} ===", flush=True)
         subprocess.run(cmd, check=True, cwd=ROOT)
     minutes = (time.perf_counter() - start) / 60
-    write_result(MAKE_BENCH, {"threads": threads, "load_avg_1m_before": round(load, 2), "minutes": round(minutes, 2)})
     update_pages()
     print(f"\nall benchmarks in {minutes:.1f} min; the tables of docs/benchmarks.md and README.md updated")
 
