@@ -112,10 +112,11 @@ def bound_text(train: dict[str, Any]) -> str:
 
 
 def recipe_text(config: dict[str, Any]) -> str:
-    t = config["train"]
-    prior = "a learned mixture of Gaussians" if t.get("prior_components") else "N(0, I)"
-    centred = "; inputs centred on the training images' mean, output bias at its log-odds" if t.get("center_inputs") else ""
-    return (f"{t['model']}, latent {t['latent_dim']}, {t['activation']}{centred}, AdamW {t['schedule']}; epochs, learning rate and "
+    """The recipe a run's config.json describes (its plan: `model` and `train`), in words."""
+    m, t = config["model"], config["train"]
+    prior = "a learned mixture of Gaussians" if m.get("prior_components") else "N(0, I)"
+    centred = "; inputs centred on the training images' mean, output bias at its log-odds" if m.get("center_inputs") else ""
+    return (f"{m['kind']}, latent {m['latent_dim']}, {m['activation']}{centred}, AdamW {t['schedule']}; epochs, learning rate and "
             "KL warm-up (half the run) fitted to the budget, and the hidden layers, batch and mixture components (each row "
             f"gives them) chosen for the run's length; {bound_text(t)}, prior: {prior}"
             f"{', ' + t['precision'] + ' steps' if t.get('precision') else ''}")

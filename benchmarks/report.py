@@ -180,7 +180,7 @@ def _quality_lines(quality: dict[str, Any], misses: list[str], capped: bool = Fa
         for i, v in enumerate(case["vaekit"]):
             gain = case["gain_nats"][i]
             peer = lambda n: f"{case[n][i]['test_nll']:.2f} ({case[n][i]['epochs']:.1f} ep)" if n in case else "not installed"  # noqa: E731
-            t = v["config"]["train"]
+            t = {**v["config"].get("model", {}), **v["config"]["train"]}  # the plan's two parts (older results: all in train)
             lines.append(f"| {case['case']} ({case['train_images']:,} images) | {v['budget_s']:g} s | {peer('reference')} | "
                          f"{peer('pythae')} | {v['test_nll']:.2f} ({'-'.join(map(str, t['hidden']))}, batch {t['batch_size']}, "
                          f"{t.get('prior_components') or 'no'} mixture components: {v['epochs']:.1f} ep at lr {t['lr']:.2g}, KL warm-up "
