@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from anomaly import BASELINES
 from common import RESULTS, ROOT  # noqa: E402
 
 from vaekit.runtime.files import write_bytes  # noqa: E402
@@ -262,7 +263,6 @@ def _floor(cpu: dict[str, Any], key: str) -> str:
             f"and vaekit's whole call {ours:.3f} ms: its checks and copies cost less than the noise of timing the two apart."))
 
 
-BASELINES = ("IsolationForest", "PCA recon. error", "VAE recon. error")  # benchmarks/anomaly.py's classical detectors
 ONE_CLASS_TARGET = 0.93  # issue 34: the default score's mean AUROC over the ten one-class cases
 
 

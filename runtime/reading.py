@@ -1,15 +1,10 @@
 """How unusual a score is: where it falls among the scores of the bundle's own reference (held-out)
-images, whose quantiles `vaekit-export` records in the manifest (`score_quantiles`). One rule, shared
+images, whose quantiles `vaekit-export` records in the manifest (`score_references`, one entry per score). One rule, shared
 by `vaekit-score` and the app's Reconstruct tab."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
-
-if TYPE_CHECKING:
-    from .manifest import Manifest
 
 UNUSUAL, VERY_UNUSUAL = 0.05, 0.01  # share of reference images scoring lower
 VERDICTS = ("typical", "unusual", "very unusual")
@@ -27,10 +22,3 @@ def verdict(below: float) -> str:
     if below < VERY_UNUSUAL:
         return "very unusual"
     return "unusual" if below < UNUSUAL else "typical"
-
-
-def reference_setting(manifest: Manifest) -> tuple[int, int]:
-    """(k, seed) that the bundle's reference scores were computed with: score with them to compare like with like."""
-    reference = manifest.score_quantiles
-    assert reference is not None  # a loaded bundle's manifest always has them
-    return reference.k, reference.seed

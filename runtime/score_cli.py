@@ -29,7 +29,7 @@ from .evaluation import Evaluation, evaluate
 from .extras import bundle_parser, run_command
 from .files import atomic_write, check_writable, write_json
 from .images import IMAGE_SUFFIXES, make_grid, save_png, to_uint8, upscale
-from .reading import reference_setting, share_below, verdict
+from .reading import share_below, verdict
 from .scores import DEFAULT_SCORE, DESCRIPTIONS, SCORES, UNITS, Choice, choose
 from .sources import Item, Source, SourceError, check, count, items, shown
 
@@ -203,7 +203,7 @@ def run(args: argparse.Namespace) -> int:
     if chosen.note:
         print(f"vaekit-score: warning: {chosen.note}", file=sys.stderr)
     unit = UNITS[chosen.name]
-    reference_k, seed = reference_setting(vae.manifest)
+    reference_k, seed = chosen.reference.k, chosen.reference.seed
     k = args.k or reference_k
     if k != reference_k:
         print(f"vaekit-score: warning: --k {k} differs from the k={reference_k} of the bundle's reference scores; "

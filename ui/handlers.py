@@ -19,7 +19,6 @@ from PIL import Image
 from vaekit.runtime import VAE, checks
 from vaekit.runtime.choices import METHODS  # the paths VAE.interpolate takes
 from vaekit.runtime.errors import InputError
-from vaekit.runtime.reading import reference_setting
 from vaekit.runtime.scores import choose
 
 from .axes import BASES, explore_axes
@@ -137,9 +136,8 @@ class Handlers:
         """The uploaded image as the model sees it, its reconstruction, its default score (`scores.choose`; k
         and seed as recorded for the reference images) and what that score means."""
         x = self.upload(image)
-        k, seed = reference_setting(self.vae.manifest)
         chosen = choose(self.vae.manifest)
-        score = float(self.vae.normality(x, chosen.name, k=k, seed=seed)[0])
+        score = float(self.vae.normality(x, chosen.name, k=chosen.reference.k, seed=chosen.reference.seed)[0])
         return (enlarge(x), enlarge(self.vae.reconstruct(x)[0]), score,
                 read_score(score, chosen.reference, chosen.name, chosen.note).text)
 
