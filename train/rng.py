@@ -12,6 +12,8 @@ from enum import IntEnum
 import numpy as np
 import torch
 
+from vaekit.runtime.prior import words
+
 # Dynamic binarization draws this many bytes (at most this many steps) at a time
 BINARIZE_BLOCK_BYTES, BINARIZE_BLOCK_STEPS = 1 << 20, 16
 _MASK = (1 << 64) - 1
@@ -30,19 +32,12 @@ class Stream(IntEnum):
     GRIDS = 8  # the prior samples of the image grids (the same for every grid)
 
 
-def _splitmix64(x: int) -> int:
-    x = (x + 0x9E3779B97F4A7C15) & _MASK
-    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & _MASK
-    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & _MASK
-    return x ^ (x >> 31)
-
-
 def seed_of(seed: int, stream: Stream, *index: int) -> int:
     """A 63-bit seed for (run seed, stream, index): the words hashed together, so that no two streams or
     indices share a seed (offsets added to one integer could collide)."""
     h = 0
     for word in (seed, int(stream), *index):
-        h = _splitmix64(h ^ (word & _MASK))
+        h = int(words(h ^ (word & _MASK), 0, 1)[0])  # splitmix64, as the runtime's portable generator mixes
     return h >> 1
 
 
