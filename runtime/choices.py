@@ -10,7 +10,7 @@ METHODS = ("slerp", "lerp")  # interpolation paths between two latents
 # vaekit-train's model and objective
 MODEL_KINDS = ("mlp", "conv")
 ACTIVATIONS = ("relu", "elu", "gelu", "silu", "tanh")
-VARIANCES = ("pixel", "shared")  # a Gaussian decoder's variance: one per pixel, or one learned for all
+VARIANCES = ("pixel", "shared", "analytic")  # a Gaussian decoder's variance: one per pixel, one learned for all, or the MSE
 SCHEDULES = ("cosine", "constant")
 BINARIZE = ("dynamic", "none")
 PRECISIONS = ("float32", "bfloat16")  # the training step's matmuls (--precision auto picks one)

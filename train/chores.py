@@ -128,6 +128,14 @@ def nll_size(seconds: float, cost: float, available: int, k: int | None, images:
     return k, images
 
 
+def estimate_subset(available: int, n: int, seed: int) -> torch.Tensor:
+    """Which `n` of the held-out images the final estimate takes: a random subset (the NLL stream), not the first n,
+    as a held-out set may be sorted (by class, by source photo) and its first images need not be typical."""
+    if n >= available:
+        return torch.arange(available)
+    return torch.randperm(available, generator=rng.generator(seed, rng.Stream.NLL, 2))[:n].sort().values
+
+
 @torch.no_grad()
 def evaluate(model: VAEModule, images: torch.Tensor, seed: int) -> dict[str, float]:
     """Held-out ELBO, reconstruction and KL (nats per image) on `images`, with the HELDOUT_NOISE stream."""
@@ -281,7 +289,7 @@ class Chores:
         cost = nll_cost(state.model, self.test_x, self.plan.seed)
         k, n = nll_size(share - (time.perf_counter() - began), cost, len(self.test_x), self.plan.nll_k,
                         self.plan.nll_images)
-        nlls = heldout_nll(state.model, self.test_x[:n], k, self.plan.seed)
+        nlls = heldout_nll(state.model, self.test_x[estimate_subset(len(self.test_x), n, self.plan.seed)], k, self.plan.seed)
         nll = float(nlls.mean())
         final, heldout = self.last_eval, self.run_dir / HELDOUT_FILE  # the held-out pass that closed training
         summary = RunSummary(

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-from vaekit.runtime.choices import BINARIZE, DEVICES, PRECISIONS, SCHEDULES
+from vaekit.runtime.choices import BINARIZE, DEVICES, PRECISIONS, SCHEDULES, VARIANCES
 
 from .errors import ConfigError
 
@@ -30,11 +30,12 @@ class TrainConfig:
     latent_dim: int | None = None
     hidden: tuple[int, ...] | None = None
     conv_channels: tuple[int, ...] | None = None
-    conv_blocks: int = 1
+    conv_blocks: int | None = None  # residual blocks per conv level
     activation: str | None = None
     likelihood: str | None = None  # "bernoulli" or "gaussian"; None: chosen from the data (plan.likelihood_for)
     variance: str | None = None  # gaussian: "shared" (sigma-VAE, the default) or "pixel"
     prior_components: int | None = None  # 0: the standard normal prior; K: a learned mixture of K Gaussians
+    prior_fit: bool | None = None  # the mixture is fitted to the training codes when training ends, not learned
     center_inputs: bool | None = None  # the encoder subtracts the training images' mean image
     # objective
     beta: float = 1.0
@@ -99,7 +100,7 @@ class TrainConfig:
             (self.device in DEVICES or self.device.startswith("cuda:"),
              f"device must be auto, cpu or cuda[:N], got {self.device!r}"),
             (self.channels in (None, 1, 3), f"channels must be 1 or 3, got {self.channels}"),
-            (self.variance in (None, "shared", "pixel"), f"variance must be 'shared' or 'pixel', got {self.variance!r}"),
+            (self.variance in (None, *VARIANCES), f"variance must be one of {VARIANCES}, got {self.variance!r}"),
             (self.prior_components is None or self.prior_components >= 0,
              f"prior_components must be 0 (the standard normal) or more, got {self.prior_components}"),
         ]

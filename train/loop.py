@@ -23,6 +23,7 @@ from .errors import TrainingError
 from .models import VAEModule, build_model
 from .objectives import Objective
 from .plan import Plan, Probe
+from .prior_fit import fit_prior
 
 LR_FLOOR = 0.05  # the cosine schedule ends at this share of the learning rate
 # Planning for a --max-time budget times this many seconds of steps (at most PROBE_SHARE of the budget)
@@ -55,10 +56,15 @@ def new_state(plan: Plan, mean_image: torch.Tensor, device: torch.device) -> Sta
     with torch.random.fork_rng(devices=[]):  # the initial weights only: the global generator is left as it was
         torch.manual_seed(rng.seed_of(plan.seed, rng.Stream.WEIGHTS))
         model = build_model(plan.model)
-    model.to(device).fit_to_data(mean_image, plan.train_images)
+    model.to(device, memory_format=memory_format(plan)).fit_to_data(mean_image, plan.train_images)
     fused = device.type in ("cpu", "cuda")  # one vectorised pass over each parameter per step
     optimizer = torch.optim.AdamW(model.parameters(), lr=plan.lr, weight_decay=plan.weight_decay, fused=fused)
     return State(model, optimizer)
+
+
+def memory_format(plan: Plan) -> torch.memory_format:
+    """Channels-last for the conv family: oneDNN's convolutions run faster on it (docs/recipe-notebook.md)."""
+    return torch.channels_last if plan.model.kind == "conv" else torch.contiguous_format
 
 
 def restored_state(plan: Plan, mean_image: torch.Tensor, device: torch.device, saved: dict[str, Any]) -> State:
@@ -100,6 +106,8 @@ class Batches:
             x = dynamic_binarize(x, self.binarize_draws(step, (size, *x.shape[1:]), n))
         else:
             x = x.float().div_(255)
+        if self.plan.model.kind == "conv":
+            x = x.contiguous(memory_format=torch.channels_last)
         noise = rng.generator(self.plan.seed, rng.Stream.NOISE, step)
         eps = torch.randn((k, n, d) if k > 1 else (n, d), generator=noise).to(self.device)
         lo, hi = self.dist.shard_bounds(n)
@@ -219,6 +227,8 @@ def run(plan: Plan, state: State, batches: Batches, chores: Chores, session: Ses
             bar.set_postfix(loss=f"{train_loss:.2f}", test_elbo=f"{chores.last_elbo:.2f}", epoch=epoch + 1)
         if stop:
             tqdm.write(f"stopping at the --max-time budget of {session.budget.seconds:g} s (step {state.step})")
+        if plan.model.prior_fit:
+            fit_prior(state.model, batches.x, plan.seed)
         state.elapsed = elapsed()
         chores.close(state)
     except KeyboardInterrupt:

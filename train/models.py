@@ -32,10 +32,15 @@ LOGVAR_MIN, LOGVAR_MAX = -8.0, 4.0
 # A shared log-variance is stored divided by this: Adam moves each parameter by about the learning rate
 # per step, and the variance must fall from 1 to about the reconstruction error within a short run.
 SHARED_LOGVAR_SPEED = 20.0
+# An analytic variance is the batch's mean squared error while training; what inference uses is its running mean,
+# updated by this share of each batch's value (as BatchNorm's running statistics are)
+ANALYTIC_MOMENTUM = 0.1
 ACTIVATION_MODULES = {"relu": nn.ReLU, "elu": nn.ELU, "gelu": nn.GELU, "silu": nn.SiLU, "tanh": nn.Tanh}  # one per ACTIVATIONS
+# Fitting a mixture prior to codes: EM iterations, and floors that keep a component that loses its codes finite
+FIT_ITERATIONS, FIT_MIN_COUNT, FIT_MIN_VARIANCE = 50, 1e-3, 1e-4
 MAX_GROUPS = 8  # GroupNorm groups: gcd(channels, 8), so any channel count works, and batch 1 too
 GRID_MIN = 4  # the conv family downsamples while both sides stay at least this many pixels
-CHANNELS_BASE, CHANNELS_CAP = 32, 256  # default widths: 32, 64, 128, 256, 256, ... one per level
+CHANNELS_BASE, CHANNELS_CAP = 16, 256  # default widths: 16, 32, 64, 128, 256, ... one per level
 
 
 def conv_depth_for(h: int, w: int) -> int:
@@ -47,7 +52,7 @@ def conv_depth_for(h: int, w: int) -> int:
 
 
 def default_conv_channels(image_shape: tuple[int, int, int]) -> list[int]:
-    """The conv family's default widths for this image shape: doubling from 32 per level, capped at 256."""
+    """The conv family's default widths for this image shape: doubling from 16 per level, capped at 256."""
     _, h, w = image_shape
     return [min(CHANNELS_CAP, CHANNELS_BASE * 2**i) for i in range(conv_depth_for(h, w))]
 
@@ -69,10 +74,11 @@ class ModelConfig:
     likelihood: str = "bernoulli"
     hidden: list[int] = field(default_factory=lambda: [400])
     conv_channels: list[int] | None = None
-    conv_blocks: int = 1
-    variance: str = "pixel"  # Gaussian only: a learned log-variance per pixel, or one shared by all (sigma-VAE)
+    conv_blocks: int = 0
+    variance: str = "pixel"  # Gaussian only: a learned log-variance per pixel, one shared by all, or `analytic` (sigma-VAE)
     activation: str = "relu"
     prior_components: int = 0  # 0: the standard normal prior; K: a learned mixture of K diagonal Gaussians
+    prior_fit: bool = False  # the mixture is fitted to the training codes once training ends, not learned with it
     center_inputs: bool = False  # the encoder subtracts the training images' mean image (a buffer, see `fit_to_data`)
 
     def __post_init__(self) -> None:
@@ -102,6 +108,8 @@ class ModelConfig:
             raise ConfigError(f"latent_dim must be at least 1, got {self.latent_dim}")
         if self.prior_components < 0:
             raise ConfigError(f"prior_components must be 0 (the standard normal) or more, got {self.prior_components}")
+        if self.prior_fit and not self.prior_components:
+            raise ConfigError("prior_fit needs a mixture to fit: prior_components of 1 or more")
         if (self.kind == "mlp" and not self.hidden) or (self.hidden and min(self.hidden) < 1):
             raise ConfigError(f"hidden sizes must be positive (and at least one for mlp), got {self.hidden}")
         if self.kind == "conv":
@@ -229,7 +237,8 @@ class Encoder(nn.Module):
 class Decoder(nn.Module):
     """p(x|z): latents (N, D) -> per-pixel parameters (N, C, H, W): Bernoulli logits, or the
     Gaussian mean's pre-sigmoid value. A Gaussian decoder also learns a log-variance, per pixel or
-    one shared by all pixels (`variance="shared"`, the sigma-VAE of Rybkin et al., 2021)."""
+    one shared by all pixels (`variance="shared"`), or takes one shared variance in closed form: the batch's mean
+    squared error, the maximum-likelihood value (`variance="analytic"`, the sigma-VAE of Rybkin et al., 2021)."""
 
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
@@ -248,8 +257,11 @@ class Decoder(nn.Module):
                 _conv_decoder(cfg, act),
             )
         self.logvar_scale = SHARED_LOGVAR_SPEED if cfg.variance == "shared" else 1.0
-        shape = (1, 1, 1, 1) if cfg.variance == "shared" else (1, c, h, w)
-        self.logvar = nn.Parameter(torch.zeros(shape)) if cfg.likelihood == "gaussian" else None
+        shape = (1, c, h, w) if cfg.variance == "pixel" else (1, 1, 1, 1)
+        self.analytic = cfg.likelihood == "gaussian" and cfg.variance == "analytic"
+        # the analytic variance's running value is state, not a weight: a buffer that training sets (`fit_variance`)
+        self.logvar = (None if cfg.likelihood != "gaussian" else nn.Buffer(torch.zeros(shape)) if self.analytic
+                       else nn.Parameter(torch.zeros(shape)))
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return self.body(z)
@@ -263,6 +275,16 @@ class Decoder(nn.Module):
             return {"image": torch.sigmoid(out), "logits": out} if image else {"logits": out}
         logvar = (self.logvar * self.logvar_scale).clamp(LOGVAR_MIN, LOGVAR_MAX).expand_as(out)
         return {"image": torch.sigmoid(out), "logvar": logvar}
+
+    def fit_variance(self, x: torch.Tensor, params: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """An analytic decoder's parameters for training on images `x`: the log of the batch's mean squared error (the
+        variance that maximises the likelihood) in place of the running value, which moves toward it."""
+        if not (self.analytic and self.training):
+            return params
+        logvar = torch.log((x - params["image"]).pow(2).mean()).clamp(LOGVAR_MIN, LOGVAR_MAX)
+        with torch.no_grad():
+            self.logvar.lerp_(logvar.detach().to(self.logvar.dtype).view(1, 1, 1, 1), ANALYTIC_MOMENTUM)
+        return params | {"logvar": logvar.expand_as(params["image"])}
 
 
 class MixturePrior(nn.Module):
@@ -281,6 +303,26 @@ class MixturePrior(nn.Module):
         z = z.unsqueeze(-2)  # (..., 1, D) against the components' (K, D)
         log_normal = -0.5 * (LOG_2PI + self.logvars + (z - self.means) ** 2 * torch.exp(-self.logvars)).sum(-1)
         return torch.logsumexp(log_normal + torch.log_softmax(self.logits, 0), -1)
+
+    @torch.no_grad()
+    def fit(self, z: torch.Tensor, generator: torch.Generator, iterations: int = FIT_ITERATIONS) -> None:
+        """Fit the mixture to latents z (N, D) by expectation-maximisation, from K of them drawn with `generator`: the
+        maximum-likelihood prior for those codes, so that samples land where the codes are."""
+        z = z.float()
+        k = len(self.logits)
+        means = z[torch.randperm(len(z), generator=generator)[:k].to(z.device)]
+        variances = z.var(0, unbiased=False).expand_as(means).clone()
+        log_weights = torch.full((k,), -math.log(k), device=z.device)
+        for _ in range(iterations):
+            log_normal = -0.5 * (LOG_2PI + variances.log() + (z[:, None] - means) ** 2 / variances).sum(-1)
+            resp = torch.softmax(log_normal + log_weights, 1)  # (N, K): each code's share in each component
+            counts = resp.sum(0) + FIT_MIN_COUNT
+            means = resp.T @ z / counts[:, None]
+            variances = (resp.T @ z.pow(2) / counts[:, None] - means.pow(2)).clamp_min(FIT_MIN_VARIANCE)
+            log_weights = torch.log(counts / counts.sum())
+        self.means.copy_(means)
+        self.logvars.copy_(variances.log())
+        self.logits.copy_(log_weights)
 
     def sample(self, n: int, generator: torch.Generator) -> torch.Tensor:
         """n latents drawn from the mixture (on the CPU generator's device; callers move them)."""
@@ -306,6 +348,16 @@ class VAEModule(nn.Module):
         self.encoder = Encoder(cfg)
         self.decoder = Decoder(cfg)
         self.prior = MixturePrior(cfg.prior_components, cfg.latent_dim) if cfg.prior_components else None
+        if cfg.prior_fit:  # fitted once training ends (`fit_prior`); the standard normal until then
+            self.prior.requires_grad_(False)
+            self.prior_fitted = nn.Buffer(torch.tensor(False))
+
+    @property
+    def mixture(self) -> MixturePrior | None:
+        """The mixture prior in use, or None for the standard normal (also while a fitted prior awaits its fit)."""
+        if self.prior is None or (self.config.prior_fit and not bool(self.prior_fitted)):
+            return None
+        return self.prior
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return self.encoder(x)
@@ -323,12 +375,12 @@ class VAEModule(nn.Module):
 
     def log_prior(self, z: torch.Tensor) -> torch.Tensor:
         """log p(z) for latents (..., D): the mixture's, or the standard normal's."""
-        return self.prior.log_prob(z) if self.prior is not None else log_standard_normal(z)
+        return self.mixture.log_prob(z) if self.mixture is not None else log_standard_normal(z)
 
     def sample_prior(self, n: int, generator: torch.Generator) -> torch.Tensor:
         """n latents drawn from the prior with `generator` (a CPU one), on the CPU."""
-        if self.prior is not None:
-            return self.prior.sample(n, generator)
+        if self.mixture is not None:
+            return self.mixture.sample(n, generator)
         return torch.randn(n, self.config.latent_dim, generator=generator)
 
 

@@ -78,7 +78,7 @@ def elbo_terms(
     has none, so it is the one-sample estimate log q(z|x) - log p(z) and the per-dim KL is None."""
     mean, logvar = model.encoder(x)
     z = mean + torch.exp(0.5 * logvar) * eps
-    recon = log_likelihood(x, model.decoder.likelihood_params(z, image=False))
+    recon = log_likelihood(x, model.decoder.fit_variance(x, model.decoder.likelihood_params(z, image=False)))
     return recon, *kl_terms(model, mean, logvar, eps, z)
 
 
@@ -87,8 +87,8 @@ def kl_terms(
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """(KL, KL per dim) per image of the posterior (mean, logvar) for the sample z = mean + exp(logvar / 2) * eps:
     in closed form per dimension for the standard normal prior, the one-sample estimate for a mixture (no per dim)."""
-    if model.prior is not None:
-        return log_posterior(logvar, eps) - model.prior.log_prob(z), None
+    if model.mixture is not None:
+        return log_posterior(logvar, eps) - model.mixture.log_prob(z), None
     kl_dims = kl_per_dim(mean, logvar)
     return kl_dims.sum(1), kl_dims
 

@@ -18,14 +18,17 @@ import torch
 from .budget import NLL_SHARE
 from .config import TrainConfig
 from .errors import ConfigError, RunError, TrainingError
-from .models import ModelConfig, conv_depth_for
+from .models import ModelConfig, conv_depth_for, default_conv_channels
 
 MIXTURE_COMPONENTS = 16  # the mlp family's prior: 16 beat the standard normal
+# The conv family's prior is fitted after training: at most this many components, and this many codes for each
+FITTED_COMPONENTS, FITTED_CODES_PER_COMPONENT = 64, 20
 CENTER_WHY = ("the encoder subtracts the training images' mean image, and the decoder's output bias starts at its "
               "log-odds: 0.8-2.2 nats better test NLL on Fashion-MNIST at 45-60 s in float32 and bf16, a tie at 300 s")
 # The mlp recipe's learning rate follows the run's length: short runs gain from a larger one
 LR_SHORT, LR_SHORT_STEPS, LR_DECAY_POWER = 4e-3, 5_000, 0.5
-CONV_LR = 2e-3  # the length-dependent rate is measured on the mlp family only
+CONV_LR = 1e-3  # the length-dependent rate is measured on the mlp family only
+CONV_WHY = "measured on 64x64 photo crops at equal time (benchmarks/colour.py; docs/recipe-notebook.md)"
 # Long runs of the 28x28 mlp recipe get a larger network, batch and mixture, as they gain from them
 MLP_HIDDEN, LONG_RUN_HIDDEN, LONG_RUN_BATCH, LONG_RUN_IMAGES = (512, 256), (768, 384), 256, 2_000_000
 LONG_RUN_COMPONENTS = 64
@@ -189,14 +192,27 @@ def recipe_for(image_shape: tuple[int, int, int], n_train: int, batch_size: int 
         model = "conv" if min(h, w) >= 32 and conv_depth_for(h, w) >= 2 else "mlp"
     if model == "conv":
         recipe: dict[str, Any] = {
-            "model": "conv", "latent_dim": 32 if h * w <= 32 * 32 else 64, "hidden": (), "activation": "silu",
-            "batch_size": 128 if h * w <= 32 * 32 else 32 if h * w <= 64 * 64 else 16, "prior_components": 0,
-            "center_inputs": False,
+            "model": "conv", "latent_dim": 32 if h * w <= 32 * 32 else 128, "hidden": (), "activation": "silu",
+            "conv_channels": tuple(default_conv_channels(image_shape)), "conv_blocks": 0,
+            "batch_size": 128 if h * w <= 32 * 32 else 64 if h * w <= 64 * 64 else 32, "center_inputs": False,
+            "variance": "analytic", "prior_fit": True,
+            "prior_components": min(FITTED_COMPONENTS, max(1, n_train // FITTED_CODES_PER_COMPONENT)),
         }
         why = {"model": f"conv: {size} of 32x32 or more whose sides halve at least twice",
-               "prior_components": "0, the standard normal prior: the mixture prior is measured on the mlp family only",
+               "conv_channels": f"{CONV_WHY}: widths from 16, doubling a level, beat widths from 32 (fewer images a "
+                                "second); about 4x4 at the smallest level",
+               "conv_blocks": f"{CONV_WHY}: a stride-2 conv a level and no residual blocks; blocks at full resolution "
+                              "cost 2-3x the time a step",
+               "latent_dim": f"{CONV_WHY}: 128 beat 256 (64x64); 32 up to 32x32 (not measured)",
+               "prior_components": f"a mixture of up to {FITTED_COMPONENTS} Gaussians, one per {FITTED_CODES_PER_COMPONENT} "
+                                   f"training images: {CONV_WHY}, 64 beat 16 and tied 256",
+               "prior_fit": f"yes: {CONV_WHY}, a mixture fitted to the training codes after training gave samples that "
+                            "look like the data (the standard normal's are saturated blobs) and a smaller KL; one learned "
+                            "with the weights lost 0.23 bits/dim",
                "center_inputs": "no: centring the inputs is measured on the mlp family only",
-               "batch_size": "training memory grows with the pixels: 128 up to 32x32, 32 up to 64x64, 16 above "
+               "variance": f"analytic: {CONV_WHY}, the batch's mean squared error as the one variance (sigma-VAE) "
+                           "beat a learned one by 1.1 bits/dim and 6.8 dB (held-out PSNR) in 60 s",
+               "batch_size": f"{CONV_WHY}: 64 up to 64x64; 128 up to 32x32 and 32 above, for memory "
                              "(benchmarks/conv_scaling.py)"}
     elif c * h * w <= 256:  # tiny images such as the 8x8 digits
         recipe = {"model": "mlp", "latent_dim": 8, "hidden": (256, 128), "activation": "silu", "batch_size": 128}
@@ -208,14 +224,18 @@ def recipe_for(image_shape: tuple[int, int, int], n_train: int, batch_size: int 
                         "quality for time measured on Fashion-MNIST (benchmarks/quality.py)",
                "iwae_k": LATE_IWAE_WHY, "iwae_from": LATE_IWAE_WHY}
     steps_per_epoch = max(1, math.ceil(n_train / (batch_size or recipe["batch_size"])))
-    recipe.update(variance="shared", epochs=int(min(100, max(10, math.ceil(2000 / steps_per_epoch)))),
+    recipe.setdefault("variance", "shared")
+    recipe.setdefault("conv_blocks", 0)
+    why.setdefault("conv_blocks", "0: the mlp family has no conv levels")
+    recipe.update(epochs=int(min(100, max(10, math.ceil(2000 / steps_per_epoch)))),
                   lr=None, kl_warmup_epochs=None)
+    why.setdefault("variance", "shared: a gaussian likelihood learns one variance for all pixels: 0.2-0.3 dB better "
+                               "held-out PSNR and 2.1 bits/dim better held-out ELBO than one per pixel on 64x64 photo "
+                               "crops (mlp) in 60 s (docs/recipe-notebook.md)")
     why.update(
-        lr="AdamW with a cosine schedule to 5%; conv: 2e-3; mlp: 4e-3 for runs of up to 5,000 steps, less for "
-           "longer ones (as 1/sqrt(steps): 1.8e-3 near 25,000): the best rates measured on Fashion-MNIST at 45 s to 300 s",
-        variance=("shared: a gaussian likelihood learns one variance for all pixels (sigma-VAE): 0.2-0.3 dB better "
-                  "held-out PSNR and 2.1 bits/dim better held-out ELBO than one per pixel on 64x64 photo crops (mlp) in 60 s "
-                  "(docs/recipe-notebook.md)"),
+        lr=f"AdamW with a cosine schedule to 5%; conv: 1e-3, which beat 2e-3 and 4e-3 ({CONV_WHY}); mlp: 4e-3 for runs of "
+           "up to 5,000 steps, less for longer ones (as 1/sqrt(steps): 1.8e-3 near 25,000): the best rates measured on "
+           "Fashion-MNIST at 45 s to 300 s",
         epochs=f"at least ~2,000 steps, between 10 and 100 epochs ({n_train} images, {steps_per_epoch} steps per epoch)",
         kl_warmup_epochs="mlp: half the run, 0.5-1.2 nats better than a quarter or less on Fashion-MNIST at 45 and "
                          "60 s (a tie at 300 s); conv: about 2,000 steps (1 to 10 epochs), at most a quarter of the run",
@@ -229,6 +249,8 @@ def recipe_for(image_shape: tuple[int, int, int], n_train: int, batch_size: int 
     why.setdefault("iwae_from", ELBO_WHY)
     recipe.setdefault("center_inputs", True)
     why.setdefault("center_inputs", CENTER_WHY)
+    recipe.setdefault("prior_fit", False)
+    why.setdefault("prior_fit", "no: the mixture is learned with the weights (measured on Fashion-MNIST)")
     recipe.setdefault("prior_components", MIXTURE_COMPONENTS)
     why.setdefault("prior_components", f"a learned mixture of {MIXTURE_COMPONENTS} Gaussians: about 2 nats better test "
                                        "NLL than the standard normal at equal epochs on Fashion-MNIST, for about 4% more time a step")
@@ -278,6 +300,8 @@ def _filled(cfg: TrainConfig, image_shape: tuple[int, int, int], n_train: int) -
             values[key], why[key] = value, reasons[key]
     if likelihood != "gaussian":  # the variance is the Gaussian's alone
         why.pop("variance", None)
+    if values["model"] != "conv":
+        why.pop("conv_blocks", None)
     if values["prior_components"] and cfg.prior_components is None and cfg.free_bits > 0:
         values["prior_components"] = 0
         why["prior_components"] = "0, the standard normal prior: --free-bits needs its per-dimension KL"
@@ -352,7 +376,7 @@ def _build(values: dict[str, Any], why: dict[str, str], image_shape: tuple[int, 
         hidden=list(values["hidden"]), conv_channels=values["conv_channels"], conv_blocks=values["conv_blocks"],
         variance=values["variance"] if likelihood == "gaussian" else "pixel",  # the field's default
         activation=values["activation"], prior_components=values["prior_components"],
-        center_inputs=values["center_inputs"])
+        prior_fit=bool(values["prior_fit"] and values["prior_components"]), center_inputs=values["center_inputs"])
     names = {f.name for f in fields(Plan)} - {"model", "why", "train_images", "step_seconds"}
     return Plan(model=model, train_images=n_train, step_seconds=values.get("step_seconds"), why=dict(why),
                 **{k: v for k, v in values.items() if k in names})

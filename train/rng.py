@@ -30,6 +30,7 @@ class Stream(IntEnum):
     HELDOUT_NOISE = 6  # the held-out passes' noise (the same for every pass)
     NLL = 7  # the final test NLL estimate's samples
     GRIDS = 8  # the prior samples of the image grids (the same for every grid)
+    PRIOR_FIT = 9  # the codes a fitted prior is fitted to, and its starting components
 
 
 def seed_of(seed: int, stream: Stream, *index: int) -> int:

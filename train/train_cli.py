@@ -64,8 +64,8 @@ def parser() -> argparse.ArgumentParser:
     m.add_argument("--latent-dim", type=int, help="size of the latent code")
     m.add_argument("--hidden", type=_ints, help="hidden layer sizes, e.g. 512,256")
     m.add_argument("--conv-channels", type=_ints, help="conv channels per level (each halves H and W), e.g. "
-                   "32,64,128 (default: from the image size, down to a grid of about 4x4)")
-    m.add_argument("--conv-blocks", type=int, default=1, help="residual blocks per conv level (default 1)")
+                   "16,32,64 (default: from 16, doubling a level, down to a grid of about 4x4)")
+    m.add_argument("--conv-blocks", type=int, help="residual blocks per conv level (default 0: a stride-2 conv a level)")
     m.add_argument("--activation", choices=ACTIVATIONS)
     m.add_argument("--likelihood", choices=LIKELIHOODS, help="bernoulli for (near) black-and-white images, gaussian "
                    "(learned variance) for photos (default: gaussian for colour images, bernoulli for grayscale)")
@@ -73,6 +73,8 @@ def parser() -> argparse.ArgumentParser:
                    "(sigma-VAE; default, measured best on photos) or one per pixel")
     m.add_argument("--prior-components", type=int, help="the prior: 0 for the standard normal, K for a learned "
                    "mixture of K Gaussians (default: 16 for mlp, 0 for conv)")
+    m.add_argument("--prior-fit", action=argparse.BooleanOptionalAction, help="fit the mixture prior to the training "
+                   "images' codes when training ends, instead of learning it with the weights (default: on for conv)")
     m.add_argument("--center-inputs", action=argparse.BooleanOptionalAction, help="the encoder subtracts the training "
                    "images' mean image (default: on for mlp, off for conv)")
     o = p.add_argument_group("objective")

@@ -47,7 +47,8 @@ def test_train_export_load_and_score(tmp_path: Path, shape: tuple[int, int, int]
     bundle = export_run(run, tmp_path / "bundle")
     manifest = json.loads((bundle / "manifest.json").read_text())
     assert manifest["image_shape"] == list(shape) and manifest["parity"]["passed"]
-    assert manifest["model"]["conv_channels"] == [4, 8] and manifest["model"]["variance"] == "shared"
+    assert manifest["model"]["conv_channels"] == [4, 8] and manifest["model"]["variance"] == "analytic"
+    assert len(manifest["prior"]["weights"]) == 1  # fitted after training: one component for 18 training images
     assert manifest["provenance"]["test_bits_per_dim"] == summary["test_bits_per_dim"]
     assert set(manifest["score_quantiles"]["q"]) >= {"0.01", "0.5"}
     vae = VAE.load(bundle, device="cpu")
@@ -60,18 +61,18 @@ def test_train_export_load_and_score(tmp_path: Path, shape: tuple[int, int, int]
 def test_sizes_follow_the_image_and_parameters_grow_with_channels() -> None:
     small = ModelConfig(kind="conv", image_shape=(3, 32, 32), likelihood="gaussian", hidden=[])
     big = ModelConfig(kind="conv", image_shape=(3, 128, 128), hidden=[])
-    assert small.conv_channels == [32, 64, 128] and small.grid == (4, 4)
-    assert big.conv_channels == [32, 64, 128, 256, 256] and big.grid == (4, 4)
+    assert small.conv_channels == [16, 32, 64] and small.grid == (4, 4)
+    assert big.conv_channels == [16, 32, 64, 128, 256] and big.grid == (4, 4)
     assert ModelConfig(kind="conv", image_shape=(1, 32, 64), hidden=[]).grid == (4, 8)
     count = {s: sum(p.numel() for p in build_model(ModelConfig(kind="conv", image_shape=(3, s, s), hidden=[],
                                                                 likelihood="gaussian", latent_dim=64)).parameters())
              for s in (64, 128)}
-    assert count[128] <= 10_000_000 and count[128] < 1.7 * count[64]  # 4x the pixels, one more level of channels
+    assert count[128] <= 10_000_000 and count[128] < 4 * count[64]  # less than the 4x pixels: one more level
 
 
 def test_recipe_picks_conv_from_the_image_shape() -> None:
     plan = planned(TrainConfig(likelihood="gaussian"), (3, 64, 64), 1000)
-    assert plan.model.kind == "conv" and plan.model.grid == (4, 4) and plan.model.variance == "shared"
+    assert plan.model.kind == "conv" and plan.model.grid == (4, 4) and plan.model.variance == "analytic"
     assert plan.batch_size < 128
     plan = planned(TrainConfig(likelihood="gaussian", conv_channels=[8], batch_size=4), (3, 64, 64), 1000)
     assert plan.model.conv_channels == [8] and plan.batch_size == 4  # flags stay overridable

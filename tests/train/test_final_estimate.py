@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 from train_helpers import tiny_config
 
 from vaekit.train import train
@@ -51,3 +52,13 @@ def test_without_a_budget_the_estimate_takes_a_share_of_the_training_time(tmp_pa
     saved = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert saved["test_nll_k"] == summary.test_nll_k >= 1 and saved["test_nll_stderr"] == summary.test_nll_stderr
     assert summary.test_nll_time_s < NLL_SHARE * summary.wall_time_s + 0.5  # the cost probe on top, a few ms
+
+
+def test_the_estimate_takes_a_random_subset_of_a_sorted_heldout_set() -> None:
+    from vaekit.train.chores import estimate_subset
+
+    picked = estimate_subset(1000, 200, seed=0)
+    assert len(set(picked.tolist())) == 200 and torch.equal(picked, picked.sort().values)
+    assert picked.max() > 800 and picked.min() < 200  # spread over the set, not its first 200 images
+    assert torch.equal(picked, estimate_subset(1000, 200, seed=0))
+    assert torch.equal(estimate_subset(50, 80, seed=0), torch.arange(50))

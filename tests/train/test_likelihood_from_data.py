@@ -4,10 +4,12 @@ Bernoulli on dynamically binarized pixels; an explicit --likelihood always wins,
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 from train_helpers import planned, tiny_config, trained
 
@@ -44,7 +46,7 @@ def test_a_colour_folder_trains_a_gaussian_with_no_flag_and_says_why(tmp_path: P
 def test_colour_arrays_get_the_gaussian(shape: tuple[int, int, int]) -> None:
     plan = planned(TrainConfig(epochs=2), shape, 1000)
     assert plan.model.likelihood == "gaussian" and plan.binarize == "none" and plan.iwae_k == 1
-    assert plan.model.variance == "shared" and "recipe-notebook" in plan.why["variance"]
+    assert plan.model.variance == ("analytic" if shape[1] >= 32 else "shared") and "recipe-notebook" in plan.why["variance"]
 
 
 def test_grayscale_keeps_bernoulli_on_binarized_pixels() -> None:
@@ -71,3 +73,19 @@ def test_gaussian_asked_for_on_grayscale_is_kept() -> None:
 def test_binarizing_a_gaussian_is_still_refused() -> None:
     with pytest.raises(ConfigError, match="--binarize dynamic needs --likelihood bernoulli"):
         planned(TrainConfig(epochs=2, likelihood="gaussian", binarize="dynamic"), (3, 32, 32), 1000)
+
+
+def test_analytic_variance_is_the_batch_error_while_training_and_its_running_mean_after() -> None:
+    from vaekit.train.models import ANALYTIC_MOMENTUM, ModelConfig, build_model
+
+    model = build_model(ModelConfig(kind="mlp", image_shape=(3, 8, 8), hidden=[16], likelihood="gaussian",
+                                    variance="analytic"))
+    assert "decoder.logvar" not in dict(model.named_parameters()) and "decoder.logvar" in model.state_dict()
+    x = torch.rand(10, 3, 8, 8)
+    params = model.decoder.likelihood_params(torch.randn(10, model.config.latent_dim))
+    fitted = model.decoder.fit_variance(x, params)
+    mse = float((x - params["image"]).pow(2).mean())
+    assert torch.allclose(fitted["logvar"], torch.full_like(x, math.log(mse)))
+    assert float(model.decoder.logvar) == pytest.approx(ANALYTIC_MOMENTUM * math.log(mse), rel=1e-5)  # from 0
+    model.eval()  # inference: the running value, whatever the images
+    assert model.decoder.fit_variance(x, params) is params
