@@ -101,11 +101,12 @@ def vaekit_point(train: np.ndarray, test: np.ndarray, budget: float, work: Path,
     run = load_run(out)
     m = run.model.float()
     scored = Scored(m.encoder, lambda z: m.decoder.likelihood_params(z)["image"], m.log_prior, m.sample_prior)
-    plan = run.train_config
+    plan, model = run.train_config, run.model_config
+    recipe = {k: plan[k] for k in ("batch_size", "lr", "precision")} | {
+        k: getattr(model, k) for k in ("kind", "conv_channels", "conv_blocks", "latent_dim", "likelihood", "variance",
+                                       "prior_components", "prior_fit")}
     return {"train_s": run.summary.wall_time_s, "epochs": run.summary.epochs, "command_s": round(command_s, 1),
-            "recipe": {k: plan[k] for k in ("likelihood", "variance", "latent_dim", "batch_size", "lr", "precision")
-                       if k in plan} | {"conv_channels": run.model_config.conv_channels},
-            **quality(scored, test)}, scored
+            "recipe": recipe, **quality(scored, test)}, scored
 
 
 @torch.no_grad()
