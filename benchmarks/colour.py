@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import DEFAULT_DATA, RESULTS, print_table, set_threads, write_result  # noqa: E402
+from common import DEFAULT_DATA, RESULTS, data_argument, print_table, set_threads, write_result  # noqa: E402
 from peers import VanillaPeer  # noqa: E402
 
 DEFAULT_PHOTOS = DEFAULT_DATA.parent / "photos64.npz"
@@ -122,7 +122,8 @@ def write_grid(path: Path, model: Scored, test: np.ndarray, seed: int = 0) -> No
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--photos", type=Path, default=DEFAULT_PHOTOS, help=f"photos64.npz (default: {DEFAULT_PHOTOS})")
+    data_argument(parser)  # make bench passes it; the photos sit beside it
+    parser.add_argument("--photos", type=Path, default=None, help=f"photos64.npz (default: beside --data, {DEFAULT_PHOTOS})")
     parser.add_argument("--cases", default="photos64,emoji64", help="comma-separated: photos64, emoji64, emoji128")
     parser.add_argument("--budgets", default="120,600", help="seconds per run, comma-separated")
     parser.add_argument("--row128", type=float, default=120, help="budget of the emoji128 row (0: none)")
@@ -131,6 +132,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--who", default="vaekit,peer", help="which to run (exploration runs may leave one out)")
     parser.add_argument("--name", default="colour", help="result name (exploration runs use another)")
     args = parser.parse_args(argv)
+    args.photos = args.photos or args.data.parent / DEFAULT_PHOTOS.name
     if not args.photos.is_file() and "photos64" in args.cases:
         sys.exit(f"benchmark data {args.photos} not found: pass --photos PATH or leave photos64 out of --cases")
     threads = set_threads(args.threads)

@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import DEFAULT_DATA, ROOT, require_data  # noqa: E402
 from report import update_pages  # noqa: E402
 
-SCRIPTS = ("train_speed.py", "quality.py", "inference.py", "anomaly.py")
+SCRIPTS = ("train_speed.py", "quality.py", "inference.py", "colour.py", "anomaly.py")
 
 
 def main() -> None:

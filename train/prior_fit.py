@@ -9,12 +9,17 @@ from . import rng
 from .models import VAEModule
 from .objectives import eval_chunk, unit
 
+FIT_MAX_IMAGES = 10_000  # codes the mixture is fitted to at most (a random subset): bounds its time and memory
+
 
 @torch.no_grad()
 def fit_prior(model: VAEModule, images: torch.Tensor, seed: int) -> None:
-    """Fit a `prior_fit` model's mixture to one posterior sample of each training image (uint8 or float in [0, 1]),
-    by EM (`MixturePrior.fit`), and mark it fitted: from then on the model's prior, and the bundle's."""
+    """Fit a `prior_fit` model's mixture to one posterior sample of each training image (uint8 or float in [0, 1];
+    of FIT_MAX_IMAGES of them drawn at random where there are more), by EM (`MixturePrior.fit`), and mark it fitted:
+    from then on the model's prior, and the bundle's."""
     generator = rng.generator(seed, rng.Stream.PRIOR_FIT)
+    if len(images) > FIT_MAX_IMAGES:
+        images = images[torch.randperm(len(images), generator=generator)[:FIT_MAX_IMAGES].to(images.device)]
     was_training = model.training
     model.eval()
     codes = []

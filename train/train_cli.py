@@ -68,11 +68,13 @@ def parser() -> argparse.ArgumentParser:
     m.add_argument("--conv-blocks", type=int, help="residual blocks per conv level (default 0: a stride-2 conv a level)")
     m.add_argument("--activation", choices=ACTIVATIONS)
     m.add_argument("--likelihood", choices=LIKELIHOODS, help="bernoulli for (near) black-and-white images, gaussian "
-                   "(learned variance) for photos (default: gaussian for colour images, bernoulli for grayscale)")
-    m.add_argument("--variance", choices=VARIANCES, help="gaussian: one learned variance for all pixels "
-                   "(sigma-VAE; default, measured best on photos) or one per pixel")
+                   "for photos (default: gaussian for colour images, bernoulli for grayscale)")
+    m.add_argument("--variance", choices=VARIANCES, help="gaussian: analytic (one variance for all pixels, the batch's "
+                   "mean squared error: the sigma-VAE; default for conv), shared (one learned for all pixels; default "
+                   "for mlp) or pixel (one learned per pixel)")
     m.add_argument("--prior-components", type=int, help="the prior: 0 for the standard normal, K for a learned "
-                   "mixture of K Gaussians (default: 16 for mlp, 0 for conv)")
+                   "mixture of K Gaussians (default: 16 for mlp; for conv one per 20 training images, at most 64, fitted after "
+                   "training)")
     m.add_argument("--prior-fit", action=argparse.BooleanOptionalAction, help="fit the mixture prior to the training "
                    "images' codes when training ends, instead of learning it with the weights (default: on for conv)")
     m.add_argument("--center-inputs", action=argparse.BooleanOptionalAction, help="the encoder subtracts the training "

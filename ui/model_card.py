@@ -40,7 +40,8 @@ def _model(m: Manifest) -> str:
     if m.likelihood == "gaussian" and model.variance:
         sizes.append(f"{model.variance} variance")
     if m.prior is not None:
-        sizes.append(f"a learned prior: a mixture of {len(m.prior.weights)} Gaussians")
+        how = "fitted to the training codes" if model.other.get("prior_fit") else "learned"
+        sizes.append(f"a {how} prior: a mixture of {len(m.prior.weights)} Gaussians")
     if model.center_inputs:
         sizes.append("inputs centred on the training images' mean")
     described = f" ({', '.join(sizes)})" if sizes else ""
