@@ -17,7 +17,8 @@ from vaekit.train.models import build_model
 
 CONFIGS = {
     "mlp": {"kind": "mlp", "image_shape": [1, 8, 8], "latent_dim": 3, "hidden": [16]},
-    "conv": {"kind": "conv", "image_shape": [1, 8, 8], "latent_dim": 4, "hidden": [16], "conv_channels": [4, 8]},
+    "conv": {"kind": "conv", "image_shape": [1, 8, 8], "latent_dim": 4, "hidden": [16], "conv_channels": [4, 8],
+             "conv_blocks": 1},
 }
 
 
