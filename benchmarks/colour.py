@@ -13,6 +13,7 @@ benchmarks/results/colour.json and sample/reconstruction grids beside it.
 from __future__ import annotations
 
 import argparse
+import functools
 import math
 import os
 import subprocess
@@ -35,6 +36,7 @@ EMOJI_TEST = 200
 GRID = 8  # images per grid row
 
 
+@functools.cache
 def case_data(name: str, photos: Path) -> tuple[np.ndarray, np.ndarray]:
     """(train, test) uint8 (N, 3, H, W) of a case: photos64, emoji64 or emoji128."""
     if name == "photos64":

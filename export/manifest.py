@@ -56,9 +56,9 @@ def check_provenance(provenance: Any) -> dict[str, Any]:
 def prior_record(model: VAEModule) -> Prior | None:
     """The manifest's `prior` for a model with a learned mixture prior (None for the standard normal): the weights
     in float64 (softmax of the logits), the means and log-variances as the float32 values training holds."""
-    if model.mixture is None:
-        return None
     prior = model.mixture
+    if prior is None:
+        return None
     weights = torch.softmax(prior.logits.detach().double().cpu(), 0)
     return Prior(weights.tolist(), prior.means.detach().float().cpu().tolist(), prior.logvars.detach().float().cpu().tolist())
 

@@ -104,8 +104,9 @@ def check_ours(out: str | os.PathLike[str], kind: str, expected: tuple[str, ...]
         raise TargetError(f"{str(out)!r} holds the current folder; refusing to replace it, even with --force: "
                           "choose another --out")
     missing = [name for name in expected if not (out / name).exists()]
-    if folder_kind(out) != kind or missing:
-        lacks = f"no {MARKER} file naming it a {kind}" if folder_kind(out) != kind else f"no {', '.join(missing)}"
+    marked = folder_kind(out) == kind
+    if not marked or missing:
+        lacks = f"no {MARKER} file naming it a {kind}" if not marked else f"no {', '.join(missing)}"
         raise TargetError(f"{str(out)!r} is not a {kind} folder that vaekit wrote ({lacks}); refusing to replace "
                           "it, even with --force: choose another --out, or delete it yourself if it may go")
 

@@ -56,15 +56,18 @@ def new_state(plan: Plan, mean_image: torch.Tensor, device: torch.device) -> Sta
     with torch.random.fork_rng(devices=[]):  # the initial weights only: the global generator is left as it was
         torch.manual_seed(rng.seed_of(plan.seed, rng.Stream.WEIGHTS))
         model = build_model(plan.model)
-    model.to(device, memory_format=memory_format(plan)).fit_to_data(mean_image, plan.train_images)
+    model.to(device).fit_to_data(mean_image, plan.train_images)
+    if channels_last(plan):
+        model.to(memory_format=torch.channels_last)
     fused = device.type in ("cpu", "cuda")  # one vectorised pass over each parameter per step
     optimizer = torch.optim.AdamW(model.parameters(), lr=plan.lr, weight_decay=plan.weight_decay, fused=fused)
     return State(model, optimizer)
 
 
-def memory_format(plan: Plan) -> torch.memory_format:
-    """Channels-last for the conv family: oneDNN's convolutions run faster on it (docs/recipe-notebook.md)."""
-    return torch.channels_last if plan.model.kind == "conv" else torch.contiguous_format
+def channels_last(plan: Plan) -> bool:
+    """Whether training keeps weights and batches channels-last: the conv family's, as oneDNN's convolutions run
+    faster on it (docs/recipe-notebook.md)."""
+    return plan.model.kind == "conv"
 
 
 def restored_state(plan: Plan, mean_image: torch.Tensor, device: torch.device, saved: dict[str, Any]) -> State:
@@ -106,7 +109,7 @@ class Batches:
             x = dynamic_binarize(x, self.binarize_draws(step, (size, *x.shape[1:]), n))
         else:
             x = x.float().div_(255)
-        if self.plan.model.kind == "conv":
+        if channels_last(self.plan):
             x = x.contiguous(memory_format=torch.channels_last)
         noise = rng.generator(self.plan.seed, rng.Stream.NOISE, step)
         eps = torch.randn((k, n, d) if k > 1 else (n, d), generator=noise).to(self.device)

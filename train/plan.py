@@ -225,8 +225,6 @@ def recipe_for(image_shape: tuple[int, int, int], n_train: int, batch_size: int 
                "iwae_k": LATE_IWAE_WHY, "iwae_from": LATE_IWAE_WHY}
     steps_per_epoch = max(1, math.ceil(n_train / (batch_size or recipe["batch_size"])))
     recipe.setdefault("variance", "shared")
-    recipe.setdefault("conv_blocks", 0)
-    why.setdefault("conv_blocks", "0: the mlp family has no conv levels")
     recipe.update(epochs=int(min(100, max(10, math.ceil(2000 / steps_per_epoch)))),
                   lr=None, kl_warmup_epochs=None)
     why.setdefault("variance", "shared: a gaussian likelihood learns one variance for all pixels: 0.2-0.3 dB better "
@@ -300,8 +298,6 @@ def _filled(cfg: TrainConfig, image_shape: tuple[int, int, int], n_train: int) -
             values[key], why[key] = value, reasons[key]
     if likelihood != "gaussian":  # the variance is the Gaussian's alone
         why.pop("variance", None)
-    if values["model"] != "conv":
-        why.pop("conv_blocks", None)
     if values["prior_components"] and cfg.prior_components is None and cfg.free_bits > 0:
         values["prior_components"] = 0
         why["prior_components"] = "0, the standard normal prior: --free-bits needs its per-dimension KL"
@@ -373,7 +369,7 @@ def _build(values: dict[str, Any], why: dict[str, str], image_shape: tuple[int, 
     likelihood = values["likelihood"]
     model = ModelConfig(
         kind=values["model"], image_shape=image_shape, latent_dim=values["latent_dim"], likelihood=likelihood,
-        hidden=list(values["hidden"]), conv_channels=values["conv_channels"], conv_blocks=values["conv_blocks"],
+        hidden=list(values["hidden"]), conv_channels=values["conv_channels"], conv_blocks=values["conv_blocks"] or 0,
         variance=values["variance"] if likelihood == "gaussian" else "pixel",  # the field's default
         activation=values["activation"], prior_components=values["prior_components"],
         prior_fit=bool(values["prior_fit"] and values["prior_components"]), center_inputs=values["center_inputs"])

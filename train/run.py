@@ -36,13 +36,14 @@ def prepare_run_dir(cfg: TrainConfig, dist: Distributed) -> Path:
     staging a new folder beside it and swapping it in; called before the data loads, so that a refusal comes first."""
     out = Path(cfg.out or Path("runs") / time.strftime("%Y%m%d-%H%M%S"))
     if dist.is_main:
-        if (out.exists() or out.is_symlink()) and not cfg.force and not (out.is_dir() and not any(out.iterdir())):
+        empty = out.is_dir() and not any(out.iterdir())  # used as it is
+        if (out.exists() or out.is_symlink()) and not empty and not cfg.force:
             raise RunError(f"run folder {str(out)!r} already exists; pass --force to replace it, "
                            f"--resume {out} to continue it, or another --out")
         try:
             check_ours(out, "run")
-            if out.is_dir() and not any(out.iterdir()):
-                mark(out, "run")  # an empty folder is used as it is
+            if empty:
+                mark(out, "run")
             else:
                 with staged_folder(out, lambda existing: check_ours(existing, "run"), kind="run"):
                     pass
