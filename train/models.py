@@ -367,11 +367,13 @@ class VAEModule(nn.Module):
         """Start a fresh model from its training images' per-pixel mean (C, H, W, in [0, 1]) over `n_images`: the
         encoder subtracts it (when `center_inputs`), and an mlp decoder's output bias starts at its log-odds, so that
         the first steps need not learn the average image (docs/recipe-notebook.md). The log-odds are of
-        (n * mean + 1/2) / (n + 1), finite for pixels that are always 0 or 1."""
+        (n * mean + 1/2) / (n + 1), finite for pixels that are always 0 or 1, taken in float64: torch's float32 logit
+        did not always give the same bits in a fresh process, so two runs of one seed started apart."""
         if self.encoder.input_mean is not None:
             self.encoder.input_mean.copy_(mean_image)
         if self.config.kind == "mlp":  # its last layer's bias is each pixel's pre-sigmoid value (conv: one per channel)
-            self.decoder.body[0][-1].bias.copy_(torch.logit((mean_image * n_images + 0.5) / (n_images + 1)).flatten())
+            odds = torch.logit((mean_image.double() * n_images + 0.5) / (n_images + 1))
+            self.decoder.body[0][-1].bias.copy_(odds.flatten())
 
     def log_prior(self, z: torch.Tensor) -> torch.Tensor:
         """log p(z) for latents (..., D): the mixture's, or the standard normal's."""
