@@ -5,7 +5,8 @@ time budget (`--max-time`; the run holds out 10% of them, whose scores the bundl
 exported, then the test images scored (each class's 1,000 normal, the other nine classes' anomalous).
 Out-of-distribution: a model trained on all of Fashion-MNIST scores 2,000 Fashion test images (normal) against
 scikit-learn's digits framed as MNIST frames its digits (20x20 in 28x28), the emoji in grayscale 28x28, uniform noise and inverted Fashion images;
-and a model trained on the colour photo crops (`--photos`) scores their test crops against the emoji at 64x64.
+and a model trained on the colour photo crops (`--photos`) scores their test crops against the emoji at 64x64,
+uniform noise and the test crops inverted.
 Side by side on the same images: every vaekit score (`vaekit.runtime.scores`, k=1), the VAE's reconstruction
 error (squared error of the posterior-mean reconstruction), and two scikit-learn detectors fitted on the same
 training images: PCA reconstruction error (32 components) and IsolationForest. AUROC and AUPRC per case;
@@ -146,21 +147,27 @@ def out_of_distribution(data: dict[str, np.ndarray], max_time: float, threads: i
 
 
 def colour(photos: Path, max_time: float, threads: int, work: Path) -> list[Case]:
-    """A model of the colour photo crops against the colour emoji, both 64x64."""
+    """A model of the colour photo crops against the colour emoji at 64x64, uniform noise and inverted crops."""
     from vaekit.train.emoji import emoji_images
 
     with np.load(photos) as f:
         train, test = f["x_train"].transpose(0, 3, 1, 2), f["x_test"].transpose(0, 3, 1, 2)
     bundle, seconds = timed_bundle(train, "photos", max_time, work)
-    return [measure("photos64 vs emoji (colour)", train, test, emoji_images(64, channels=3), bundle, threads, seconds)]
+    unusual = {
+        "emoji (colour)": emoji_images(64, channels=3),
+        "uniform noise (colour)": np.random.default_rng(0).integers(0, 256, test.shape, dtype=np.uint8),
+        "inverted photos": 255 - test,
+    }
+    return [measure(f"photos64 vs {name}", train, test, images, bundle, threads, seconds)
+            for name, images in unusual.items()]
 
 
-def table(cases: list[Case], metric: str) -> list[list[Any]]:
-    """Rows of `metric` per case, with the one-class mean after the one-class cases."""
-    rows = [[c.name, *(getattr(c, metric)[m] for m in METHODS)] for c in cases]
+def table(cases: list[Case], metric: str, methods: tuple[str, ...] = METHODS) -> list[list[Any]]:
+    """Rows of `metric` of `methods` per case, with the one-class mean after the one-class cases."""
+    rows = [[c.name, *(getattr(c, metric)[m] for m in methods)] for c in cases]
     single = [c for c in cases if c.name.startswith("one-class")]
     if single:
-        mean = [round(float(np.mean([getattr(c, metric)[m] for c in single])), 4) for m in METHODS]
+        mean = [round(float(np.mean([getattr(c, metric)[m] for c in single])), 4) for m in methods]
         rows.insert(len(single), ["one-class mean", *mean])
     return rows
 

@@ -4,14 +4,24 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from vaekit.runtime import VAE
 from vaekit.runtime.bundle import SCORE_QUANTILE_LEVELS, latent_pca
 from vaekit.runtime.manifest import LatentPca, ScoreQuantiles
-from vaekit.runtime.scores import COMBINED, COMPLEXITY, LATENT, LIKELIHOOD, RECONSTRUCTION, combined, latent_log_density
+from vaekit.runtime.scores import (
+    COMBINED,
+    COMBINED_PARTS,
+    COMPLEXITY,
+    LATENT,
+    LIKELIHOOD,
+    PRIOR,
+    RECONSTRUCTION,
+    combined,
+    latent_log_density,
+)
 
 from .errors import ExportError
 
@@ -55,11 +65,11 @@ def heldout_figures(vae: VAE, images: np.ndarray) -> HeldoutFigures:
     """The manifest's `score_quantiles` (the likelihood's, as before), `score_references` (every score's) and
     `latent_pca` (principal axes of the posterior means) of the held-out `images`, computed by the runtime on
     the graphs that will be written."""
-    parts = vae.normalities(images, (LIKELIHOOD, COMPLEXITY, RECONSTRUCTION), k=SCORE_K, seed=SCORE_SEED)
+    parts = vae.normalities(images, (LIKELIHOOD, COMPLEXITY, RECONSTRUCTION, PRIOR), k=SCORE_K, seed=SCORE_SEED)
     refs = {name: reference(values, name) for name, values in parts.items()}  # first: refuses non-finite models
     codes = vae.encode(images)[0]
     pca = latent_pca(codes)
     parts[LATENT] = unseen_latent_scores(codes)
     refs[LATENT] = reference(parts[LATENT], LATENT)
-    refs[COMBINED] = reference(combined(parts, refs), COMBINED)
+    refs[COMBINED] = replace(reference(combined(parts, refs, COMBINED_PARTS), COMBINED), parts=COMBINED_PARTS)
     return HeldoutFigures(refs[LIKELIHOOD], refs, pca)

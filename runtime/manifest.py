@@ -172,7 +172,8 @@ class Parity(Part):
 @dataclass(frozen=True)
 class ScoreQuantiles(Part):
     """What the held-out (reference) images score on one anomaly score, with `k` and `seed`: their count, mean,
-    standard deviation (`combined` standardizes by it) and quantiles (`q` maps levels such as "0.01" to scores)."""
+    standard deviation (`combined` standardizes by it) and quantiles (`q` maps levels such as "0.01" to scores);
+    `combined`'s also names the scores it averages."""
 
     INTEGERS = ("k", "n", "seed")
     k: int
@@ -181,6 +182,7 @@ class ScoreQuantiles(Part):
     seed: int = 0
     mean: float | None = None
     std: float | None = None
+    parts: tuple[str, ...] | None = None  # `combined`'s only: the scores it averages (docs/anomaly-scores.md)
     other: dict[str, Any] = field(default_factory=dict)
 
 

@@ -24,15 +24,16 @@ from .manifest import GraphTensors, Manifest
 from .prior import Mixture, prior_latents, seed_or_fresh, standard_normal
 from .scores import (
     COMBINED,
-    COMBINED_PARTS,
     COMPLEXITY,
     DEFAULT_SCORE,
     LATENT,
     LIKELIHOOD,
+    PRIOR,
     RECONSTRUCTION,
     SCORES,
     check_name,
     combined,
+    combined_parts,
     combined_references,
     latent_log_density,
 )
@@ -161,6 +162,10 @@ class VAE:
         in every vaekit runtime (Python, Node.js, the browser)."""
         return self._decode(self.prior_latents(n, seed, temperature))
 
+    def log_prior(self, latents: np.ndarray) -> np.ndarray:
+        """log p(z) of latents (..., D) under the bundle's prior (its mixture, or the standard normal), float64."""
+        return self.prior.log_prob(latents) if self.prior is not None else log_standard_normal(latents)
+
     def prior_latents(self, n: int, seed: int | None = None, temperature: float = 1.0) -> np.ndarray:
         """The latents `sample` decodes, float32 (n, latent_dim), drawn from the prior with vaekit's portable
         generator (docs/bundle-format.md, "Seeded noise" and "The prior"): `temperature` times N(0, I), or with a
@@ -219,7 +224,7 @@ class VAE:
         k = checks.integer("k", k)
         seed = seed_or_fresh(seed)
         refs = combined_references(self.manifest) if COMBINED in names else {}
-        needed = (set(names) | (set(COMBINED_PARTS) if COMBINED in names else set())) - {COMBINED}
+        needed = (set(names) | (set(combined_parts(refs)) if COMBINED in names else set())) - {COMBINED}
         if LATENT in needed and self.manifest.latent_pca is None:
             raise InputError("the bundle records no latent_pca (exported before vaekit recorded it), which the "
                              f"{LATENT!r} score needs; re-export it")
@@ -241,8 +246,10 @@ class VAE:
                 found[COMPLEXITY][rows] = found[LIKELIHOOD][rows] / math.log(2.0) + code_length(chunk)
             if LATENT in needed:
                 found[LATENT][rows] = latent_log_density(mean, self.manifest.latent_pca)
+            if PRIOR in needed:
+                found[PRIOR][rows] = self.log_prior(mean)
         if COMBINED in names:
-            found[COMBINED] = combined(found, refs)
+            found[COMBINED] = combined(found, refs, combined_parts(refs))
         return {name: found[name] for name in names}
 
     def verify(self) -> Verification:
@@ -326,6 +333,6 @@ class VAE:
             if k == 1 and self.prior is None:
                 log_w[:, j : j + kb] = log_px - kl_to_prior(mean, logvar)[:, None]
             else:
-                log_prior = self.prior.log_prob(z) if self.prior is not None else log_standard_normal(z)
+                log_prior = self.log_prior(z)
                 log_w[:, j : j + kb] = log_px + log_prior - log_posterior(eps, logvar[:, None])
         return log_w[:, 0] if k == 1 else log_mean_exp(log_w, axis=1)

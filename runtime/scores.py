@@ -11,12 +11,15 @@ import numpy as np
 from .errors import InputError
 from .manifest import LatentPca, Manifest, ScoreQuantiles
 
-LIKELIHOOD, COMPLEXITY, RECONSTRUCTION, LATENT, COMBINED = "likelihood", "complexity", "reconstruction", "latent", "combined"
-SCORES = (LIKELIHOOD, COMPLEXITY, RECONSTRUCTION, LATENT, COMBINED)
+LIKELIHOOD, COMPLEXITY, RECONSTRUCTION, LATENT, PRIOR, COMBINED = (
+    "likelihood", "complexity", "reconstruction", "latent", "prior", "combined")
+SCORES = (LIKELIHOOD, COMPLEXITY, RECONSTRUCTION, LATENT, PRIOR, COMBINED)
 DEFAULT_SCORE = COMBINED  # chosen by measurement across cases (docs/anomaly-scores.md)
-COMBINED_PARTS = (LIKELIHOOD, COMPLEXITY, RECONSTRUCTION, LATENT)  # the scores `combined` averages
+COMBINED_PARTS = (LIKELIHOOD, COMPLEXITY, RECONSTRUCTION, PRIOR)  # what export records as `combined`'s parts
+FIRST_COMBINED_PARTS = (LIKELIHOOD, COMPLEXITY, RECONSTRUCTION, LATENT)  # for a reference that names none
 LATENT_SPREAD = 0.01  # added to each principal variance of the reference codes: no direction is ever certain
-UNITS = {LIKELIHOOD: "nats", COMPLEXITY: "bits", RECONSTRUCTION: "nats", LATENT: "nats", COMBINED: "std. dev."}
+UNITS = {LIKELIHOOD: "nats", COMPLEXITY: "bits", RECONSTRUCTION: "nats", LATENT: "nats", PRIOR: "nats",
+         COMBINED: "std. dev."}
 DESCRIPTIONS = {
     LIKELIHOOD: "the model's log-likelihood estimate (ELBO; k > 1 importance-weighted): ranks simple images too high",
     COMPLEXITY: "log-likelihood in bits plus the image's compressed length: how much better the model codes the "
@@ -24,8 +27,9 @@ DESCRIPTIONS = {
     RECONSTRUCTION: "how well the image is rebuilt from its code: the decoder's log-likelihood at the posterior "
                     "mean, less that of a perfect rebuild",
     LATENT: "how usual the image's code is among the reference images' codes (Gaussian log-density, latent_pca)",
-    COMBINED: "the mean of the four scores above, each in standard deviations from the reference images' mean: "
-              "an image unusual in any way, or a little in several, scores low",
+    PRIOR: "how probable the image's code is under the model's prior: the prior's log-density at the posterior mean",
+    COMBINED: "the mean of likelihood, complexity, reconstruction and prior, each in standard deviations from the "
+              "reference images' mean: an image unusual in any way, or a little in several, scores low",
 }
 
 
@@ -65,17 +69,24 @@ def standardized(values: np.ndarray, reference: ScoreQuantiles, name: str) -> np
     return (values - reference.mean) / reference.std
 
 
+def combined_parts(refs: dict[str, ScoreQuantiles]) -> tuple[str, ...]:
+    """The scores `combined` averages on this bundle: those its reference names (`parts`), or, for a bundle
+    exported before references named them, FIRST_COMBINED_PARTS."""
+    ref = refs.get(COMBINED)
+    return tuple(ref.parts) if ref is not None and ref.parts else FIRST_COMBINED_PARTS
+
+
 def combined_references(manifest: Manifest) -> dict[str, ScoreQuantiles]:
     """The reference figures `combined` standardizes by; InputError in one line when the bundle lacks them."""
     refs = references(manifest)
-    if any(name not in refs for name in COMBINED_PARTS):
+    if COMBINED not in refs or any(name not in refs for name in combined_parts(refs)):
         raise InputError(missing_reference(COMBINED))
     return refs
 
 
-def combined(parts: dict[str, np.ndarray], refs: dict[str, ScoreQuantiles]) -> np.ndarray:
-    """`combined`: the mean of the COMBINED_PARTS scores, each standardized by its reference images."""
-    return np.mean([standardized(parts[name], refs[name], name) for name in COMBINED_PARTS], axis=0)
+def combined(values: dict[str, np.ndarray], refs: dict[str, ScoreQuantiles], parts: tuple[str, ...]) -> np.ndarray:
+    """`combined`: the mean of the `parts` scores, each standardized by its reference images, summed in order."""
+    return np.mean([standardized(values[name], refs[name], name) for name in parts], axis=0)
 
 
 @dataclass(frozen=True)

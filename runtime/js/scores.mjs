@@ -1,8 +1,8 @@
 // Anomaly scores, the twin of runtime/scores.py (docs/anomaly-scores.md): higher always means more typical.
 
-export const SCORES = ['likelihood', 'complexity', 'reconstruction', 'latent', 'combined'];
+export const SCORES = ['likelihood', 'complexity', 'reconstruction', 'latent', 'prior', 'combined'];
 export const DEFAULT_SCORE = 'combined';
-export const COMBINED_PARTS = ['likelihood', 'complexity', 'reconstruction', 'latent'];
+export const FIRST_COMBINED_PARTS = ['likelihood', 'complexity', 'reconstruction', 'latent']; // a reference that names none
 export const LATENT_SPREAD = 0.01;
 export const REFERENCES_KEY = 'score_references';
 
@@ -38,22 +38,29 @@ export function latentLogDensity(mean, offset, pca) {
   return -0.5 * sum;
 }
 
+/** The scores `combined` averages on this bundle: those its reference names (`parts`), or, for a bundle exported
+ * before references named them, FIRST_COMBINED_PARTS. */
+export function combinedParts(refs) {
+  return refs.combined?.parts?.length ? refs.combined.parts : FIRST_COMBINED_PARTS;
+}
+
 /** The reference figures `combined` standardizes by; a RangeError in one line when the bundle lacks them. */
 export function combinedReferences(manifest) {
   const refs = references(manifest);
-  if (COMBINED_PARTS.some((name) => !refs[name])) throw new RangeError(missingReference('combined'));
+  if (!refs.combined || combinedParts(refs).some((name) => !refs[name])) throw new RangeError(missingReference('combined'));
   return refs;
 }
 
-/** `combined`: the mean of the COMBINED_PARTS scores of each image, each standardized by its reference images
- * (summed in the order of COMBINED_PARTS, then divided by their number, as numpy's mean of four does). */
+/** `combined`: the mean of the bundle's `combinedParts` scores of each image, each standardized by its reference
+ * images (summed in their order, then divided by their number, as numpy's mean does for so few). */
 export function combined(parts, refs) {
-  const n = parts[COMBINED_PARTS[0]].length;
+  const names = combinedParts(refs);
+  const n = parts[names[0]].length;
   const out = new Float64Array(n);
-  for (const name of COMBINED_PARTS) {
+  for (const name of names) {
     const ref = refs[name];
     if (!(ref.std > 0)) throw new RangeError(`the reference scores for '${name}' have no spread; re-export the bundle`);
     for (let i = 0; i < n; i++) out[i] += (parts[name][i] - ref.mean) / ref.std;
   }
-  return out.map((sum) => sum / COMBINED_PARTS.length);
+  return out.map((sum) => sum / names.length);
 }

@@ -11,7 +11,7 @@
 import { BundleError, DECODER_FILE, DECODER_OUTPUTS, ENCODER_FILE, GRAPH_INPUTS, readBundle } from './bundle.mjs';
 import { PARAMS, bestLogLikelihood, klToPrior, logLikelihood, logMeanExp, LOG_2PI } from './likelihood.mjs';
 import { codeLength } from './complexity.mjs';
-import { DEFAULT_SCORE, SCORES, COMBINED_PARTS, checkName, combined, combinedReferences, latentLogDensity } from './scores.mjs';
+import { DEFAULT_SCORE, SCORES, checkName, combined, combinedParts, combinedReferences, latentLogDensity } from './scores.mjs';
 import { METHODS, path } from './latents.mjs';
 import { parseNpy } from './npy.mjs';
 import { mixtureLogProb, mixtureOf, priorLatents, seedOrFresh, standardNormal } from './prior.mjs';
@@ -111,6 +111,15 @@ export class VAE {
     return this.decode((await this.encode(images)).mean);
   }
 
+  /** log p(z) of the latent z[offset .. offset + D - 1] under the bundle's prior (its mixture, or the standard
+   * normal), float64: the Python runtime's `VAE.log_prior`. */
+  logPrior(z, offset) {
+    if (this.prior) return mixtureLogProb(this.prior, z, offset);
+    let normal = 0;
+    for (let t = 0; t < this.latentDim; t++) normal += z[offset + t] ** 2;
+    return -0.5 * (LOG_2PI * this.latentDim + normal);
+  }
+
   /** The latents `sample` decodes, {data, dims: [n, D]}: temperature times N(0, I) drawn with vaekit's portable
    * generator, equal to the Python runtime's `VAE.prior_latents(n, seed, temperature)`; no seed draws a fresh one. */
   priorLatents(n, { seed = null, temperature = 1.0 } = {}) {
@@ -180,13 +189,9 @@ export class VAE {
             if (k === 1 && !this.prior) {
               logW[i][j + jj] = logPx - klToPrior(mean.data, logvar.data, i * d, d);
             } else {
-              let normal = 0, posterior = 0;
-              for (let t = 0; t < d; t++) {
-                normal += z[row * d + t] ** 2;
-                posterior += logvar.data[i * d + t] + eps[row * d + t] ** 2;
-              }
-              const logPrior = this.prior ? mixtureLogProb(this.prior, z, row * d) : -0.5 * (LOG_2PI * d + normal);
-              logW[i][j + jj] = logPx + logPrior + 0.5 * (LOG_2PI * d + posterior);
+              let posterior = 0;
+              for (let t = 0; t < d; t++) posterior += logvar.data[i * d + t] + eps[row * d + t] ** 2;
+              logW[i][j + jj] = logPx + this.logPrior(z, row * d) + 0.5 * (LOG_2PI * d + posterior);
             }
           }
         }
@@ -208,7 +213,7 @@ export class VAE {
     const x = this._images(images);
     const n = x.dims[0], size = product(this.imageShape), d = this.latentDim;
     const refs = names.includes('combined') ? combinedReferences(this.manifest) : null;
-    const needed = new Set(names.flatMap((name) => (name === 'combined' ? COMBINED_PARTS : [name])));
+    const needed = new Set(names.flatMap((name) => (name === 'combined' ? combinedParts(refs) : [name])));
     if (needed.has('latent') && !this.manifest.latent_pca) {
       throw new RangeError("the bundle records no latent_pca (exported before vaekit recorded it), which the 'latent' score needs; re-export it");
     }
@@ -217,9 +222,10 @@ export class VAE {
     if (needed.has('complexity')) {
       found.complexity = found.likelihood.map((l, i) => l / Math.LN2 + codeLength(x.data, i * size, this.imageShape));
     }
-    if (needed.has('reconstruction') || needed.has('latent')) {
+    if (needed.has('reconstruction') || needed.has('latent') || needed.has('prior')) {
       const { mean } = await this.encode(x);
       if (needed.has('latent')) found.latent = Float64Array.from({ length: n }, (_, i) => latentLogDensity(mean.data, i * d, this.manifest.latent_pca));
+      if (needed.has('prior')) found.prior = Float64Array.from({ length: n }, (_, i) => this.logPrior(mean.data, i * d));
       if (needed.has('reconstruction')) {
         const wanted = PARAMS[this.likelihood];
         const outputs = await this._batched(this._decoder, 'latent', wanted, mean);

@@ -17,14 +17,16 @@ from vaekit.export.scores import unseen_latent_scores
 from vaekit.runtime import VAE, score_cli, to_uint8
 from vaekit.runtime.complexity import code_length, quantize
 from vaekit.runtime.errors import InputError
-from vaekit.runtime.likelihood import best_log_likelihood
+from vaekit.runtime.likelihood import best_log_likelihood, log_standard_normal
 from vaekit.runtime.scores import (
     COMBINED,
     COMBINED_PARTS,
     COMPLEXITY,
     DEFAULT_SCORE,
+    FIRST_COMBINED_PARTS,
     LATENT,
     LIKELIHOOD,
+    PRIOR,
     RECONSTRUCTION,
     SCORES,
     latent_log_density,
@@ -68,8 +70,12 @@ def test_each_score_is_as_defined(exported: TinyBundle, vae: VAE) -> None:
     want = log_likelihood(x, params, vae.likelihood) - best_log_likelihood(x, params, vae.likelihood)
     assert np.allclose(got["reconstruction"], want, rtol=1e-6)
     assert (got["reconstruction"] <= 1e-6).all()  # no decoder beats the image itself
-    assert np.allclose(got["latent"], latent_log_density(vae.encode(x)[0], vae.manifest.latent_pca))
+    codes = vae.encode(x)[0]
+    assert np.allclose(got["latent"], latent_log_density(codes, vae.manifest.latent_pca))
+    prior = vae.prior.log_prob(codes) if vae.prior is not None else log_standard_normal(codes)
+    assert np.array_equal(got["prior"], prior)
     refs = references(vae.manifest)
+    assert refs[COMBINED].parts == list(COMBINED_PARTS)  # the bundle names what its `combined` averages
     z = [(got[n] - refs[n].mean) / refs[n].std for n in COMBINED_PARTS]
     assert np.allclose(got[COMBINED], np.mean(z, axis=0))
     assert np.array_equal(vae.normality(x, seed=2), got[DEFAULT_SCORE])
@@ -82,7 +88,7 @@ def test_export_records_every_score_of_the_heldout_images(exported: TinyBundle, 
     recorded = vae.manifest.score_references
     assert recorded is not None
     assert set(recorded) == set(SCORES)
-    scores = vae.normalities(exported.heldout, (LIKELIHOOD, COMPLEXITY, RECONSTRUCTION), k=1, seed=0)
+    scores = vae.normalities(exported.heldout, (LIKELIHOOD, COMPLEXITY, RECONSTRUCTION, PRIOR), k=1, seed=0)
     codes = vae.encode(exported.heldout)[0]
     scores[LATENT] = unseen_latent_scores(codes)  # each code against axes fitted without it, as a new image's
     assert scores[LATENT].mean() < latent_log_density(codes, vae.manifest.latent_pca).mean()
@@ -120,6 +126,21 @@ def test_a_bundle_exported_before_reads_the_likelihood_and_refuses_the_rest_in_o
         vae.normality(x, "latent")
     with pytest.raises(InputError, match="unknown score 'elbo'; choose one of likelihood"):
         vae.normality(x, "elbo")
+
+
+def test_a_bundle_whose_combined_names_no_parts_averages_the_first_four(exported: TinyBundle, tmp_path: Path) -> None:
+    """Bundles exported before `combined`'s reference named its parts (it averaged `latent`, not `prior`) read as
+    they were written: their recorded figures describe that mean."""
+    old = Path(shutil.copytree(exported.path, tmp_path / "first"))
+    manifest = json.loads((old / "manifest.json").read_text())
+    del manifest["score_references"]["combined"]["parts"], manifest["score_references"]["prior"]
+    (old / "manifest.json").write_text(json.dumps(manifest))
+    vae = VAE.load(old, device="cpu")
+    x = random_images(vae.image_shape, 5, seed=4)
+    got = vae.normalities(x, (*FIRST_COMBINED_PARTS, COMBINED), k=1, seed=0)
+    refs = references(vae.manifest)
+    want = np.mean([(got[n] - refs[n].mean) / refs[n].std for n in FIRST_COMBINED_PARTS], axis=0)
+    assert np.array_equal(got[COMBINED], want)
 
 
 def test_vaekit_score_reads_the_score_asked_for_and_names_it(exported: TinyBundle, tmp_path: Path,
