@@ -84,7 +84,7 @@ def test_analytic_variance_is_the_batch_error_while_training_and_its_running_mea
     x = torch.rand(10, 3, 8, 8)
     params = model.decoder.likelihood_params(torch.randn(10, model.config.latent_dim))
     fitted = model.decoder.fit_variance(x, params)
-    mse = float((x - params["image"]).pow(2).mean())
+    mse = float((x - params["image"]).detach().pow(2).mean())
     assert torch.allclose(fitted["logvar"], torch.full_like(x, math.log(mse)))
     assert float(model.decoder.logvar) == pytest.approx(ANALYTIC_MOMENTUM * math.log(mse), rel=1e-5)  # from 0
     model.eval()  # inference: the running value, whatever the images
