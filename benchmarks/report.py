@@ -354,6 +354,8 @@ def _anomaly_rows(anomaly: dict[str, Any]) -> list[str]:
     baseline_means = {b: sum(c["auroc"][b] for c in one_class) / len(one_class) for b in BASELINES}
     top = max(baseline_means, key=baseline_means.get)
     won = sum(c["auroc"][default] >= c["auroc"][best[c["name"]]] for c in cases)
+    misses = [f"{c['name']} by {c['auroc'][best[c['name']]] - c['auroc'][default]:.3f}" for c in cases
+              if c["auroc"][default] < c["auroc"][best[c["name"]]]]
     worst = min(others, key=lambda c: c["auroc"][default])
     return [
         f"| unusual images: one-class Fashion-MNIST, mean AUROC of {len(one_class)} classes (`{default}` score) | "
@@ -361,8 +363,8 @@ def _anomaly_rows(anomaly: dict[str, Any]) -> list[str]:
         f"(target >= {ONE_CLASS_TARGET}: {_mark(mean >= ONE_CLASS_TARGET)}) |",
         f"| unusual images unlike the training set: the hardest of {len(others)} out-of-distribution cases "
         f"({worst['name']}), AUROC | {worst['auroc'][default]:.3f} | {best[worst['name']]}: "
-        f"{worst['auroc'][best[worst['name']]]:.3f} | at least the best detector on {won} of {len(cases)} cases "
-        f"(run of {anomaly['date'][:10]}) |",
+        f"{worst['auroc'][best[worst['name']]]:.3f} | at least the best detector on {won} of {len(cases)} cases"
+        + (f"; below it on {', '.join(misses)}" if misses else "") + f" (run of {anomaly['date'][:10]}) |",
     ]
 
 
