@@ -88,6 +88,7 @@ def sections() -> list[Section]:
         Section(BENCHMARKS_PAGE, conv_scaling.START, conv_scaling.END, conv_scaling.readme_section(conv) if conv else "Not run yet."),
         Section(README, "<!-- results:start -->", "<!-- results:end -->", results_table()),
         Section(ANOMALY_PAGE, "<!-- anomaly:start -->", "<!-- anomaly:end -->", anomaly_tables()),
+        Section(ANOMALY_PAGE, "<!-- anomaly-checks:start -->", "<!-- anomaly-checks:end -->", anomaly_check_tables()),
     ]
 
 
@@ -368,20 +369,17 @@ def _anomaly_rows(anomaly: dict[str, Any]) -> list[str]:
     ]
 
 
-def anomaly_tables() -> str:
-    """docs/anomaly-scores.md's tables: every score and detector on every case of the last anomaly run, AUROC and
-    AUPRC, the default in bold with its margin over the best classical detector, and the cases it misses."""
-    anomaly = _load("anomaly")
-    if anomaly is None:
-        return "Not run yet."
-    default, cases = anomaly["default"], [Case(**c) for c in anomaly["cases"]]
+def _anomaly_lines(result: dict[str, Any], budgets: str, metrics: tuple[str, ...]) -> list[str]:
+    """Every score and detector on every case of an anomaly result, one table per metric, the default in bold with
+    its margin over the best classical detector, and the cases it misses."""
+    default, cases = result["default"], [Case(**c) for c in result["cases"]]
     methods = tuple(m for m in METHODS if m in cases[0].auroc)  # a run from before a score existed lacks it
-    m = anomaly.get("machine", {})
-    lines = [f"Run of {anomaly['date']} on {_cpu(m)} ({m.get('cores', '?')} cores), {anomaly['threads']} thread(s), "
-             f"{anomaly['minutes']} min in all: {anomaly['max_time']:g} s of training per one-class model, "
-             f"{anomaly['ood_time']:g} s for the Fashion and photo models."]
-    for metric, title in (("auroc", "AUROC"), ("auprc", "AUPRC (anomalous images as the positive class)")):
-        lines += ["", f"{title}:", "", "| case | " + " | ".join(methods) + " | default − best baseline |",
+    m = result.get("machine", {})
+    lines = [f"Run of {result['date']} on {_cpu(m)} ({m.get('cores', '?')} cores), {result['threads']} thread(s), "
+             f"{result['minutes']} min in all: {budgets}."]
+    titles = {"auroc": "AUROC", "auprc": "AUPRC (anomalous images as the positive class)"}
+    for metric in metrics:
+        lines += ["", f"{titles[metric]}:", "", "| case | " + " | ".join(methods) + " | default − best baseline |",
                   "|---" * (len(methods) + 2) + "|"]
         for name, *values in table(cases, metric, methods):
             figures = dict(zip(methods, values))
@@ -391,9 +389,26 @@ def anomaly_tables() -> str:
             lines.append(f"| {label} | " + " | ".join(cells) + f" | {margin:+.3f} |")
     misses = [f"{c.name} ({c.auroc[default] - max(c.auroc[b] for b in BASELINES):+.4f})" for c in cases
               if c.auroc[default] < max(c.auroc[b] for b in BASELINES)]
-    lines += ["", f"`{default}` is at least the best classical detector's AUROC on {len(cases) - len(misses)} of "
-                  f"{len(cases)} cases" + (f"; below it on {', '.join(misses)}." if misses else ".")]
-    return "\n".join(lines)
+    return lines + ["", f"`{default}` is at least the best classical detector's AUROC on {len(cases) - len(misses)} "
+                        f"of {len(cases)} cases" + (f"; below it on {', '.join(misses)}." if misses else ".")]
+
+
+def anomaly_tables() -> str:
+    """docs/anomaly-scores.md's tables of the last benchmarks/anomaly.py run, AUROC and AUPRC."""
+    if (anomaly := _load("anomaly")) is None:
+        return "Not run yet."
+    budgets = (f"{anomaly['max_time']:g} s of training per one-class model, {anomaly['ood_time']:g} s for the Fashion "
+               "and photo models")
+    return "\n".join(_anomaly_lines(anomaly, budgets, ("auroc", "auprc")))
+
+
+def anomaly_check_tables() -> str:
+    """docs/anomaly-scores.md's table of the last benchmarks/anomaly_checks.py run, AUROC."""
+    if (checks := _load("anomaly_checks")) is None:
+        return "Not run yet."
+    budgets = (f"{checks['digit_time']:g} s of training per digit model on {checks['digit_images']} images, "
+               f"{checks['photo_time']:g} s per photo model")
+    return "\n".join(_anomaly_lines(checks, budgets, ("auroc",)))
 
 
 def results_table() -> str:
