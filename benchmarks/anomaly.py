@@ -26,14 +26,13 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import DEFAULT_DATA, print_table, set_threads, write_result  # noqa: E402
+from common import DEFAULT_DATA, DEFAULT_PHOTOS, load_photos, print_table, set_threads, write_result  # noqa: E402
 
 from vaekit.runtime.scores import DEFAULT_SCORE, SCORES  # noqa: E402
 
 CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
 BASELINES = ("VAE recon. error", "PCA recon. error", "IsolationForest")
 METHODS = (*SCORES, *BASELINES)
-DEFAULT_PHOTOS = DEFAULT_DATA.parent / "photos64.npz"
 OOD_IMAGES = 2000  # normal Fashion test images, and at most as many of each unusual set
 
 
@@ -115,29 +114,29 @@ def one_class(data: dict[str, np.ndarray], classes: list[int], max_time: float, 
     return cases
 
 
-def mnist_like(images: np.ndarray) -> np.ndarray:
-    """uint8 (N, H, W) digits as MNIST frames them: resized to 20x20 (Pillow's bilinear filter) and centred on a
-    black 28x28 square, (N, 1, 28, 28)."""
+def framed_digits() -> tuple[np.ndarray, np.ndarray]:
+    """scikit-learn's digits as MNIST frames its digits: 0..16 scaled to uint8, resized to 20x20 (Pillow's bilinear
+    filter) and centred on a black 28x28 square, (N, 1, 28, 28); and their labels."""
     from PIL import Image
+    from sklearn.datasets import load_digits
 
+    digits = load_digits()
+    images = np.round(digits.images * (255.0 / 16.0)).astype(np.uint8)
     out = np.zeros((len(images), 1, 28, 28), np.uint8)
     for i, x in enumerate(images):
         out[i, 0, 4:24, 4:24] = np.asarray(Image.fromarray(x).resize((20, 20), Image.Resampling.BILINEAR))
-    return out
+    return out, digits.target
 
 
 def out_of_distribution(data: dict[str, np.ndarray], max_time: float, threads: int, work: Path) -> list[Case]:
     """A model of all Fashion-MNIST against digits, emoji, noise and inverted Fashion."""
-    from sklearn.datasets import load_digits
-
     from vaekit.train.emoji import emoji_images
 
     train = data["x_train"][:, None]
     bundle, seconds = timed_bundle(train, "fashion", max_time, work)
     normal = data["x_test"][:OOD_IMAGES, None]
-    digits = np.round(load_digits().images * (255.0 / 16.0)).astype(np.uint8)
     unusual = {
-        "digits": mnist_like(digits)[:OOD_IMAGES],
+        "digits": framed_digits()[0][:OOD_IMAGES],
         "emoji (gray)": emoji_images(28, channels=1)[:OOD_IMAGES],
         "uniform noise": np.random.default_rng(0).integers(0, 256, normal.shape, dtype=np.uint8),
         "inverted Fashion": 255 - data["x_test"][OOD_IMAGES : 2 * OOD_IMAGES, None],
@@ -150,8 +149,7 @@ def colour(photos: Path, max_time: float, threads: int, work: Path) -> list[Case
     """A model of the colour photo crops against the colour emoji at 64x64, uniform noise and inverted crops."""
     from vaekit.train.emoji import emoji_images
 
-    with np.load(photos) as f:
-        train, test = f["x_train"].transpose(0, 3, 1, 2), f["x_test"].transpose(0, 3, 1, 2)
+    train, test = load_photos(photos)[:2]
     bundle, seconds = timed_bundle(train, "photos", max_time, work)
     unusual = {
         "emoji (colour)": emoji_images(64, channels=3),

@@ -22,8 +22,8 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from anomaly import DEFAULT_PHOTOS, METHODS, Case, measure, mnist_like, table, timed_bundle  # noqa: E402
-from common import print_table, set_threads, write_result  # noqa: E402
+from anomaly import METHODS, Case, framed_digits, measure, table, timed_bundle  # noqa: E402
+from common import DEFAULT_PHOTOS, load_photos, print_table, set_threads, write_result  # noqa: E402
 
 from vaekit.runtime.scores import DEFAULT_SCORE  # noqa: E402
 
@@ -32,24 +32,19 @@ PHOTOGRAPHS = ("astronaut", "chelsea", "coffee", "hubble_deep_field", "ihc", "mo
 
 def one_class_digits(images: int, max_time: float, threads: int, work: Path) -> list[Case]:
     """For each digit: train on its first `images` images, score its others against every other digit."""
-    from sklearn.datasets import load_digits
-
-    digits = load_digits()
-    framed = mnist_like(np.round(digits.images * (255.0 / 16.0)).astype(np.uint8))
+    framed, labels = framed_digits()
     cases = []
     for d in range(10):
-        own = framed[digits.target == d]
+        own = framed[labels == d]
         bundle, seconds = timed_bundle(own[:images], f"digit{d}", max_time, work)
-        cases.append(measure(f"one-class digit {d}", own[:images], own[images:], framed[digits.target != d], bundle,
+        cases.append(measure(f"one-class digit {d}", own[:images], own[images:], framed[labels != d], bundle,
                              threads, seconds))
     return cases
 
 
 def photographs(photos: Path, max_time: float, threads: int, work: Path) -> list[Case]:
     """Grayscale copies against a model of every photograph, then each photograph left out in turn."""
-    with np.load(photos) as f:
-        train, test = f["x_train"].transpose(0, 3, 1, 2), f["x_test"].transpose(0, 3, 1, 2)
-        y_train, y_test = f["y_train"], f["y_test"]
+    train, test, y_train, y_test = load_photos(photos)
     bundle, seconds = timed_bundle(train, "photos", max_time, work)
     gray = np.repeat(np.round(test.astype(np.float64).mean(axis=1, keepdims=True)).astype(np.uint8), 3, axis=1)
     cases = [measure("photos64 vs grayscale photos", train, test, gray, bundle, threads, seconds)]

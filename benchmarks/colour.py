@@ -28,10 +28,9 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import DEFAULT_DATA, RESULTS, data_argument, print_table, set_threads, write_result  # noqa: E402
+from common import DEFAULT_PHOTOS, RESULTS, data_argument, load_photos, print_table, set_threads, write_result  # noqa: E402
 from peers import VanillaPeer  # noqa: E402
 
-DEFAULT_PHOTOS = DEFAULT_DATA.parent / "photos64.npz"
 EMOJI_TEST = 200
 GRID = 8  # images per grid row
 
@@ -40,8 +39,7 @@ GRID = 8  # images per grid row
 def case_data(name: str, photos: Path) -> tuple[np.ndarray, np.ndarray]:
     """(train, test) uint8 (N, 3, H, W) of a case: photos64, emoji64 or emoji128."""
     if name == "photos64":
-        with np.load(photos) as f:
-            return f["x_train"].transpose(0, 3, 1, 2), f["x_test"].transpose(0, 3, 1, 2)
+        return load_photos(photos)[:2]
     from vaekit.train.emoji import emoji_images
 
     images = emoji_images(int(name.removeprefix("emoji")), channels=3)

@@ -19,6 +19,7 @@ from vaekit.runtime.files import write_json
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent / "results"
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "fashion-mnist.npz"
+DEFAULT_PHOTOS = DEFAULT_DATA.parent / "photos64.npz"
 SIMD_PREFIXES = ("sse", "ssse", "avx", "fma", "f16c", "amx")  # the CPU flags that decide which kernels run
 
 
@@ -66,6 +67,12 @@ def load_fashion(path: Path) -> tuple[np.ndarray, np.ndarray]:
 
     data = load_data(require_data(path))
     return data.train, data.test
+
+
+def load_photos(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """photos64.npz as (train, test, train photograph indices, test photograph indices), images uint8 (N, 3, H, W)."""
+    with np.load(path) as f:
+        return f["x_train"].transpose(0, 3, 1, 2), f["x_test"].transpose(0, 3, 1, 2), f["y_train"], f["y_test"]
 
 
 # Settings that make torch, MKL and oneDNN use a smaller instruction set than the CPU has: an AVX-512 machine with all

@@ -344,6 +344,11 @@ def _colour_rows(colour: dict[str, Any]) -> list[str]:
 ONE_CLASS_TARGET = 0.93  # issue 34: the default score's mean AUROC over the ten one-class cases
 
 
+def _auroc_margins(cases: list[dict[str, Any]], default: str) -> dict[str, float]:
+    """Each case's AUROC of the default score less that of its best classical detector (negative: a miss)."""
+    return {c["name"]: c["auroc"][default] - max(c["auroc"][b] for b in BASELINES) for c in cases}
+
+
 def _anomaly_rows(anomaly: dict[str, Any]) -> list[str]:
     """The default anomaly score against the best classical detector: the one-class mean, and the out-of-distribution
     case where it scores lowest."""
@@ -354,9 +359,9 @@ def _anomaly_rows(anomaly: dict[str, Any]) -> list[str]:
     mean = sum(c["auroc"][default] for c in one_class) / len(one_class)
     baseline_means = {b: sum(c["auroc"][b] for c in one_class) / len(one_class) for b in BASELINES}
     top = max(baseline_means, key=baseline_means.get)
-    won = sum(c["auroc"][default] >= c["auroc"][best[c["name"]]] for c in cases)
-    misses = [f"{c['name']} by {c['auroc'][best[c['name']]] - c['auroc'][default]:.3f}" for c in cases
-              if c["auroc"][default] < c["auroc"][best[c["name"]]]]
+    margins = _auroc_margins(cases, default)
+    won = sum(margin >= 0 for margin in margins.values())
+    misses = [f"{name} by {-margin:.3f}" for name, margin in margins.items() if margin < 0]
     worst = min(others, key=lambda c: c["auroc"][default])
     return [
         f"| unusual images: one-class Fashion-MNIST, mean AUROC of {len(one_class)} classes (`{default}` score) | "
@@ -387,8 +392,7 @@ def _anomaly_lines(result: dict[str, Any], budgets: str, metrics: tuple[str, ...
             cells = [f"**{v:.3f}**" if method == default else f"{v:.3f}" for method, v in figures.items()]
             label = f"**{name}**" if name == "one-class mean" else name
             lines.append(f"| {label} | " + " | ".join(cells) + f" | {margin:+.3f} |")
-    misses = [f"{c.name} ({c.auroc[default] - max(c.auroc[b] for b in BASELINES):+.4f})" for c in cases
-              if c.auroc[default] < max(c.auroc[b] for b in BASELINES)]
+    misses = [f"{name} ({margin:+.4f})" for name, margin in _auroc_margins(result["cases"], default).items() if margin < 0]
     return lines + ["", f"`{default}` is at least the best classical detector's AUROC on {len(cases) - len(misses)} "
                         f"of {len(cases)} cases" + (f"; below it on {', '.join(misses)}." if misses else ".")]
 

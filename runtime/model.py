@@ -224,7 +224,8 @@ class VAE:
         k = checks.integer("k", k)
         seed = seed_or_fresh(seed)
         refs = combined_references(self.manifest) if COMBINED in names else {}
-        needed = (set(names) | (set(combined_parts(refs)) if COMBINED in names else set())) - {COMBINED}
+        parts = combined_parts(refs) if COMBINED in names else ()
+        needed = (set(names) | set(parts)) - {COMBINED}
         if LATENT in needed and self.manifest.latent_pca is None:
             raise InputError("the bundle records no latent_pca (exported before vaekit recorded it), which the "
                              f"{LATENT!r} score needs; re-export it")
@@ -249,7 +250,7 @@ class VAE:
             if PRIOR in needed:
                 found[PRIOR][rows] = self.log_prior(mean)
         if COMBINED in names:
-            found[COMBINED] = combined(found, refs, combined_parts(refs))
+            found[COMBINED] = combined(found, refs, parts)
         return {name: found[name] for name in names}
 
     def verify(self) -> Verification:
