@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from vaekit.runtime import VAE as RuntimeVAE
-from vaekit.runtime.bundle import DECODER_FILE, ENCODER_FILE, MANIFEST_FILE, read_manifest
+from vaekit.runtime.bundle import DECODER_FILE, ENCODER_FILE, MANIFEST_FILE, colour_reference, read_manifest
 from vaekit.runtime.choices import DTYPES, QUANTIZE
 from vaekit.runtime.errors import VaekitError
 from vaekit.runtime.files import write_bytes, write_json
@@ -55,12 +55,24 @@ def check_heldout(images: Any, image_shape: tuple[int, int, int]) -> np.ndarray:
     return np.ascontiguousarray(images)
 
 
+def check_colours(colours: Any, image_shape: tuple[int, int, int]) -> np.ndarray:
+    """`colours` if it is (N, C) finite values in [0, 1] with C the model's channels, else ExportError."""
+    c = image_shape[0]
+    if not isinstance(colours, np.ndarray) or colours.ndim != 2 or colours.shape[1] != c or len(colours) == 0:
+        raise ExportError(f"colours must be a numpy array shaped (N, {c}) with N >= 1: the training images' average "
+                          "colours (vaekit.runtime.scores.image_colours)")
+    if not np.all(np.isfinite(colours)) or colours.min() < 0 or colours.max() > 1:
+        raise ExportError("colours must be finite and in [0, 1] (average pixel values)")
+    return colours
+
+
 def export_model(
     model: VAEModule,
     out: str | os.PathLike[str],
     *,
     heldout: np.ndarray,
     provenance: dict[str, Any],
+    colours: np.ndarray | None = None,
     dtype: str = "float32",
     quantize: str | None = None,
     force: bool = False,
@@ -70,6 +82,8 @@ def export_model(
     The graphs (simplified where that keeps parity) must match torch on `heldout` (float32 (N, C, H, W)
     in [0, 1]) and on random latents before anything is written (else ParityError); the held-out images'
     runtime scores give the manifest's quantiles and their latent codes its principal axes (`latent_pca`).
+    `colours`, the training images' average colours (`vaekit.runtime.scores.image_colours`, (N, C); at most 2,000 of
+    them, evenly spaced, are kept), give the `colour` score its reference; without them the bundle has no `colour` score.
     Every figure is computed before the bundle is staged; the written folder is then checked as a reader
     checks it, conformance vectors included. An existing bundle at `out` is replaced only with `force`.
     """
@@ -84,7 +98,9 @@ def export_model(
                                   precision)
     vectors, conformance = conformance_vectors(reference, images, parity)
     quantization = quantization_record(plain) if precision == "int8" else None
-    manifest = build_manifest(cfg, precision, check_provenance(provenance), parity, quantization, prior_record(reference))
+    manifest = replace(build_manifest(cfg, precision, check_provenance(provenance), parity, quantization,
+                                      prior_record(reference)),
+                       colour_reference=None if colours is None else colour_reference(check_colours(colours, cfg.image_shape)))
     runtime = RuntimeVAE.from_graphs(manifest, graphs[ENCODER_FILE], graphs[DECODER_FILE])
     files = {**graphs, **vectors}
     figures = heldout_figures(runtime, images)
@@ -136,10 +152,11 @@ def export_run(
     try:
         run = load_run(run_dir)
         heldout = run.heldout(HELDOUT_IMAGES)
+        colours = run.train_colours()
     except VaekitError as e:  # RunError and DataError name the problem and the fix
         raise ExportError(str(e)) from e
     if len(heldout) == 0:
         raise ExportError(f"{run_dir}: the run has no held-out images (test_fraction 0?); export needs some "
                           "to check parity and score quantiles")
-    return export_model(run.model, out, heldout=heldout, provenance=run_provenance(run), dtype=dtype,
+    return export_model(run.model, out, heldout=heldout, provenance=run_provenance(run), colours=colours, dtype=dtype,
                         quantize=quantize, force=force)

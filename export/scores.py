@@ -12,13 +12,11 @@ from vaekit.runtime import VAE
 from vaekit.runtime.bundle import SCORE_QUANTILE_LEVELS, latent_pca
 from vaekit.runtime.manifest import LatentPca, ScoreQuantiles
 from vaekit.runtime.scores import (
+    COLOUR,
     COMBINED,
     COMBINED_PARTS,
-    COMPLEXITY,
     LATENT,
     LIKELIHOOD,
-    PRIOR,
-    RECONSTRUCTION,
     combined,
     latent_log_density,
 )
@@ -64,12 +62,15 @@ class HeldoutFigures:
 def heldout_figures(vae: VAE, images: np.ndarray) -> HeldoutFigures:
     """The manifest's `score_quantiles` (the likelihood's, as before), `score_references` (every score's) and
     `latent_pca` (principal axes of the posterior means) of the held-out `images`, computed by the runtime on
-    the graphs that will be written."""
-    parts = vae.normalities(images, (LIKELIHOOD, COMPLEXITY, RECONSTRUCTION, PRIOR), k=SCORE_K, seed=SCORE_SEED)
+    the graphs that will be written. `colour` is scored, and averaged in `combined`, where the manifest has a
+    `colour_reference` (a run trained before vaekit recorded the training images' colours has none)."""
+    has_colour = vae.manifest.colour_reference is not None
+    wanted = tuple(name for name in COMBINED_PARTS if name != COLOUR or has_colour)
+    parts = vae.normalities(images, wanted, k=SCORE_K, seed=SCORE_SEED)
     refs = {name: reference(values, name) for name, values in parts.items()}  # first: refuses non-finite models
     codes = vae.encode(images)[0]
     pca = latent_pca(codes)
     parts[LATENT] = unseen_latent_scores(codes)
     refs[LATENT] = reference(parts[LATENT], LATENT)
-    refs[COMBINED] = replace(reference(combined(parts, refs, COMBINED_PARTS), COMBINED), parts=COMBINED_PARTS)
+    refs[COMBINED] = replace(reference(combined(parts, refs, wanted), COMBINED), parts=wanted)
     return HeldoutFigures(refs[LIKELIHOOD], refs, pca)

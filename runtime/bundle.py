@@ -27,6 +27,7 @@ from .manifest import (  # noqa: F401 (the format's names, imported from here by
     ENCODER_INPUTS,
     ENCODER_OUTPUTS,
     MANIFEST_FILE,
+    ColourReference,
     LatentPca,
     Manifest,
     finite_json,
@@ -34,6 +35,7 @@ from .manifest import (  # noqa: F401 (the format's names, imported from here by
 
 SCORE_QUANTILE_LEVELS = ("0.001", "0.01", "0.05", "0.25", "0.5", "0.75", "0.95", "0.99", "0.999")
 GRAPH_FILES = (ENCODER_FILE, DECODER_FILE)
+COLOUR_IMAGES = 2000  # at most this many training images' average colours make a bundle's `colour_reference`
 
 
 def sha256_file(path: str | os.PathLike[str]) -> str:
@@ -57,6 +59,21 @@ def latent_pca(codes: np.ndarray) -> LatentPca:
     variance = np.zeros(d)
     variance[: len(singular)] = singular**2 / n
     return LatentPca(n, mean.tolist(), axes.tolist(), variance.tolist())
+
+
+def colour_sample(rows: np.ndarray) -> np.ndarray:
+    """At most COLOUR_IMAGES of `rows` (training images, or their colours), evenly spaced from the first."""
+    return rows[:: max(1, len(rows) // COLOUR_IMAGES)][:COLOUR_IMAGES]
+
+
+def colour_reference(colours: np.ndarray) -> ColourReference:
+    """The manifest's `colour_reference` of training images' average colours (N, C) (`scores.image_colours`): a
+    `colour_sample` of them rounded to 6 decimals, and per channel Scott's rule bandwidth, their standard deviation
+    times n^(-1/(C+4)), at least one grey level (1/255). `vaekit.export` records it."""
+    values = np.round(colour_sample(np.asarray(colours, dtype=np.float64)), 6)
+    n, c = values.shape
+    bandwidth = np.maximum(values.std(axis=0) * n ** (-1.0 / (c + 4)), 1.0 / 255)
+    return ColourReference(n, values.tolist(), bandwidth.tolist())
 
 
 def read_manifest(bundle: str | os.PathLike[str], verify_checksums: bool = True) -> Manifest:

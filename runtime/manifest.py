@@ -200,6 +200,18 @@ class LatentPca(Part):
 
 
 @dataclass(frozen=True)
+class ColourReference(Part):
+    """What the `colour` score compares an image's average colour with: the per-channel means of n training images
+    (rows of C values in [0, 1]) and the kernel bandwidth per channel (docs/anomaly-scores.md)."""
+
+    INTEGERS = ("n",)
+    n: int
+    means: list[list[float]]
+    bandwidth: list[float]
+    other: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Prior(Part):
     """A learned mixture prior (format version 2): K weights, and K rows of D means and log-variances."""
 
@@ -248,7 +260,7 @@ class Conformance(Part):
 # Manifest parts that are themselves Parts, by field; read with their own `from_json`.
 PARTS: dict[str, type[Part]] = {
     "model": ModelRecord, "provenance": Provenance, "parity": Parity, "score_quantiles": ScoreQuantiles,
-    "latent_pca": LatentPca, "conformance": Conformance, "prior": Prior,
+    "latent_pca": LatentPca, "conformance": Conformance, "prior": Prior, "colour_reference": ColourReference,
 }
 
 
@@ -275,6 +287,7 @@ class Manifest(Part):
     score_references: dict[str, ScoreQuantiles] | None = None  # every anomaly score's, by name (runtime/scores.py)
     exported_at: str | None = None
     latent_pca: LatentPca | None = None
+    colour_reference: ColourReference | None = None
     conformance: Conformance | None = None
     prior: Prior | None = None
     quantization: dict[str, Any] | None = None  # int8 bundles: each graph's quantization scheme, in words
@@ -325,6 +338,8 @@ def validate(data: Any, where: str = MANIFEST_FILE) -> None:
         check_prior(data["prior"], latent_dim, f"{where}: prior")
     if "latent_pca" in data:
         check_latent_pca(data["latent_pca"], latent_dim, f"{where}: latent_pca")
+    if "colour_reference" in data:
+        check_colour_reference(data["colour_reference"], data["image_shape"][0], f"{where}: colour_reference")
     if "conformance" in data:
         check_conformance(data["conformance"], tensors, data["files"], where)
 
@@ -341,6 +356,14 @@ def check_latent_pca(pca: dict[str, Any], latent_dim: int, what: str = "latent_p
     if error > ORTHONORMAL_TOLERANCE:
         raise BundleError(f"{what}.axes must be orthonormal rows (axes @ axes.T = identity), but they are off by "
                           f"{error:.3g} (> {ORTHONORMAL_TOLERANCE:g}); re-export the bundle")
+
+
+def check_colour_reference(ref: dict[str, Any], channels: int, what: str = "colour_reference") -> None:
+    """Raise BundleError naming what in `ref` (schema-checked: values in [0, 1], positive bandwidths) breaks the
+    `colour_reference` format: n rows of one value per channel, and one bandwidth per channel."""
+    n, c = ref["n"], channels
+    _finite_array(ref["means"], (n, c), f"{what}.means", f"n = {n} rows of {c} numbers (one per channel)")
+    _finite_array(ref["bandwidth"], (c,), f"{what}.bandwidth", f"a list of {c} numbers, one per channel")
 
 
 def check_prior(prior: dict[str, Any], latent_dim: int, what: str = "prior") -> None:

@@ -23,6 +23,7 @@ from .likelihood import PARAMS, best_log_likelihood, kl_to_prior, log_likelihood
 from .manifest import GraphTensors, Manifest
 from .prior import Mixture, prior_latents, seed_or_fresh, standard_normal
 from .scores import (
+    COLOUR,
     COMBINED,
     COMPLEXITY,
     DEFAULT_SCORE,
@@ -32,9 +33,11 @@ from .scores import (
     RECONSTRUCTION,
     SCORES,
     check_name,
+    colour_log_density,
     combined,
     combined_parts,
     combined_references,
+    image_colours,
     latent_log_density,
 )
 from .sessions import Graph
@@ -229,6 +232,9 @@ class VAE:
         if LATENT in needed and self.manifest.latent_pca is None:
             raise InputError("the bundle records no latent_pca (exported before vaekit recorded it), which the "
                              f"{LATENT!r} score needs; re-export it")
+        if COLOUR in needed and self.manifest.colour_reference is None:
+            raise InputError("the bundle records no colour_reference (exported before vaekit recorded it, or from a "
+                             f"run trained before), which the {COLOUR!r} score needs; train and export again")
         if COMPLEXITY in needed:
             needed.add(LIKELIHOOD)
         found = {name: np.empty(len(x), dtype=np.float64) for name in needed}
@@ -249,6 +255,8 @@ class VAE:
                 found[LATENT][rows] = latent_log_density(mean, self.manifest.latent_pca)
             if PRIOR in needed:
                 found[PRIOR][rows] = self.log_prior(mean)
+            if COLOUR in needed:
+                found[COLOUR][rows] = colour_log_density(image_colours(chunk), self.manifest.colour_reference)
         if COMBINED in names:
             found[COMBINED] = combined(found, refs, parts)
         return {name: found[name] for name in names}

@@ -8,18 +8,20 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .chunks import DEFAULT_BUDGET_BYTES, items_per_chunk
 from .errors import InputError
-from .manifest import LatentPca, Manifest, ScoreQuantiles
+from .likelihood import LOG_2PI
+from .manifest import ColourReference, LatentPca, Manifest, ScoreQuantiles
 
-LIKELIHOOD, COMPLEXITY, RECONSTRUCTION, LATENT, PRIOR, COMBINED = (
-    "likelihood", "complexity", "reconstruction", "latent", "prior", "combined")
-SCORES = (LIKELIHOOD, COMPLEXITY, RECONSTRUCTION, LATENT, PRIOR, COMBINED)
+LIKELIHOOD, COMPLEXITY, RECONSTRUCTION, LATENT, PRIOR, COLOUR, COMBINED = (
+    "likelihood", "complexity", "reconstruction", "latent", "prior", "colour", "combined")
+SCORES = (LIKELIHOOD, COMPLEXITY, RECONSTRUCTION, LATENT, PRIOR, COLOUR, COMBINED)
 DEFAULT_SCORE = COMBINED  # chosen by measurement across cases (docs/anomaly-scores.md)
-COMBINED_PARTS = (LIKELIHOOD, COMPLEXITY, RECONSTRUCTION, PRIOR)  # what export records as `combined`'s parts
+COMBINED_PARTS = (LIKELIHOOD, COMPLEXITY, RECONSTRUCTION, PRIOR, COLOUR)  # what export records as `combined`'s parts
 FIRST_COMBINED_PARTS = (LIKELIHOOD, COMPLEXITY, RECONSTRUCTION, LATENT)  # for a reference that names none
 LATENT_SPREAD = 0.01  # added to each principal variance of the reference codes: no direction is ever certain
 UNITS = {LIKELIHOOD: "nats", COMPLEXITY: "bits", RECONSTRUCTION: "nats", LATENT: "nats", PRIOR: "nats",
-         COMBINED: "std. dev."}
+         COLOUR: "nats", COMBINED: "std. dev."}
 DESCRIPTIONS = {
     LIKELIHOOD: "the model's log-likelihood estimate (ELBO; k > 1 importance-weighted): ranks simple images too high",
     COMPLEXITY: "log-likelihood in bits plus the image's compressed length: how much better the model codes the "
@@ -28,8 +30,10 @@ DESCRIPTIONS = {
                     "mean, less that of a perfect rebuild",
     LATENT: "how usual the image's code is among the reference images' codes (Gaussian log-density, latent_pca)",
     PRIOR: "how probable the image's code is under the model's prior: the prior's log-density at the posterior mean",
-    COMBINED: "the mean of likelihood, complexity, reconstruction and prior, each in standard deviations from the "
-              "reference images' mean: an image unusual in any way, or a little in several, scores low",
+    COLOUR: "how usual the image's average colour (grey level, for one channel) is among the training images' "
+            "(a kernel density estimate): flags colour casts, wrong exposure, inverted or washed-out images",
+    COMBINED: "the mean of likelihood, complexity, reconstruction, prior and colour, each in standard deviations from "
+              "the reference images' mean: an image unusual in any way, or a little in several, scores low",
 }
 
 
@@ -60,6 +64,25 @@ def latent_log_density(mean: np.ndarray, pca: LatentPca) -> np.ndarray:
     -0.5 * sum(y^2 / (variance + LATENT_SPREAD)) with y = axes @ (mean - pca mean), float64 (N,)."""
     y = (mean.astype(np.float64) - np.asarray(pca.mean)) @ np.asarray(pca.axes).T
     return -0.5 * (y**2 / (np.asarray(pca.variance) + LATENT_SPREAD)).sum(axis=1)
+
+
+def image_colours(images: np.ndarray) -> np.ndarray:
+    """Each image's average value per channel, float64 (N, C), of float32 images (N, C, H, W) in [0, 1]: what the
+    `colour` score compares."""
+    return images.astype(np.float64).mean(axis=(2, 3))
+
+
+def colour_log_density(colours: np.ndarray, ref: ColourReference) -> np.ndarray:
+    """`colour`: the log of the mean over the reference's rows of N(colours; row, diag(bandwidth^2)), float64 (N,)
+    for `image_colours` (N, C); in chunks of images, so memory stays within a quarter of the runtime's budget."""
+    means, h = np.asarray(ref.means, dtype=np.float64), np.asarray(ref.bandwidth, dtype=np.float64)
+    per_chunk = items_per_chunk(DEFAULT_BUDGET_BYTES // 4, 8 * len(means) * (len(h) + 2))  # (rows, n, C) and 2 (rows, n)
+    out = np.empty(len(colours))
+    for start in range(0, len(colours), per_chunk):
+        half_d2 = 0.5 * (((colours[start : start + per_chunk, None, :] - means[None]) / h) ** 2).sum(axis=2)
+        nearest = half_d2.min(axis=1)
+        out[start : start + per_chunk] = np.log(np.exp(nearest[:, None] - half_d2).sum(axis=1)) - nearest
+    return out - np.log(len(means)) - np.log(h).sum() - 0.5 * len(h) * LOG_2PI
 
 
 def standardized(values: np.ndarray, reference: ScoreQuantiles, name: str) -> np.ndarray:

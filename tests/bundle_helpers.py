@@ -91,10 +91,12 @@ def varied(model: Any) -> Any:
 def export_tiny(name: str, out: Path) -> TinyBundle:
     """`tiny_model(name)` exported to out/name."""
     from vaekit.export import export_model
+    from vaekit.runtime.scores import image_colours
 
     model = tiny_model(name)
     heldout = random_images(tuple(TINY[name]["image_shape"]), N_HELDOUT, seed=1)
-    path = export_model(model, out / name, heldout=heldout, provenance=PROVENANCE)
+    colours = image_colours(random_images(tuple(TINY[name]["image_shape"]), 40, seed=2))  # as of training images
+    path = export_model(model, out / name, heldout=heldout, provenance=PROVENANCE, colours=colours)
     return TinyBundle(name, Path(path), model, heldout)
 
 

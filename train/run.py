@@ -11,10 +11,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from vaekit.runtime.bundle import sha256_file
+from vaekit.runtime.bundle import colour_sample, sha256_file
 from vaekit.runtime.errors import TargetError
 from vaekit.runtime.files import atomic_write, check_ours, mark, staged_folder
+from vaekit.runtime.images import to_unit_float32
 from vaekit.runtime.run_summary import RunSummary
+from vaekit.runtime.scores import image_colours
 
 from .checkpoint import SUMMARY_FILE, load_checkpoint
 from .data import load_data
@@ -26,6 +28,7 @@ if TYPE_CHECKING:
     from .distributed import Distributed
 
 HELDOUT_FILE = "heldout.npy"
+COLOURS_FILE = "train_colours.npy"  # the average colours of up to 2,000 training images (`colour_sample`)
 HELDOUT_IMAGES = 2000  # what export scores and encodes for the manifest (the first 64 also check parity)
 HELDOUT_BYTES = 32 << 20  # larger images store fewer: at most 32 MiB of uint8 pixels (682 at 128x128 RGB)
 
@@ -61,6 +64,13 @@ def write_heldout(run_dir: Path, test: np.ndarray) -> int:
     return n
 
 
+def write_colours(run_dir: Path, train: np.ndarray) -> None:
+    """Store the average colours (`image_colours`) of a `colour_sample` of the training images (uint8 N, C, H, W) in
+    the run folder: what the bundle's `colour` score compares an image's colour with."""
+    colours = image_colours(to_unit_float32(colour_sample(train)))
+    atomic_write(run_dir / COLOURS_FILE, lambda f: np.save(f, colours, allow_pickle=False))
+
+
 @dataclass
 class LoadedRun:
     """A run's model (eval mode, CPU), its configs and, when it finished, its summary."""
@@ -85,6 +95,17 @@ class LoadedRun:
         except (OSError, ValueError) as e:
             raise RunError(f"{path}: unreadable ({e}); restore it, or train again") from e
         return images[:n].astype(np.float32) / 255.0
+
+    def train_colours(self) -> np.ndarray | None:
+        """The training images' average colours the run stored (`write_colours`), or None for a run trained before
+        vaekit stored them (its bundle has no `colour` score)."""
+        path = self.path / COLOURS_FILE
+        if not path.is_file():
+            return None
+        try:
+            return np.load(path, allow_pickle=False)
+        except (OSError, ValueError) as e:
+            raise RunError(f"{path}: unreadable ({e}); delete it to export without the colour score, or train again") from e
 
     def _reload_heldout(self, n: int | None) -> np.ndarray:
         cfg = self.train_config

@@ -176,7 +176,7 @@ def _train(cfg: TrainConfig, resume: str | Path | None, started: float, dist: Di
     from .errors import RunError
     from .loop import Batches, Session, measure, new_state, restored_state, run
     from .plan import Plan, make_plan, select_device
-    from .run import prepare_run_dir, write_heldout
+    from .run import prepare_run_dir, write_colours, write_heldout
 
     saved = None if resume is None else ckpt.load_checkpoint(resume)
     if saved is not None and "plan" not in saved:
@@ -201,6 +201,7 @@ def _train(cfg: TrainConfig, resume: str | Path | None, started: float, dist: Di
                          lambda draft: measure(draft, Batches(draft, data.train, session), session, mean_image))
         if dist.is_main:
             write_heldout(run_dir, data.test)  # export reads these, never the data source
+            write_colours(run_dir, data.train)
             write_json(run_dir / ckpt.CONFIG_FILE, {**plan.to_dict(), "asked": cfg.to_dict(),
                                                     "vaekit_version": vaekit_version()})
         state = new_state(plan, mean_image, device)

@@ -58,6 +58,9 @@ export function validateManifest(manifest, where = MANIFEST_FILE) {
   }
   if ('prior' in manifest) checkPrior(manifest.prior, manifest.latent_dim, (why) => fail(`prior${why}`));
   if ('latent_pca' in manifest) checkLatentPca(manifest.latent_pca, manifest.latent_dim, (why) => fail(`latent_pca${why}`));
+  if ('colour_reference' in manifest) {
+    checkColourReference(manifest.colour_reference, manifest.image_shape[0], (why) => fail(`colour_reference${why}`));
+  }
   if ('conformance' in manifest) checkConformance(manifest.conformance, tensors, manifest.files, (why) => fail(`conformance${why}`));
 }
 
@@ -98,6 +101,12 @@ function checkLatentPca(pca, d, fail) {
   if (error > ORTHONORMAL_TOLERANCE) {
     fail(`.axes must be orthonormal rows (axes @ axes.T = identity), but they are off by ${error.toPrecision(3)} (> ${ORTHONORMAL_TOLERANCE}); re-export the bundle`);
   }
+}
+
+function checkColourReference(reference, channels, fail) {
+  const n = reference.n;
+  if (!finiteMatrix(reference.means, n, channels)) fail(`.means must be n = ${n} rows of ${channels} numbers (one per channel); re-export the bundle`);
+  if (!finiteMatrix(reference.bandwidth, null, channels)) fail(`.bandwidth must be a list of ${channels} numbers, one per channel; re-export the bundle`);
 }
 
 function checkConformance(entry, tensors, files, fail) {

@@ -1,6 +1,8 @@
 // Anomaly scores, the twin of runtime/scores.py (docs/anomaly-scores.md): higher always means more typical.
 
-export const SCORES = ['likelihood', 'complexity', 'reconstruction', 'latent', 'prior', 'combined'];
+import { LOG_2PI } from './likelihood.mjs';
+
+export const SCORES = ['likelihood', 'complexity', 'reconstruction', 'latent', 'prior', 'colour', 'combined'];
 export const DEFAULT_SCORE = 'combined';
 export const FIRST_COMBINED_PARTS = ['likelihood', 'complexity', 'reconstruction', 'latent']; // a reference that names none
 export const LATENT_SPREAD = 0.01;
@@ -36,6 +38,22 @@ export function latentLogDensity(mean, offset, pca) {
     sum += (y * y) / (pca.variance[i] + LATENT_SPREAD);
   }
   return -0.5 * sum;
+}
+
+/** `colour`: the log of the mean over the reference's rows of N(c; row, diag(bandwidth^2)), where c is the average
+ * value per channel of the image at `offset` (`channels` planes of `pixels` values each). */
+export function colourLogDensity(data, offset, channels, pixels, reference) {
+  const colour = Array.from({ length: channels }, (_, c) => {
+    let sum = 0;
+    for (let p = 0; p < pixels; p++) sum += data[offset + c * pixels + p];
+    return sum / pixels;
+  });
+  const h = reference.bandwidth;
+  const half = reference.means.map((row) => 0.5 * row.reduce((s, v, c) => s + ((colour[c] - v) / h[c]) ** 2, 0));
+  const nearest = half.reduce((a, b) => Math.min(a, b), Infinity);
+  const total = half.reduce((s, v) => s + Math.exp(nearest - v), 0);
+  const logBandwidth = h.reduce((s, v) => s + Math.log(v), 0);
+  return Math.log(total) - nearest - Math.log(reference.means.length) - logBandwidth - 0.5 * channels * LOG_2PI;
 }
 
 /** The scores `combined` averages on this bundle: those its reference names (`parts`), or, for a bundle exported

@@ -11,7 +11,9 @@
 import { BundleError, DECODER_FILE, DECODER_OUTPUTS, ENCODER_FILE, GRAPH_INPUTS, readBundle } from './bundle.mjs';
 import { PARAMS, bestLogLikelihood, klToPrior, logLikelihood, logMeanExp, LOG_2PI } from './likelihood.mjs';
 import { codeLength } from './complexity.mjs';
-import { DEFAULT_SCORE, SCORES, checkName, combined, combinedParts, combinedReferences, latentLogDensity } from './scores.mjs';
+import {
+  DEFAULT_SCORE, SCORES, checkName, colourLogDensity, combined, combinedParts, combinedReferences, latentLogDensity,
+} from './scores.mjs';
 import { METHODS, path } from './latents.mjs';
 import { parseNpy } from './npy.mjs';
 import { mixtureLogProb, mixtureOf, priorLatents, seedOrFresh, standardNormal } from './prior.mjs';
@@ -217,7 +219,14 @@ export class VAE {
     if (needed.has('latent') && !this.manifest.latent_pca) {
       throw new RangeError("the bundle records no latent_pca (exported before vaekit recorded it), which the 'latent' score needs; re-export it");
     }
+    if (needed.has('colour') && !this.manifest.colour_reference) {
+      throw new RangeError("the bundle records no colour_reference (exported before vaekit recorded it, or from a run trained before), which the 'colour' score needs; train and export again");
+    }
     const found = {};
+    if (needed.has('colour')) {
+      const [channels] = this.imageShape, pixels = size / channels;
+      found.colour = Float64Array.from({ length: n }, (_, i) => colourLogDensity(x.data, i * size, channels, pixels, this.manifest.colour_reference));
+    }
     if (needed.has('likelihood') || needed.has('complexity')) found.likelihood = await this.score(x, { k, seed });
     if (needed.has('complexity')) {
       found.complexity = found.likelihood.map((l, i) => l / Math.LN2 + codeLength(x.data, i * size, this.imageShape));

@@ -235,7 +235,7 @@ def test_cli_reports_what_it_wrote(cli_export: subprocess.CompletedProcess, bund
     assert f"wrote {bundles['float32-mlp-bernoulli'].path} (float32, mlp bernoulli, latent_dim 3)" in done.stdout
     assert "parity vs torch over batches [1, 7, 64]" in done.stdout and "tolerance 0.0001" in done.stdout
     assert "held-out scores (k=1, n=180)" in done.stdout
-    assert "Traceback" not in done.stderr and "Warning" not in done.stderr
+    assert "Traceback" not in done.stderr and "Warning" not in done.stderr and "colour" not in done.stderr
 
 
 def test_force_replaces_a_bundle_with_one_of_an_unfinished_run(bundles: dict[str, Bundle], tmp_path: Path,
@@ -253,3 +253,14 @@ def test_force_replaces_a_bundle_with_one_of_an_unfinished_run(bundles: dict[str
     assert provenance.finished is False and provenance.metrics == {} and provenance.test_nll is None
     assert provenance.data == "digits"  # from the run's config, as there is no summary
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bundle", "run"]
+
+
+def test_a_run_trained_before_vaekit_stored_its_colours_exports_without_the_colour_score(
+        bundles: dict[str, Bundle], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    run = Path(shutil.copytree(bundles["float32-mlp-bernoulli"].run, tmp_path / "run"))
+    (run / "train_colours.npy").unlink()
+    assert main([str(run), "--out", str(tmp_path / "bundle")]) == 0
+    assert "note: the run stored no training colours" in capsys.readouterr().err
+    manifest = read_manifest(tmp_path / "bundle")
+    assert manifest.colour_reference is None and manifest.score_references is not None
+    assert manifest.score_references["combined"].parts == ["likelihood", "complexity", "reconstruction", "prior"]

@@ -35,6 +35,20 @@ def test_a_run_exports_after_its_data_file_is_deleted(tmp_path: Path) -> None:
     assert len(load_run(run).heldout()) == 8  # the run's own heldout.npy
 
 
+def test_the_run_stores_its_training_images_colours_which_the_bundle_scores_against(tmp_path: Path) -> None:
+    run = _tiny_run(tmp_path)
+    with np.load(tmp_path / "data.npz") as f:
+        train_means = f["x_train"].reshape(40, 1, 64).mean(axis=2) / 255  # every training image, in order
+    colours = load_run(run).train_colours()
+    assert colours is not None and np.allclose(np.sort(colours, axis=0), np.sort(train_means, axis=0))
+    manifest = VAE.load(export_run(run, tmp_path / "bundle"), device="cpu").manifest
+    assert manifest.colour_reference is not None and manifest.colour_reference.n == 40
+    assert manifest.score_references is not None and "colour" in manifest.score_references["combined"].parts
+    (run / "train_colours.npy").write_bytes(b"garbage")
+    with pytest.raises(ExportError, match="train_colours.npy: unreadable.*train again"):
+        export_run(run, tmp_path / "again")
+
+
 def test_files_get_the_umasks_mode(tmp_path: Path) -> None:
     old = os.umask(0o022)
     try:

@@ -12,6 +12,7 @@ import torch
 from bundle_helpers import varied
 
 from vaekit.runtime import VAE
+from vaekit.runtime.scores import image_colours
 from vaekit.train.models import build_model
 
 # Every model kind, likelihood and prior, tiny; colour for conv-gaussian so RGB goes through every path.
@@ -38,8 +39,10 @@ def export_bundle(name: str, precision: str, out: Path) -> Path:
     torch.manual_seed(0)
     model = varied(build_model(CONFIGS[name]).eval())
     heldout = np.random.default_rng(1).random((16, *CONFIGS[name]["image_shape"]), dtype=np.float32)
+    colours = image_colours(np.random.default_rng(2).random((40, *CONFIGS[name]["image_shape"]), dtype=np.float32))
     provenance = {"data": "random test images", "epochs": 0, "metrics": {}}
-    return Path(export_model(model, out, heldout=heldout, provenance=provenance, **PRECISIONS[precision]))
+    return Path(export_model(model, out, heldout=heldout, provenance=provenance, colours=colours,
+                             **PRECISIONS[precision]))
 
 
 def expectations(bundle: Path) -> dict[str, Any]:

@@ -156,6 +156,12 @@ describe('a changed bundle is refused, naming the file', { skip }, () => {
     await editManifest(dir, (manifest) => { manifest.prior.weights = [0.5, 0.5]; });
     await assert.rejects(VAE.load(dir), /prior\.means must be 2 rows \(one per weight\) of latent_dim = 3/);
   }));
+  test('a colour reference whose rows or bandwidths do not fit the image\'s channels', () => withCopy(async (dir) => {
+    await editManifest(dir, (manifest) => { manifest.colour_reference.n += 1; });
+    await assert.rejects(VAE.load(dir), /colour_reference\.means must be n = \d+ rows of 1 numbers/);
+    await editManifest(dir, (manifest) => { manifest.colour_reference.n -= 1; manifest.colour_reference.bandwidth = [0.1, 0.1]; });
+    await assert.rejects(VAE.load(dir), /colour_reference\.bandwidth must be a list of 1 numbers/);
+  }));
   test('a reference output changed on purpose (checksum re-pinned): loads, but verify() fails and says where', () => withCopy(async (dir) => {
     const file = 'conformance/decoder.image.npy';
     const bytes = await readFile(join(dir, file));

@@ -21,7 +21,7 @@ test('score names: an unknown one is refused with the list; an older bundle lack
   assert.throws(() => checkName('elbo'), /unknown score 'elbo'; choose one of likelihood/);
   const old = { score_quantiles: { k: 1, n: 8, seed: 0, mean: -3, q: { '0.5': -3 } } };
   assert.throws(() => combinedReferences(old), /no reference scores for 'combined'.*re-export it/);
-  assert.deepEqual(SCORES, ['likelihood', 'complexity', 'reconstruction', 'latent', 'prior', 'combined']);
+  assert.deepEqual(SCORES, ['likelihood', 'complexity', 'reconstruction', 'latent', 'prior', 'colour', 'combined']);
 });
 
 describe('the Python runtime\'s numbers', { skip }, () => {

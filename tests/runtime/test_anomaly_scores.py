@@ -19,6 +19,7 @@ from vaekit.runtime.complexity import code_length, quantize
 from vaekit.runtime.errors import InputError
 from vaekit.runtime.likelihood import best_log_likelihood, log_standard_normal
 from vaekit.runtime.scores import (
+    COLOUR,
     COMBINED,
     COMBINED_PARTS,
     COMPLEXITY,
@@ -29,6 +30,8 @@ from vaekit.runtime.scores import (
     PRIOR,
     RECONSTRUCTION,
     SCORES,
+    colour_log_density,
+    image_colours,
     latent_log_density,
     references,
 )
@@ -74,6 +77,11 @@ def test_each_score_is_as_defined(exported: TinyBundle, vae: VAE) -> None:
     assert np.allclose(got["latent"], latent_log_density(codes, vae.manifest.latent_pca))
     prior = vae.prior.log_prob(codes) if vae.prior is not None else log_standard_normal(codes)
     assert np.array_equal(got["prior"], prior)
+    ref = vae.manifest.colour_reference  # a Gaussian kernel density of the images' average colours, by hand:
+    colours = x.astype(np.float64).mean(axis=(2, 3))
+    kernels = [np.prod([math.exp(-0.5 * ((c[i] - row[i]) / ref.bandwidth[i]) ** 2) / (ref.bandwidth[i] * math.sqrt(2 * math.pi))
+                        for i in range(len(c))]) for c in colours for row in ref.means]
+    assert np.allclose(got["colour"], np.log(np.reshape(kernels, (11, ref.n)).mean(axis=1)), rtol=1e-9)
     refs = references(vae.manifest)
     assert refs[COMBINED].parts == list(COMBINED_PARTS)  # the bundle names what its `combined` averages
     z = [(got[n] - refs[n].mean) / refs[n].std for n in COMBINED_PARTS]
@@ -88,7 +96,7 @@ def test_export_records_every_score_of_the_heldout_images(exported: TinyBundle, 
     recorded = vae.manifest.score_references
     assert recorded is not None
     assert set(recorded) == set(SCORES)
-    scores = vae.normalities(exported.heldout, (LIKELIHOOD, COMPLEXITY, RECONSTRUCTION, PRIOR), k=1, seed=0)
+    scores = vae.normalities(exported.heldout, (LIKELIHOOD, COMPLEXITY, RECONSTRUCTION, PRIOR, COLOUR), k=1, seed=0)
     codes = vae.encode(exported.heldout)[0]
     scores[LATENT] = unseen_latent_scores(codes)  # each code against axes fitted without it, as a new image's
     assert scores[LATENT].mean() < latent_log_density(codes, vae.manifest.latent_pca).mean()
@@ -141,6 +149,44 @@ def test_a_bundle_whose_combined_names_no_parts_averages_the_first_four(exported
     refs = references(vae.manifest)
     want = np.mean([(got[n] - refs[n].mean) / refs[n].std for n in FIRST_COMBINED_PARTS], axis=0)
     assert np.array_equal(got[COMBINED], want)
+
+
+def test_colour_ranks_an_image_by_how_far_its_average_colour_lies_from_the_training_images() -> None:
+    from vaekit.runtime.bundle import colour_reference
+
+    rng = np.random.default_rng(0)
+    train = np.clip(rng.normal([0.2, 0.5, 0.7], 0.05, (300, 3)), 0, 1)  # the training images' average colours
+    ref = colour_reference(train)
+    assert ref.n == 300 and all(h == pytest.approx(s * 300 ** (-1 / 7), rel=1e-3) for h, s in zip(ref.bandwidth, train.std(0)))
+    plain = [np.broadcast_to(np.float32(rgb)[None, :, None, None], (1, 3, 4, 4))
+             for rgb in ([0.2, 0.5, 0.7], [0.2, 0.5, 0.4], [0.8, 0.5, 0.3])]  # typical, a colour cast, inverted
+    scores = [colour_log_density(image_colours(x), ref)[0] for x in plain]
+    assert scores[0] > scores[1] > scores[2]
+    # one grey level at least: a reference of identical colours still scores a new image finitely
+    flat = colour_reference(np.full((5, 1), 0.5))
+    assert flat.bandwidth == [1 / 255] and np.isfinite(colour_log_density(np.array([[0.9]]), flat)).all()
+
+
+def test_a_bundle_without_training_colours_leaves_colour_out_of_combined(tmp_path: Path) -> None:
+    """A run trained before vaekit stored its training images' colours exports without the `colour` score: combined
+    averages the other four parts, and asking for `colour` says what to do in one line."""
+    from bundle_helpers import PROVENANCE, TINY, tiny_model
+
+    from vaekit.export import export_model
+
+    heldout = random_images(tuple(TINY["mlp-bernoulli"]["image_shape"]), 12, seed=1)
+    vae = VAE.load(export_model(tiny_model("mlp-bernoulli"), tmp_path / "b", heldout=heldout, provenance=PROVENANCE),
+                   device="cpu")
+    refs = references(vae.manifest)
+    assert vae.manifest.colour_reference is None and COLOUR not in refs
+    assert refs[COMBINED].parts == [p for p in COMBINED_PARTS if p != COLOUR]
+    x = random_images(vae.image_shape, 4, seed=3)
+    got = vae.normalities(x, (*refs[COMBINED].parts, COMBINED), k=1, seed=0)
+    want = np.mean([(got[n] - refs[n].mean) / refs[n].std for n in refs[COMBINED].parts], axis=0)
+    assert np.allclose(got[COMBINED], want)
+    with pytest.raises(InputError, match="no colour_reference.*train and export again") as e:
+        vae.normality(x, COLOUR)
+    assert "\n" not in str(e.value)
 
 
 def test_vaekit_score_reads_the_score_asked_for_and_names_it(exported: TinyBundle, tmp_path: Path,

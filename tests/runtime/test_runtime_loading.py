@@ -155,6 +155,24 @@ def test_malformed_latent_pca_is_refused(copy: Path, edit: Callable[[dict], obje
         VAE.load(copy, device="cpu")
 
 
+@pytest.mark.parametrize(
+    "edit, match",
+    [
+        (lambda ref: {k: v for k, v in ref.items() if k != "bandwidth"}, "colour_reference: required key 'bandwidth' is missing"),
+        (lambda ref: {**ref, "n": ref["n"] + 1}, "colour_reference.means must be n = 41 rows of 1 numbers"),
+        (lambda ref: {**ref, "means": [[-0.1], *ref["means"][1:]]}, r"colour_reference.means\[0\]\[0\]: -0.1 is below the minimum 0"),
+        (lambda ref: {**ref, "bandwidth": [0.0]}, r"colour_reference.bandwidth\[0\]: 0.0 must be above 0"),
+        (lambda ref: {**ref, "bandwidth": [0.1, 0.1]}, "colour_reference.bandwidth must be a list of 1 numbers"),
+    ],
+    ids=["no-bandwidth", "n-not-rows", "negative-mean", "zero-bandwidth", "two-bandwidths"],
+)
+def test_malformed_colour_reference_is_refused(copy: Path, edit: Callable[[dict], object], match: str) -> None:
+    manifest = json.loads((copy / "manifest.json").read_text())
+    _edit_manifest(copy, colour_reference=edit(manifest["colour_reference"]))
+    with pytest.raises(BundleError, match=f"manifest.json: {match}"):
+        VAE.load(copy, device="cpu")
+
+
 def test_invalid_json(copy: Path) -> None:
     (copy / "manifest.json").write_text("{not json")
     with pytest.raises(BundleError, match="not valid JSON"):

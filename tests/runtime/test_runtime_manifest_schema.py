@@ -150,6 +150,8 @@ def hand_made(base: dict[str, Any]) -> list[dict[str, Any]]:
         changed(lambda m: m.update(producer={"vaekit": 1})),
         changed(lambda m: m["provenance"].update(run=["/home"])),
         changed(lambda m: m["latent_pca"].update(n=0)),
+        changed(lambda m: m["colour_reference"]["means"][0].__setitem__(0, 1.5)),  # not an average pixel value
+        changed(lambda m: m["colour_reference"].update(bandwidth=[0.0] * len(m["colour_reference"]["bandwidth"]))),
         changed(lambda m: m.update(model={"hidden": [16]})),
     ]
 
@@ -182,7 +184,8 @@ def test_good_manifests_are_accepted_by_all_three(good: list[dict[str, Any]], da
     open parts, and other figures): the Python reader keeps the keys it does not name where it writes them back."""
     m = copy.deepcopy(data.draw(st.sampled_from(good)))
     m[data.draw(st.text(min_size=1, max_size=8).filter(lambda k: k not in PROPERTIES))] = data.draw(json_values)
-    part = data.draw(st.sampled_from(["model", "provenance", "parity", "score_quantiles", "latent_pca", "conformance"]))
+    part = data.draw(st.sampled_from(["model", "provenance", "parity", "score_quantiles", "latent_pca", "colour_reference",
+                                      "conformance"]))
     m[part][data.draw(st.text(min_size=1, max_size=8).filter(lambda k: k not in m[part] and k not in
                                                                  PROPERTIES[part].get("properties", {})))] = 1
     m["provenance"]["data"] = data.draw(st.text(max_size=20) | st.none())
