@@ -62,10 +62,16 @@ export function combinedParts(refs) {
   return refs.combined?.parts?.length ? refs.combined.parts : FIRST_COMBINED_PARTS;
 }
 
-/** The reference figures `combined` standardizes by; a RangeError in one line when the bundle lacks them. */
+/** The reference figures `combined` standardizes by; a RangeError in one line when the bundle lacks them, or when
+ * its `combined` averages a score this vaekit does not compute (a newer vaekit wrote it). */
 export function combinedReferences(manifest) {
   const refs = references(manifest);
   if (!refs.combined || combinedParts(refs).some((name) => !refs[name])) throw new RangeError(missingReference('combined'));
+  const unknown = combinedParts(refs).filter((name) => !SCORES.includes(name) || name === 'combined');
+  if (unknown.length) {
+    throw new RangeError(`the bundle's 'combined' averages ${unknown.map((name) => `'${name}'`).join(', ')}, which this vaekit ` +
+                         "does not compute (a newer vaekit exported it): upgrade vaekit, or use the 'likelihood' score");
+  }
   return refs;
 }
 

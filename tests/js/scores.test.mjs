@@ -22,6 +22,11 @@ test('score names: an unknown one is refused with the list; an older bundle lack
   const old = { score_quantiles: { k: 1, n: 8, seed: 0, mean: -3, q: { '0.5': -3 } } };
   assert.throws(() => combinedReferences(old), /no reference scores for 'combined'.*re-export it/);
   assert.deepEqual(SCORES, ['likelihood', 'complexity', 'reconstruction', 'latent', 'prior', 'colour', 'combined']);
+  const ref = { k: 1, n: 8, seed: 0, mean: -3, std: 1, q: { '0.5': -3 } };
+  const newer = { score_quantiles: ref, score_references: { likelihood: ref, sharpness: ref, combined: { ...ref, parts: ['likelihood'] } } };
+  assert.ok(combinedReferences(newer).combined);  // a score of a newer vaekit is ignored ...
+  newer.score_references.combined.parts = ['likelihood', 'sharpness'];  // ... unless combined averages it
+  assert.throws(() => combinedReferences(newer), /averages 'sharpness', which this vaekit does not compute.*upgrade vaekit/);
 });
 
 describe('the Python runtime\'s numbers', { skip }, () => {

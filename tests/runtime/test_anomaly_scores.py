@@ -189,6 +189,26 @@ def test_a_bundle_without_training_colours_leaves_colour_out_of_combined(tmp_pat
     assert "\n" not in str(e.value)
 
 
+def test_a_bundle_with_a_score_this_vaekit_does_not_know_still_loads(exported: TinyBundle, tmp_path: Path) -> None:
+    """Within a format version a writer may add keys, so a newer vaekit's score is ignored; only a `combined` that
+    averages it cannot be read, and says so in one line."""
+    newer = Path(shutil.copytree(exported.path, tmp_path / "newer"))
+    manifest = json.loads((newer / "manifest.json").read_text())
+    refs = manifest["score_references"]
+    refs["sharpness"] = dict(refs["likelihood"])
+    (newer / "manifest.json").write_text(json.dumps(manifest))
+    vae = VAE.load(newer, device="cpu")
+    x = random_images(vae.image_shape, 3, seed=6)
+    assert np.array_equal(vae.normality(x), exported.load().normality(x))
+    refs["combined"]["parts"] = [*refs["combined"]["parts"], "sharpness"]
+    (newer / "manifest.json").write_text(json.dumps(manifest))
+    vae = VAE.load(newer, device="cpu")
+    assert np.array_equal(vae.normality(x, LIKELIHOOD), vae.score(x))
+    with pytest.raises(InputError, match="averages 'sharpness', which this vaekit does not compute.*upgrade vaekit") as e:
+        vae.normality(x)
+    assert "\n" not in str(e.value)
+
+
 def test_vaekit_score_reads_the_score_asked_for_and_names_it(exported: TinyBundle, tmp_path: Path,
                                                              capsys: pytest.CaptureFixture[str]) -> None:
     x = to_uint8(random_images(tuple(exported.model.config.image_shape), 4, seed=8))
