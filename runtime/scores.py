@@ -69,7 +69,7 @@ def latent_log_density(mean: np.ndarray, pca: LatentPca) -> np.ndarray:
 def image_colours(images: np.ndarray) -> np.ndarray:
     """Each image's average value per channel, float64 (N, C), of float32 images (N, C, H, W) in [0, 1]: what the
     `colour` score compares."""
-    return images.astype(np.float64).mean(axis=(2, 3))
+    return images.mean(axis=(2, 3), dtype=np.float64)
 
 
 def colour_log_density(colours: np.ndarray, ref: ColourReference) -> np.ndarray:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from vaekit.runtime.bundle import colour_sample, sha256_file
+from vaekit.runtime.chunks import DEFAULT_BUDGET_BYTES, items_per_chunk
 from vaekit.runtime.errors import TargetError
 from vaekit.runtime.files import atomic_write, check_ours, mark, staged_folder
 from vaekit.runtime.images import to_unit_float32
@@ -67,7 +68,10 @@ def write_heldout(run_dir: Path, test: np.ndarray) -> int:
 def write_colours(run_dir: Path, train: np.ndarray) -> None:
     """Store the average colours (`image_colours`) of a `colour_sample` of the training images (uint8 N, C, H, W) in
     the run folder: what the bundle's `colour` score compares an image's colour with."""
-    colours = image_colours(to_unit_float32(colour_sample(train)))
+    sample = colour_sample(train)
+    per_chunk = items_per_chunk(DEFAULT_BUDGET_BYTES, 4 * sample[0].size)  # each chunk as float32
+    colours = np.concatenate([image_colours(to_unit_float32(sample[i : i + per_chunk]))
+                              for i in range(0, len(sample), per_chunk)])
     atomic_write(run_dir / COLOURS_FILE, lambda f: np.save(f, colours, allow_pickle=False))
 
 

@@ -49,6 +49,20 @@ def test_the_run_stores_its_training_images_colours_which_the_bundle_scores_agai
         export_run(run, tmp_path / "again")
 
 
+def test_training_colours_are_computed_in_chunks_of_bounded_memory(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """2,000 large training images would take gigabytes as float32 at once; in chunks the colours are the same."""
+    import vaekit.train.run as run_module
+
+    images = np.random.default_rng(0).integers(0, 256, (4100, 3, 4, 4), dtype=np.uint8)
+    run_module.write_colours(tmp_path, images)
+    whole = np.load(tmp_path / run_module.COLOURS_FILE)
+    monkeypatch.setattr(run_module, "DEFAULT_BUDGET_BYTES", 4 * 48 * 7)  # 7 images a chunk
+    run_module.write_colours(tmp_path, images)
+    assert np.array_equal(np.load(tmp_path / run_module.COLOURS_FILE), whole)
+    assert whole.shape == (2000, 3) and np.allclose(whole[1], images[2].mean(axis=(1, 2)) / 255)  # every 2nd image
+
+
 def test_files_get_the_umasks_mode(tmp_path: Path) -> None:
     old = os.umask(0o022)
     try:
