@@ -41,9 +41,10 @@ def _torchrun(*args: str) -> subprocess.CompletedProcess[str]:
     torchrun = shutil.which("torchrun", path=str(Path(sys.executable).parent))
     assert torchrun, "torchrun is missing from the environment"
     cmd = [torchrun, "--standalone", "--nproc_per_node=2", "-m", "vaekit.train", *args]
+    # PYTHONFAULTHANDLER: a rank that dies of a signal (a rare SIGABRT in C++ was seen once) prints where it was
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=300,
-                            env={**os.environ, "OMP_NUM_THREADS": "1"})
-    assert result.returncode == 0, result.stderr[-4000:]
+                            env={**os.environ, "OMP_NUM_THREADS": "1", "PYTHONFAULTHANDLER": "1"})
+    assert result.returncode == 0, result.stderr[-12000:]
     return result
 
 
