@@ -61,10 +61,10 @@ def report(path: Path) -> None:
     print(f"conformance vectors stored in {path / 'conformance'}: check the bundle on any machine with "
           f"`vaekit-check {path}`")
     print(f"held-out scores (k={q.k}, n={q.n}): median {q.q['0.5']:.2f} nats, 1% quantile {q.q['0.01']:.2f}")
-    if manifest.colour_reference is None:
+    if manifest.colour_reference is None and manifest.score_references is not None:
+        parts = ", ".join(manifest.score_references["combined"].parts or ())
         print("note: the run stored no training colours (train_colours.npy: trained before vaekit wrote it), so the "
-              "bundle has no 'colour' score and 'combined' averages the other four parts; train again to add it",
-              file=sys.stderr)
+              f"bundle has no 'colour' score and 'combined' averages {parts}; train again to add it", file=sys.stderr)
     if not manifest.provenance.finished:
         print("note: the run never finished (no summary.json); the manifest has no final metrics", file=sys.stderr)
 

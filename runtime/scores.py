@@ -103,9 +103,10 @@ def combined_references(manifest: Manifest) -> dict[str, ScoreQuantiles]:
     """The reference figures `combined` standardizes by; InputError in one line when the bundle lacks them, or when its
     `combined` averages a score this vaekit does not compute (a newer vaekit wrote it)."""
     refs = references(manifest)
-    if COMBINED not in refs or any(name not in refs for name in combined_parts(refs)):
+    parts = combined_parts(refs)
+    if COMBINED not in refs or any(name not in refs for name in parts):
         raise InputError(missing_reference(COMBINED))
-    unknown = [name for name in combined_parts(refs) if name not in SCORES or name == COMBINED]
+    unknown = [name for name in parts if name not in SCORES or name == COMBINED]
     if unknown:
         raise InputError(f"the bundle's {COMBINED!r} averages {', '.join(map(repr, unknown))}, which this vaekit does not "
                          f"compute (a newer vaekit exported it): upgrade vaekit, or use --score {LIKELIHOOD}")

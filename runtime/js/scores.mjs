@@ -66,8 +66,9 @@ export function combinedParts(refs) {
  * its `combined` averages a score this vaekit does not compute (a newer vaekit wrote it). */
 export function combinedReferences(manifest) {
   const refs = references(manifest);
-  if (!refs.combined || combinedParts(refs).some((name) => !refs[name])) throw new RangeError(missingReference('combined'));
-  const unknown = combinedParts(refs).filter((name) => !SCORES.includes(name) || name === 'combined');
+  const parts = combinedParts(refs);
+  if (!refs.combined || parts.some((name) => !refs[name])) throw new RangeError(missingReference('combined'));
+  const unknown = parts.filter((name) => !SCORES.includes(name) || name === 'combined');
   if (unknown.length) {
     throw new RangeError(`the bundle's 'combined' averages ${unknown.map((name) => `'${name}'`).join(', ')}, which this vaekit ` +
                          "does not compute (a newer vaekit exported it): upgrade vaekit, or use the 'likelihood' score");

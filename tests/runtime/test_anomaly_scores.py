@@ -7,6 +7,7 @@ import csv
 import json
 import math
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -112,13 +113,21 @@ def test_export_records_every_score_of_the_heldout_images(exported: TinyBundle, 
     assert vae.manifest.score_quantiles == recorded["likelihood"]
 
 
+def _copy_with_manifest(bundle: Path, copy: Path, edit: Callable[[dict], None]) -> Path:
+    """A copy of `bundle` at `copy` whose manifest `edit` changed in place, as another vaekit would have written it."""
+    shutil.copytree(bundle, copy)
+    manifest = json.loads((copy / "manifest.json").read_text())
+    edit(manifest)
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    return copy
+
+
 def _older_bundle(exported: TinyBundle, tmp_path: Path) -> Path:
     """A copy of the bundle as vaekit wrote it before it recorded score_references and latent_pca."""
-    old = Path(shutil.copytree(exported.path, tmp_path / "old"))
-    manifest = json.loads((old / "manifest.json").read_text())
-    del manifest["score_references"], manifest["latent_pca"]
-    (old / "manifest.json").write_text(json.dumps(manifest))
-    return old
+    def drop(manifest: dict) -> None:
+        del manifest["score_references"], manifest["latent_pca"]
+
+    return _copy_with_manifest(exported.path, tmp_path / "old", drop)
 
 
 def test_a_bundle_exported_before_reads_the_likelihood_and_refuses_the_rest_in_one_line(
@@ -139,11 +148,10 @@ def test_a_bundle_exported_before_reads_the_likelihood_and_refuses_the_rest_in_o
 def test_a_bundle_whose_combined_names_no_parts_averages_the_first_four(exported: TinyBundle, tmp_path: Path) -> None:
     """Bundles exported before `combined`'s reference named its parts (it averaged `latent`, not `prior`) read as
     they were written: their recorded figures describe that mean."""
-    old = Path(shutil.copytree(exported.path, tmp_path / "first"))
-    manifest = json.loads((old / "manifest.json").read_text())
-    del manifest["score_references"]["combined"]["parts"], manifest["score_references"]["prior"]
-    (old / "manifest.json").write_text(json.dumps(manifest))
-    vae = VAE.load(old, device="cpu")
+    def drop(manifest: dict) -> None:
+        del manifest["score_references"]["combined"]["parts"], manifest["score_references"]["prior"]
+
+    vae = VAE.load(_copy_with_manifest(exported.path, tmp_path / "first", drop), device="cpu")
     x = random_images(vae.image_shape, 5, seed=4)
     got = vae.normalities(x, (*FIRST_COMBINED_PARTS, COMBINED), k=1, seed=0)
     refs = references(vae.manifest)
@@ -192,17 +200,17 @@ def test_a_bundle_without_training_colours_leaves_colour_out_of_combined(tmp_pat
 def test_a_bundle_with_a_score_this_vaekit_does_not_know_still_loads(exported: TinyBundle, tmp_path: Path) -> None:
     """Within a format version a writer may add keys, so a newer vaekit's score is ignored; only a `combined` that
     averages it cannot be read, and says so in one line."""
-    newer = Path(shutil.copytree(exported.path, tmp_path / "newer"))
-    manifest = json.loads((newer / "manifest.json").read_text())
-    refs = manifest["score_references"]
-    refs["sharpness"] = dict(refs["likelihood"])
-    (newer / "manifest.json").write_text(json.dumps(manifest))
+    def add_score(manifest: dict) -> None:
+        manifest["score_references"]["sharpness"] = dict(manifest["score_references"]["likelihood"])
+
+    def average_it(manifest: dict) -> None:
+        manifest["score_references"]["combined"]["parts"].append("sharpness")
+
+    newer = _copy_with_manifest(exported.path, tmp_path / "newer", add_score)
     vae = VAE.load(newer, device="cpu")
     x = random_images(vae.image_shape, 3, seed=6)
     assert np.array_equal(vae.normality(x), exported.load().normality(x))
-    refs["combined"]["parts"] = [*refs["combined"]["parts"], "sharpness"]
-    (newer / "manifest.json").write_text(json.dumps(manifest))
-    vae = VAE.load(newer, device="cpu")
+    vae = VAE.load(_copy_with_manifest(newer, tmp_path / "newer-parts", average_it), device="cpu")
     assert np.array_equal(vae.normality(x, LIKELIHOOD), vae.score(x))
     with pytest.raises(InputError, match="averages 'sharpness', which this vaekit does not compute.*upgrade vaekit") as e:
         vae.normality(x)
